@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One call on the lent GPU: build, GPU tests, sanitizers on the small cases, a
+# short benchmark; logs and JSON under $OUT, a short table printed last.
+#   bash bench/gpu_run.sh [bench suites...]     (default suites: foundation)
+set -uo pipefail
+OUT=${OUT:-$(pwd)/out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 CI=1
+export ATTENTION_PROTO_ARCHIVE_DIR="$OUT/archive_unused"
+rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
+SUITES=("${@:-foundation}")
+declare -A STATUS
+
+step() { # name, command...
+  local name=$1; shift
+  local t0=$SECONDS
+  "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  STATUS[$name]="rc=$rc $((SECONDS - t0))s"
+  echo "[$name] rc=$rc in $((SECONDS - t0))s"
+  return $rc
+}
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
+  python3 --version; python3 -c "import torch; print('torch', torch.__version__)"; } \
+  >"$OUT/env.log" 2>&1
+head -3 "$OUT/env.log"
+
+step build python3 -m pip install --no-build-isolation --no-deps -v . || { tail -40 "$OUT/build.log"; exit 1; }
+step tests python3 -m pytest tests -m gpu -q -x -p no:cacheprovider
+tail -5 "$OUT/tests.log"
+step memcheck compute-sanitizer --tool memcheck --error-exitcode 9 \
+  python3 -m pytest tests -m "gpu and small" -q -x -p no:cacheprovider
+grep -E "ERROR SUMMARY|passed|failed" "$OUT/memcheck.log" | tail -3
+if [ -n "${RACECHECK_TESTS:-}" ]; then
+  step racecheck compute-sanitizer --tool racecheck --error-exitcode 9 \
+    python3 -m pytest $RACECHECK_TESTS -q -x -p no:cacheprovider
+  grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$OUT/racecheck.log" | tail -3
+fi
+rm -f "$OUT/findings.jsonl"
+step bench python3 -m attention_proto.bench "${SUITES[@]}" --out "$OUT" --findings "$OUT/findings.jsonl"
+rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
+
+echo
+echo "== summary ($(head -2 "$OUT/env.log" | tail -1))"
+for k in build tests memcheck racecheck bench; do
+  [ -n "${STATUS[$k]:-}" ] && printf '%-10s %s\n' "$k" "${STATUS[$k]}"
+done
+grep -E "passed|failed|error" "$OUT/tests.log" | tail -2
+echo
+tail -45 "$OUT/bench.log"

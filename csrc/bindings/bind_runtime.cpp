@@ -1,0 +1,247 @@
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/array.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstddef>
+
+#include "attention_params.h"
+#include "binary_archive.h"
+#include "bindings.h"
+#include "compiler.h"
+#include "device.h"
+#include "embedded_sources.h"
+#include "encode.h"
+#include "library_paths.h"
+#include "pipeline_cache.h"
+#include "timing.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace ap::bindings {
+namespace {
+
+using Constants = std::vector<std::tuple<std::string, std::string, std::string>>;
+
+KernelSpec make_spec(std::string entry, std::string source_name, const Constants &constants,
+                     std::vector<std::string> options) {
+  KernelSpec spec{std::move(entry), std::move(source_name), {}, std::move(options)};
+  for (const auto &[name, type, value] : constants)
+    spec.constants.push_back({name, type, value});
+  return spec;
+}
+
+cuda::LaunchConfig launch_config(std::array<unsigned, 3> grid, std::array<unsigned, 3> block,
+                                 unsigned shared_bytes) {
+  cuda::LaunchConfig c;
+  c.grid = grid;
+  c.block = block;
+  c.shared_bytes = shared_bytes;
+  return c;
+}
+
+nb::dict properties_dict(const cuda::DeviceProperties &p) {
+  nb::dict d;
+  d["name"] = p.name;
+  d["arch"] = p.arch();
+  d["compute_capability"] = nb::make_tuple(p.cc_major, p.cc_minor);
+  d["sm_count"] = p.sm_count;
+  d["shared_memory_per_block_optin"] = p.shared_memory_per_block_optin;
+  d["shared_memory_per_sm"] = p.shared_memory_per_sm;
+  d["registers_per_sm"] = p.registers_per_sm;
+  d["l2_bytes"] = p.l2_bytes;
+  d["clock_khz"] = p.clock_khz;
+  d["memory_clock_khz"] = p.memory_clock_khz;
+  d["memory_bus_bits"] = p.memory_bus_bits;
+  d["total_memory"] = p.total_memory;
+  d["driver_version"] = p.driver_version;
+  return d;
+}
+
+nb::dict params_layout() {
+  nb::dict d;
+#define AP_FIELD(f) d[#f] = nb::make_tuple(offsetof(AttentionParams, f), sizeof(AttentionParams::f))
+  AP_FIELD(batch);
+  AP_FIELD(heads);
+  AP_FIELD(kv_heads);
+  AP_FIELD(seqlen_q);
+  AP_FIELD(seqlen_k);
+  AP_FIELD(head_dim);
+  AP_FIELD(scale);
+  AP_FIELD(flags);
+  AP_FIELD(page_size);
+  AP_FIELD(max_pages);
+  AP_FIELD(num_pages);
+  AP_FIELD(chunk_size);
+  AP_FIELD(partition_size);
+  AP_FIELD(rope_theta);
+  AP_FIELD(alibi_base);
+  AP_FIELD(reserved);
+#undef AP_FIELD
+  d["__size__"] = sizeof(AttentionParams);
+  d["__strides_size__"] = sizeof(AttentionStrides);
+  return d;
+}
+
+} // namespace
+
+void bind_runtime(nb::module_ &m) {
+  m.def(
+      "set_library_paths",
+      [](std::vector<std::string> driver, std::vector<std::string> nvrtc, std::string include) {
+        auto &paths = cuda::LibraryPaths::get();
+        paths.driver = std::move(driver);
+        paths.nvrtc = std::move(nvrtc);
+        paths.include_dir = std::move(include);
+      },
+      "driver"_a, "nvrtc"_a, "include_dir"_a,
+      "Search order for libcuda, libnvrtc and the CUDA include dir; call before first use.");
+  m.def("driver_status", &cuda::driver_status);
+  m.def("nvrtc_status", &cuda::nvrtc_status);
+  m.def("device_status", &cuda::device_status, nb::call_guard<nb::gil_scoped_release>());
+  m.def("cuda_include_dir", &cuda::cuda_include_dir);
+  m.def("compiler_version", [] { return cuda::Compiler::shared().version(); });
+  m.def("attention_params_layout", &params_layout);
+  m.def("embedded_file_names", [] {
+    std::vector<std::string> names;
+    for (const auto &f : embedded_files())
+      names.push_back(f.name);
+    return names;
+  });
+  m.def("embedded_source", &embedded_source);
+  m.def("package_version", [] { return std::string(AP_PACKAGE_VERSION); });
+
+  nb::class_<cuda::Device>(m, "Device")
+      .def_static("shared", &cuda::Device::shared, nb::rv_policy::reference,
+                  nb::call_guard<nb::gil_scoped_release>())
+      .def_prop_ro("properties",
+                   [](const cuda::Device &d) { return properties_dict(d.properties()); })
+      .def("synchronize", &cuda::Device::synchronize, nb::call_guard<nb::gil_scoped_release>())
+      .def("memory_info", &cuda::Device::memory_info);
+
+  nb::class_<KernelSpec>(m, "KernelSpec")
+      .def(
+          "__init__",
+          [](KernelSpec *self, std::string entry, std::string source_name,
+             const Constants &constants, std::vector<std::string> options) {
+            new (self) KernelSpec(
+                make_spec(std::move(entry), std::move(source_name), constants, std::move(options)));
+          },
+          "entry"_a, "source_name"_a, "constants"_a = Constants{},
+          "options"_a = std::vector<std::string>{})
+      .def_ro("entry", &KernelSpec::entry)
+      .def_ro("source_name", &KernelSpec::source_name)
+      .def_prop_ro("name", [](const KernelSpec &s) { return readable_name(s); })
+      .def_prop_ro("constants_description",
+                   [](const KernelSpec &s) { return describe_constants(s); });
+
+  nb::class_<KernelKey>(m, "KernelKey")
+      .def_ro("name", &KernelKey::name)
+      .def_ro("digest", &KernelKey::digest)
+      .def_ro("arch", &KernelKey::arch)
+      .def_prop_ro("file_stem", &KernelKey::file_stem);
+
+  nb::class_<cuda::CompileResult>(m, "CompileResult")
+      .def_ro("key", &cuda::CompileResult::key)
+      .def_prop_ro(
+          "binary",
+          [](const cuda::CompileResult &r) { return nb::bytes(r.binary.data(), r.binary.size()); })
+      .def_ro("log", &cuda::CompileResult::log)
+      .def_ro("compile_ms", &cuda::CompileResult::compile_ms);
+
+  m.def(
+      "kernel_key",
+      [](const KernelSpec &spec, const std::string &arch) {
+        return cuda::Compiler::shared().key_for(spec, arch);
+      },
+      "spec"_a, "arch"_a);
+  m.def(
+      "compile",
+      [](const KernelSpec &spec, const std::string &arch) {
+        return cuda::Compiler::shared().compile(spec, arch);
+      },
+      "spec"_a, "arch"_a, nb::call_guard<nb::gil_scoped_release>(),
+      "Compile with NVRTC for `arch` (e.g. 'sm_90a'); needs no GPU.");
+
+  nb::class_<BinaryArchive>(m, "BinaryArchive")
+      .def(nb::init<std::string>(), "root"_a)
+      .def_prop_ro("root", &BinaryArchive::root)
+      .def("path_for", &BinaryArchive::path_for)
+      .def("contains", &BinaryArchive::contains)
+      .def("load",
+           [](BinaryArchive &a, const KernelKey &key) -> std::optional<nb::bytes> {
+             auto got = a.load(key);
+             if (!got) return std::nullopt;
+             return nb::bytes(got->data(), got->size());
+           })
+      .def("store", [](BinaryArchive &a, const KernelKey &key,
+                       nb::bytes data) { a.store(key, std::string(data.c_str(), data.size())); })
+      .def("entries", &BinaryArchive::entries)
+      .def_prop_ro("discarded", &BinaryArchive::discarded);
+
+  nb::class_<cuda::Pipeline>(m, "Pipeline")
+      .def_prop_ro("name", [](const cuda::Pipeline &p) { return p.key().name; })
+      .def_prop_ro("key", [](const cuda::Pipeline &p) { return p.key(); })
+      .def_prop_ro("registers", &cuda::Pipeline::registers)
+      .def_prop_ro("static_shared_bytes", &cuda::Pipeline::static_shared_bytes)
+      .def_prop_ro("local_bytes", &cuda::Pipeline::local_bytes)
+      .def_prop_ro("max_threads_per_block", &cuda::Pipeline::max_threads_per_block)
+      .def("occupancy", &cuda::Pipeline::occupancy, "block_threads"_a, "dynamic_shared_bytes"_a)
+      .def(
+          "launch",
+          [](cuda::Pipeline &p, std::array<unsigned, 3> grid, std::array<unsigned, 3> block,
+             unsigned shared_bytes, nb::bytes args) {
+            cuda::launch(p, launch_config(grid, block, shared_bytes), args.c_str(), args.size());
+          },
+          "grid"_a, "block"_a, "shared_bytes"_a, "args"_a)
+      .def(
+          "benchmark",
+          [](cuda::Pipeline &p, std::array<unsigned, 3> grid, std::array<unsigned, 3> block,
+             unsigned shared_bytes, nb::bytes args, int warmup, int iterations) {
+            std::string packed(args.c_str(), args.size());
+            nb::gil_scoped_release release;
+            return cuda::benchmark_kernel_gpu_time(p, launch_config(grid, block, shared_bytes),
+                                                   packed, warmup, iterations);
+          },
+          "grid"_a, "block"_a, "shared_bytes"_a, "args"_a, "warmup"_a, "iterations"_a,
+          "GPU seconds of each of `iterations` dispatches after `warmup` ones.");
+
+  nb::class_<cuda::PipelineCache>(m, "PipelineCache")
+      .def_static("shared", &cuda::PipelineCache::shared, nb::rv_policy::reference)
+      .def("get_or_compile", &cuda::PipelineCache::get_or_compile, "spec"_a,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("prebuild", &cuda::PipelineCache::prebuild, "spec"_a, "arch"_a,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("set_archive", &cuda::PipelineCache::set_archive, "root"_a.none())
+      .def_prop_ro("archive_root", &cuda::PipelineCache::archive_root)
+      .def_prop_ro("archive_discarded", &cuda::PipelineCache::archive_discarded)
+      .def("set_compile_forbidden", &cuda::PipelineCache::set_compile_forbidden)
+      .def_prop_ro("compile_forbidden", &cuda::PipelineCache::compile_forbidden)
+      .def("stats",
+           [](const cuda::PipelineCache &c) {
+             const auto s = c.stats();
+             nb::dict d;
+             d["hits"] = s.hits;
+             d["archive_loads"] = s.archive_loads;
+             d["compiles"] = s.compiles;
+             d["compile_ms"] = s.compile_ms;
+             d["archive_read_ms"] = s.archive_read_ms;
+             d["load_ms"] = s.load_ms;
+             return d;
+           })
+      .def("reset_stats", &cuda::PipelineCache::reset_stats)
+      .def("clear", &cuda::PipelineCache::clear);
+
+  nb::class_<cuda::Event>(m, "Event")
+      .def(nb::init<>())
+      .def("record", [](cuda::Event &e) { e.record(); })
+      .def("synchronize", &cuda::Event::synchronize, nb::call_guard<nb::gil_scoped_release>())
+      .def("elapsed_ms_since", &cuda::Event::elapsed_ms_since, "start"_a);
+}
+
+} // namespace ap::bindings

@@ -1,0 +1,73 @@
+#include "buffer.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "device.h"
+
+namespace ap::cuda {
+
+DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  Device::shared();
+  // A zero-byte request still gets a distinct valid pointer, so views of empty
+  // tensors need no special case.
+  check(driver().cuMemAlloc(&ptr_, bytes ? bytes : 1),
+        ("cuMemAlloc(" + std::to_string(bytes) + " bytes)").c_str());
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  try {
+    if (ptr_) driver().cuMemFree(ptr_);
+  } catch (...) {
+  }
+}
+
+void DeviceBuffer::check_range(size_t bytes, size_t offset, const char *what) const {
+  if (offset > bytes_ || bytes > bytes_ - offset)
+    throw std::out_of_range(std::string("[buffer] ") + what + " of " + std::to_string(bytes) +
+                            " bytes at offset " + std::to_string(offset) +
+                            " exceeds the buffer's " + std::to_string(bytes_) + " bytes");
+}
+
+void DeviceBuffer::upload(const void *src, size_t bytes, size_t offset) {
+  check_range(bytes, offset, "upload");
+  if (bytes) check(driver().cuMemcpyHtoD(ptr_ + offset, src, bytes), "cuMemcpyHtoD");
+}
+
+void DeviceBuffer::download(void *dst, size_t bytes, size_t offset) const {
+  check_range(bytes, offset, "download");
+  if (bytes) check(driver().cuMemcpyDtoH(dst, ptr_ + offset, bytes), "cuMemcpyDtoH");
+}
+
+void DeviceBuffer::fill(uint32_t pattern, int pattern_bytes) {
+  const auto &d = driver();
+  switch (pattern_bytes) {
+  case 1:
+    check(d.cuMemsetD8(ptr_, uint8_t(pattern), bytes_), "cuMemsetD8");
+    break;
+  case 2:
+    check(d.cuMemsetD16(ptr_, uint16_t(pattern), bytes_ / 2), "cuMemsetD16");
+    break;
+  case 4:
+    check(d.cuMemsetD32(ptr_, pattern, bytes_ / 4), "cuMemsetD32");
+    break;
+  default:
+    throw std::invalid_argument("[buffer] fill pattern must be 1, 2 or 4 bytes, got " +
+                                std::to_string(pattern_bytes));
+  }
+}
+
+PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
+  Device::shared();
+  check(driver().cuMemHostAlloc(&ptr_, bytes ? bytes : 1, 0),
+        ("cuMemHostAlloc(" + std::to_string(bytes) + " bytes)").c_str());
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  try {
+    if (ptr_) driver().cuMemFreeHost(ptr_);
+  } catch (...) {
+  }
+}
+
+} // namespace ap::cuda

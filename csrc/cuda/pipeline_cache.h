@@ -1,0 +1,87 @@
+// The in-memory kernel cache (a Metal pipeline-state cache's role) in front of
+// the persistent BinaryArchive: memory, then archive, then compile.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "binary_archive.h"
+#include "compiler.h"
+#include "driver_api.h"
+
+namespace ap::cuda {
+
+// A loaded kernel: module + function, with the resources the compile chose.
+class Pipeline {
+public:
+  Pipeline(KernelKey key, CUmodule module, CUfunction function);
+  ~Pipeline();
+  Pipeline(const Pipeline &) = delete;
+  Pipeline &operator=(const Pipeline &) = delete;
+
+  const KernelKey &key() const { return key_; }
+  CUfunction function() const { return function_; }
+  int registers() const { return registers_; }
+  int static_shared_bytes() const { return static_shared_; }
+  int local_bytes() const { return local_bytes_; }
+  int max_threads_per_block() const { return max_threads_; }
+  // Raises the dynamic shared-memory opt-in when a launch needs > 48 KB.
+  void ensure_dynamic_shared(int bytes);
+  // Blocks resident per SM for this block size and dynamic shared memory.
+  int occupancy(int block_threads, int dynamic_shared_bytes) const;
+
+private:
+  KernelKey key_;
+  CUmodule module_;
+  CUfunction function_;
+  int registers_ = 0, static_shared_ = 0, local_bytes_ = 0, max_threads_ = 0;
+  int dynamic_shared_limit_ = 48 * 1024;
+  std::mutex mutex_;
+};
+
+struct CacheStats {
+  long hits = 0;          // served from memory
+  long archive_loads = 0; // served from the archive
+  long compiles = 0;      // compiled by NVRTC
+  double compile_ms = 0;  // total NVRTC time
+  double archive_read_ms = 0;
+  double load_ms = 0; // total module load time (cuModuleLoadData)
+};
+
+class PipelineCache {
+public:
+  static PipelineCache &shared();
+
+  std::shared_ptr<Pipeline> get_or_compile(const KernelSpec &spec);
+  // Compiles into the archive without loading (no GPU needed); returns true
+  // when it compiled, false when the archive already held the binary.
+  bool prebuild(const KernelSpec &spec, const std::string &arch);
+
+  void set_archive(std::optional<std::string> root);
+  std::optional<std::string> archive_root() const;
+  int archive_discarded() const;
+  // While forbidden, any compile raises CompileForbidden (archive loads are fine).
+  void set_compile_forbidden(bool forbidden);
+  bool compile_forbidden() const;
+
+  CacheStats stats() const;
+  void reset_stats();
+  // Drops every loaded pipeline (modules unload when their last user lets go).
+  void clear();
+
+private:
+  PipelineCache() = default;
+  CompileResult compile_or_read(const KernelSpec &spec, const KernelKey &key,
+                                BinaryArchive *archive);
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Pipeline>> pipelines_;
+  std::shared_ptr<BinaryArchive> archive_;
+  bool compile_forbidden_ = false;
+  CacheStats stats_;
+};
+
+} // namespace ap::cuda

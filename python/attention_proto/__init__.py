@@ -1,0 +1,39 @@
+"""attention-proto: GPU attention kernels with a Python front.
+
+Importing works without a GPU; `attention_proto.cuda.status()` says what is
+missing. Kernels compile through NVRTC on first use (or load from the binary
+archive) and run on the CUDA backend.
+"""
+
+from __future__ import annotations
+
+from . import _core, _libs
+
+_libs.configure(_core)
+
+from . import buffers, cuda, findings, reference, runtime, timing  # noqa: E402
+from ._core import (  # noqa: E402
+    BackendError,
+    BackendUnavailable,
+    CompileError,
+    CompileForbidden,
+    DeviceFault,
+)
+from .ops.simple import simple_attention  # noqa: E402
+
+__version__ = _core.package_version()
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "buffers",
+    "timing",
+    "CompileError",
+    "CompileForbidden",
+    "DeviceFault",
+    "cuda",
+    "findings",
+    "reference",
+    "runtime",
+    "simple_attention",
+]

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m attention_proto.bench [suite ...]` (default: foundation)."""

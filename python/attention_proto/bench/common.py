@@ -1,0 +1,66 @@
+"""Shared benchmark plumbing: environment facts, tables, JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from .. import cuda
+
+
+def environment() -> dict:
+    env = {
+        "python": sys.version.split()[0],
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    env["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if cuda.is_available():
+        p = cuda.properties()
+        env.update(
+            gpu=p["name"],
+            arch=p["arch"],
+            sm_count=p["sm_count"],
+            driver=str(p["driver_version"]),
+            l2_bytes=p["l2_bytes"],
+        )
+    else:
+        env.update(gpu="none", driver="none")
+    return env
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [
+        max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
+        for i, c in enumerate(columns)
+    ]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def write_json(out_dir: str | None, name: str, payload: dict) -> Path | None:
+    if not out_dir:
+        return None
+    p = Path(out_dir)
+    p.mkdir(parents=True, exist_ok=True)
+    path = p / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    return path

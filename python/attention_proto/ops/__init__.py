@@ -1,0 +1,1 @@
+"""Attention operations: validate in Python, fill AttentionParams, pick a kernel, launch."""

@@ -1,0 +1,63 @@
+"""Test setup: a private archive per session, poisoned outputs, hypothesis
+profiles, and GPU tests that skip with the reason when no device is found."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Before the package is imported: tests never touch the user's archive.
+_ARCHIVE = tempfile.mkdtemp(prefix="ap-test-archive-")
+os.environ["ATTENTION_PROTO_ARCHIVE_DIR"] = _ARCHIVE
+
+import attention_proto  # noqa: E402
+from attention_proto import cuda, debug  # noqa: E402
+
+debug.poison_outputs = True
+
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_report_header(config):
+    s = cuda.status()
+    return [
+        f"attention_proto {attention_proto.__version__}: device {s['device']}",
+        f"nvrtc {s['nvrtc']}",
+        f"archive {_ARCHIVE}",
+    ]
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = cuda.unavailable_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=f"no CUDA device: {reason.splitlines()[0]}")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def archive_dir():
+    return _ARCHIVE
+
+
+@pytest.fixture
+def rng(request):
+    # Fresh inputs per test, reproducible per test name.
+    import zlib
+
+    import numpy as np
+
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))

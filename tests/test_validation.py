@@ -1,0 +1,91 @@
+"""Bad input raises a clear exception naming the argument, before any GPU work
+(so these run on CPU-only machines too)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import as_strided
+
+from attention_proto import simple_attention
+
+
+def qkv(b=1, h=2, nq=5, nk=7, d=64, dtype=np.float16, kvh=None):
+    r = np.random.default_rng(0)
+    kvh = kvh or h
+    return (
+        r.standard_normal((b, h, nq, d)).astype(dtype),
+        r.standard_normal((b, kvh, nk, d)).astype(dtype),
+        r.standard_normal((b, kvh, nk, d)).astype(dtype),
+    )
+
+
+def test_wrong_dtype_names_argument_and_dtypes():
+    q, k, v = qkv(dtype=np.float64)
+    with pytest.raises(TypeError, match=r"\[simple_attention\] q must be one of .*got float64"):
+        simple_attention(q, k, v)
+
+
+def test_mixed_dtypes():
+    q, k, v = qkv()
+    with pytest.raises(TypeError, match="must share a dtype"):
+        simple_attention(q, k.astype(np.float32), v.astype(np.float32))
+
+
+def test_shape_mismatches():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match="k and v must have the same shape"):
+        simple_attention(q, k, v[:, :, :3])
+    with pytest.raises(ValueError, match="must have 4 dimensions"):
+        simple_attention(q[0], k, v)
+    q2, k2, v2 = qkv(b=2)
+    with pytest.raises(ValueError, match="k must have batch 1 like q, got 2"):
+        simple_attention(q, k2, v2)
+    with pytest.raises(ValueError, match="head_dim 64 like q, got 32"):
+        simple_attention(q, k[..., :32].copy(), v[..., :32].copy())
+
+
+def test_gqa_heads_must_divide():
+    q, k, v = qkv(h=3, kvh=2)
+    with pytest.raises(ValueError, match=r"q's heads \(3\) must be a multiple of k's heads \(2\)"):
+        simple_attention(q, k, v)
+
+
+def test_non_contiguous_last_dimension():
+    q, k, v = qkv(d=128)
+    with pytest.raises(ValueError, match="q must be contiguous in its last dimension"):
+        simple_attention(q[..., ::2], k[..., ::2].copy(), v[..., ::2].copy())
+
+
+def test_unsupported_head_dim():
+    q, k, v = qkv(d=80)
+    with pytest.raises(ValueError, match=r"head_dim must be one of \[32, 64, 128\], got 80"):
+        simple_attention(q, k, v)
+
+
+@pytest.mark.parametrize("which", ["q", "k"])
+def test_zero_size_dimension(which):
+    q, k, v = qkv(nq=0 if which == "q" else 5, nk=0 if which == "k" else 7)
+    with pytest.raises(ValueError, match=f"{which} must have no zero-size dimension"):
+        simple_attention(q, k, v)
+
+
+def test_sizes_overflowing_int32_are_rejected():
+    # A 2^31-row view over one row of memory: validation must refuse it from the
+    # shape alone, before any allocation or launch.
+    base = np.zeros(64, np.float16)
+    huge = as_strided(base, shape=(1, 1, 2**31, 64), strides=(0, 0, 0, 2), writeable=False)
+    with pytest.raises(ValueError, match=r"q.shape\[2\] = 2147483648 overflows int32"):
+        simple_attention(huge, huge, huge)
+
+
+def test_non_array_inputs():
+    q, k, v = qkv()
+    with pytest.raises(TypeError, match="q must be a NumPy array or a CUDA array"):
+        simple_attention(q.tolist(), k, v)
+
+
+def test_bad_scale():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match="scale must be a finite number"):
+        simple_attention(q, k, v, scale=float("nan"))

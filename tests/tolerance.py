@@ -1,0 +1,56 @@
+"""FlashAttention's accuracy rule: a kernel's error against FP64 may be at most
+a small multiple of the error a same-dtype reference makes, plus a floor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attention_proto import reference
+
+
+def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return x.astype(ml_dtypes.bfloat16)
+    return x.astype({"float16": np.float16, "float32": np.float32}[dtype])
+
+
+def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None) -> np.ndarray:
+    """Attention as a same-dtype implementation computes it: scores, probabilities
+    and output each rounded to `dtype`, sums in float32."""
+
+    def rnd(x):
+        return to_dtype(np.asarray(x, dtype=np.float32), dtype).astype(np.float32)
+
+    q32, k32, v32 = (np.asarray(x).astype(np.float32) for x in (q, k, v))
+    heads = q32.shape[1]
+    k32, v32 = reference.repeat_kv(k32, heads), reference.repeat_kv(v32, heads)
+    d = q32.shape[-1]
+    scale = 1.0 / np.sqrt(d) if scale is None else scale
+    s = np.einsum("bhid,bhjd->bhij", q32, k32) * np.float32(scale)
+    nq, nk = s.shape[-2:]
+    if causal:
+        s = np.where(reference.causal_mask(nq, nk), s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    empty = ~np.isfinite(m)
+    p = np.exp(s - np.where(empty, 0, m))
+    denom = p.sum(-1, keepdims=True)
+    p = rnd(p / np.where(empty, 1, denom))
+    out = np.einsum("bhij,bhjd->bhid", p, v32)
+    return rnd(np.where(empty, 0, out))
+
+
+FLOOR = {"float32": 1e-5, "float16": 1e-4, "bfloat16": 1e-3}
+
+
+def assert_close_to_reference(out, q, k, v, dtype: str, *, causal=False, scale=None, factor=2.0):
+    out = np.asarray(out).astype(np.float32)
+    assert not np.isnan(out).any(), "output holds NaN (an element was never written?)"
+    ref = reference.attention(q, k, v, causal=causal, scale=scale)
+    baseline = lowp_attention(q, k, v, dtype, causal=causal, scale=scale)
+    err = float(np.abs(out - ref).max())
+    base_err = float(np.abs(baseline - ref).max())
+    bound = factor * base_err + FLOOR[dtype]
+    assert err <= bound, f"max error {err:.3g} > {factor} x same-dtype error {base_err:.3g} + floor"
+    return err, base_err
