@@ -7,8 +7,14 @@ OUT=${OUT:-$(pwd)/out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 CI=1
 export ATTENTION_PROTO_ARCHIVE_DIR="$OUT/archive_unused"
+# With a driver present NVRTC caches its output in the driver's compute cache
+# (seen in 2026-11 runs: a repeat compile in a new process took 17 ms instead
+# of 200-400 ms); disable it so "cold compile" means cold. We load cubins, so
+# no driver JIT is affected.
+export CUDA_CACHE_DISABLE=1
 rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
 SUITES=("${@:-foundation}")
+[ -f .git_revision ] && export ATTENTION_PROTO_GIT_REVISION=$(cat .git_revision)
 declare -A STATUS
 
 step() { # name, command...

@@ -61,6 +61,9 @@ class Finding:
 
 
 def git_revision() -> str:
+    """$ATTENTION_PROTO_GIT_REVISION (set where the tree travels without .git), else git."""
+    if os.environ.get("ATTENTION_PROTO_GIT_REVISION"):
+        return os.environ["ATTENTION_PROTO_GIT_REVISION"]
     try:
         root = Path(__file__).resolve().parents[2]
         out = subprocess.run(

@@ -8,7 +8,9 @@ extern "C" __global__ void noop() {}
 extern "C" __global__ void axpb(const float *__restrict__ x, float *__restrict__ out, float a,
                                 int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = a * x[i] + (float)i;
+  // Explicit rounding modes keep the compiler from fusing into an FMA, so the
+  // host can reproduce the result bit for bit.
+  if (i < n) out[i] = __fadd_rn(__fmul_rn(a, x[i]), (float)i);
 }
 
 // Writes through `ptr` (pass an invalid address) to raise a sticky device
