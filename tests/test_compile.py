@@ -26,6 +26,10 @@ def test_variant_compiles_to_a_cubin_holding_its_entry(spec, compiled):
     res = sass.resources_from_log(result.log)
     assert res.registers > 0
     assert not res.spills, f"{spec.name} spills: {res}"
+    if spec.entry == "flash_attention":
+        counts = sass.opcode_counts(text)
+        assert counts["HMMA"] > 0 and counts["LDSM"] > 0, counts
+        assert counts["LDL"] == counts["STL"] == 0, counts
 
 
 def test_compile_error_carries_log_and_constants():

@@ -87,5 +87,16 @@ def test_non_array_inputs():
 
 def test_bad_scale():
     q, k, v = qkv()
-    with pytest.raises(ValueError, match="scale must be a finite number"):
+    with pytest.raises(ValueError, match="scale must be a positive finite number"):
         simple_attention(q, k, v, scale=float("nan"))
+
+
+def test_flash_rejects_float32_and_odd_head_dims():
+    from attention_proto import flash_attention
+
+    q, k, v = qkv(dtype=np.float32)
+    with pytest.raises(TypeError, match=r"\[flash_attention\] q must be one of float16, bfloat16"):
+        flash_attention(q, k, v)
+    q, k, v = qkv(d=96)
+    with pytest.raises(ValueError, match=r"head_dim must be one of \[64, 128\], got 96"):
+        flash_attention(q, k, v)

@@ -19,6 +19,7 @@ from ._core import (  # noqa: E402
     CompileForbidden,
     DeviceFault,
 )
+from .ops.flash import FlashConfig, flash_attention  # noqa: E402
 from .ops.simple import simple_attention  # noqa: E402
 
 __version__ = _core.package_version()
@@ -36,4 +37,6 @@ __all__ = [
     "reference",
     "runtime",
     "simple_attention",
+    "flash_attention",
+    "FlashConfig",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .. import runtime
 from ..params import DTYPE_CODES, FLAG_CAUSAL, FLAG_RETURN_LSE, AttentionParams, AttentionStrides
 from . import tensors
 
@@ -83,8 +84,8 @@ def validate(op, q, k, v, *, causal, scale, dtypes, head_dims) -> tuple[Attentio
         raise ValueError(f"[{op}] batch and heads must be <= {GRID_YZ_MAX}, got {b} and {h}")
     if scale is None:
         scale = 1.0 / math.sqrt(d)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale)):
-        raise ValueError(f"[{op}] scale must be a finite number, got {scale!r}")
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"[{op}] scale must be a positive finite number, got {scale!r}")
     problem = AttentionProblem(
         b, h, kvh, nq, nk, d, qi["dtype"], bool(causal), float(scale), qi["host"]
     )
@@ -117,3 +118,75 @@ def strides_bytes(q, k, v, o) -> bytes:
 
 def dtype_code(dtype: str) -> int:
     return DTYPE_CODES[dtype]
+
+
+class PreparedAttention:
+    """A validated, uploaded problem with its kernel and packed arguments, ready
+    to launch (benchmarks launch it many times). Subclasses choose the kernel:
+    `spec()`, `grid()`, `block()` and `shared_bytes()`."""
+
+    op = "attention"
+    dtypes: tuple = ()
+    head_dims: tuple = ()
+
+    def __init__(self, q, k, v, *, causal=False, scale=None, return_lse=False):
+        p, infos = validate(
+            self.op,
+            q,
+            k,
+            v,
+            causal=causal,
+            scale=scale,
+            dtypes=self.dtypes,
+            head_dims=self.head_dims,
+        )
+        self.problem = p
+        self.check(infos)
+        self.q, self.k, self.v = (
+            tensors.to_device(x, i) for x, i in zip((q, k, v), infos, strict=True)
+        )
+        fw = self.q.framework
+        self.o = tensors.empty((p.batch, p.heads, p.seqlen_q, p.head_dim), p.dtype, fw)
+        self.lse = (
+            tensors.empty((p.batch, p.heads, p.seqlen_q), "float32", fw) if return_lse else None
+        )
+        self.pipeline = runtime.pipeline(self.spec())
+        self.args = (
+            runtime.ArgPacker()
+            .raw(params_bytes(p, return_lse=return_lse), 4)
+            .raw(strides_bytes(self.q, self.k, self.v, self.o), 8)
+            .ptr(self.q.address)
+            .ptr(self.k.address)
+            .ptr(self.v.address)
+            .ptr(self.o.address)
+            .ptr(self.lse.address if self.lse else 0)
+            .bytes()
+        )
+        self.launch_args = (self.grid(), self.block(), self.shared_bytes(), self.args)
+
+    def check(self, infos) -> None:
+        """Kernel-specific checks beyond `validate` (alignment, say)."""
+
+    def spec(self):
+        raise NotImplementedError
+
+    def grid(self) -> list[int]:
+        raise NotImplementedError
+
+    def block(self) -> list[int]:
+        raise NotImplementedError
+
+    def shared_bytes(self) -> int:
+        return 0
+
+    def launch(self) -> None:
+        self.pipeline.launch(*self.launch_args)
+
+    def results(self):
+        host = self.problem.host
+        o = tensors.result(self.o, host)
+        return (o, tensors.result(self.lse, host)) if self.lse is not None else o
+
+    def __call__(self):
+        self.launch()
+        return self.results()

@@ -1,0 +1,135 @@
+"""flash_attention: FlashAttention-2 forward on mma.sync tensor cores
+(shaders/cuda/flash_attention.cu)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .. import cuda, runtime
+from . import attention_front, tuning
+
+HEAD_DIMS = (64, 128)
+DTYPES = ("float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class FlashConfig:
+    """How to run: query rows per CTA, keys per step, warps, K/V stages."""
+
+    block_m: int = 128
+    block_n: int = 64
+    stages: int = 2
+
+    @property
+    def warps(self) -> int:
+        return self.block_m // 16
+
+    def shared_bytes(self, head_dim: int) -> int:
+        return 2 * head_dim * (self.block_m + 2 * self.stages * self.block_n)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def label(self) -> str:
+        return f"m{self.block_m}n{self.block_n}s{self.stages}"
+
+
+# The sweep grid (benchmarks time each; CI compiles each and reads its SASS).
+# At head_dim 128, 128 keys per step would hold 64 score + 64 output + 32 query
+# registers per thread and spills (ptxas, sm_90a): left out of the grid.
+def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
+    block_ns = (32, 64, 128) if head_dim <= 64 else (32, 64)
+    return tuple(FlashConfig(m, n, s) for m in (64, 128) for n in block_ns for s in (1, 2))
+
+
+def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig):
+    return runtime.kernel_spec(
+        "flash_attention",
+        "flash_attention.cu",
+        {
+            "HEAD_DIM": head_dim,
+            "BLOCK_M": config.block_m,
+            "BLOCK_N": config.block_n,
+            "WARPS": config.warps,
+            "STAGES": config.stages,
+            "CAUSAL": bool(causal),
+            "DTYPE": attention_front.dtype_code(dtype),
+        },
+    )
+
+
+def sweep_specs(dtype: str = "bfloat16"):
+    return [spec(d, dtype, c, cfg) for d in HEAD_DIMS for c in (False, True) for cfg in sweep(d)]
+
+
+def default_specs():
+    """The tuned default of every (D, dtype, causal): what a user's first call compiles."""
+    return [
+        spec(d, t, c, tuning.best_config(d, t, c))
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+    ]
+
+
+class Prepared(attention_front.PreparedAttention):
+    op = "flash_attention"
+    dtypes = DTYPES
+    head_dims = HEAD_DIMS
+
+    def __init__(self, q, k, v, *, causal=False, scale=None, return_lse=False, config=None):
+        self.config = config
+        super().__init__(q, k, v, causal=causal, scale=scale, return_lse=return_lse)
+
+    def check(self, infos):
+        p = self.problem
+        if self.config is None:
+            self.config = tuning.best_config(p.head_dim, p.dtype, p.causal)
+        if not isinstance(self.config, FlashConfig):
+            raise TypeError(f"[flash_attention] config must be a FlashConfig, got {self.config!r}")
+        if not p.host:
+            # cp.async moves 16-byte chunks: every row must start 16-byte aligned.
+            for name, info in zip("qkv", infos, strict=True):
+                if info["address"] % 16 or any(s % 8 for s in info["strides"][:3]):
+                    raise ValueError(
+                        f"[flash_attention] {name} must be 16-byte aligned with strides that "
+                        f"are multiples of 8 elements, got address {info['address']:#x} and "
+                        f"strides {list(info['strides'])}"
+                    )
+        smem = self.config.shared_bytes(p.head_dim)
+        limit = cuda.properties()["shared_memory_per_block_optin"]
+        if smem > limit:
+            raise ValueError(
+                f"[flash_attention] config {self.config.label()} needs {smem} bytes of shared "
+                f"memory at head_dim {p.head_dim}; this GPU allows {limit}"
+            )
+
+    def spec(self):
+        p = self.problem
+        return spec(p.head_dim, p.dtype, p.causal, self.config)
+
+    def grid(self):
+        p = self.problem
+        return [(p.seqlen_q + self.config.block_m - 1) // self.config.block_m, p.heads, p.batch]
+
+    def block(self):
+        return [self.config.warps * 32, 1, 1]
+
+    def shared_bytes(self):
+        return self.config.shared_bytes(self.problem.head_dim)
+
+
+def flash_attention(q, k, v, *, causal=False, scale=None, return_lse=False, config=None):
+    """Softmax attention forward, FlashAttention-2 style, on tensor cores.
+
+    q [B, H, Nq, D], k and v [B, KVH, Nk, D] (H % KVH == 0), bfloat16 or float16,
+    D in {64, 128}; any strides on B, H, N with a contiguous last dimension.
+    NumPy arrays are uploaded and the result downloaded; DLPack CUDA arrays
+    (torch, cupy, jax) are used in place and the result comes back as the same
+    framework's array. Causal masks align bottom-right as in FlashAttention 2:
+    query i sees keys j <= i + Nk - Nq, and a row that sees no key returns 0
+    (lse = -inf). With return_lse, also returns the float32 log-sum-exp
+    [B, H, Nq] of the scaled scores. `config` (a FlashConfig) overrides the
+    tuned tile choice.
+    """
+    return Prepared(q, k, v, causal=causal, scale=scale, return_lse=return_lse, config=config)()

@@ -1,0 +1,234 @@
+// Flash attention forward (FlashAttention-2 schedule) on warp-level tensor
+// cores: mma.sync m16n8k16 with ldmatrix, cp.async tiles in swizzled shared
+// memory, double-buffered K/V, online softmax in float32.
+//
+// Constants: HEAD_DIM (64, 128), BLOCK_M (query rows per CTA), BLOCK_N (keys
+// per step), WARPS (= BLOCK_M / 16: each warp owns 16 query rows), STAGES (1:
+// load then compute; 2: the next K/V tile loads while this one computes),
+// CAUSAL (0/1), DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16).
+//
+// Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
+// Grid (ceil(Nq / BLOCK_M), H, B). Causal aligns bottom-right (FlashAttention
+// 2): query i sees keys j <= i + Nk - Nq; a row that sees no key writes 0 and
+// lse = -inf. Offsets are 64-bit, so B*H*N*D may exceed 2^31.
+#include "attention_params.h"
+#include "mma.h"
+#include "numeric.h"
+
+using namespace ap;
+typedef half_bits T;
+
+constexpr int kThreads = WARPS * 32;
+constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
+static_assert(BLOCK_M == WARPS * 16, "each warp owns 16 query rows");
+static_assert(HEAD_DIM % 64 == 0, "the swizzle needs at least 8 chunks per row");
+static_assert(BLOCK_N % 16 == 0, "keys come in steps of 16");
+static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
+static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or bf16");
+
+// Element offset of 16-byte chunk `chunk` of row `row` in a tile. XOR-ing the
+// chunk with the row's low 3 bits puts the 8 rows an ldmatrix reads in 8
+// different bank groups (a plain row-major tile would hit one bank 8 times).
+__device__ __forceinline__ int swizzle(int row, int chunk) {
+  return row * HEAD_DIM + ((chunk ^ (row & 7)) << 3);
+}
+
+// Async copy of rows [row0, row0 + ROWS) of one head into a tile; rows at or
+// past `rows_valid` become zeros (a NaN there would survive 0 * NaN in P.V).
+template <int ROWS>
+__device__ __forceinline__ void load_tile(T *tile, const T *base, long long row_stride, int row0,
+                                          int rows_valid) {
+  constexpr int kTotal = ROWS * kChunks;
+#pragma unroll
+  for (int it = 0; it < (kTotal + kThreads - 1) / kThreads; ++it) {
+    const int i = it * kThreads + threadIdx.x;
+    if (kTotal % kThreads == 0 || i < kTotal) {
+      const int r = i / kChunks, c = i % kChunks;
+      const bool valid = row0 + r < rows_valid;
+      const T *src = valid ? base + (long long)(row0 + r) * row_stride + c * 8 : base;
+      cp_async_16(tile + swizzle(r, c), src, valid ? 16 : 0);
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads)
+    flash_attention(const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
+                    const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o,
+                    float *__restrict__ lse) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  T *q_tile = reinterpret_cast<T *>(smem);
+  T *k_tiles = q_tile + BLOCK_M * HEAD_DIM;
+  T *v_tiles = k_tiles + STAGES * BLOCK_N * HEAD_DIM;
+
+  // Causal: the last query blocks have the most keys; launch them first.
+  const int m_block = CAUSAL ? int(gridDim.x - 1 - blockIdx.x) : int(blockIdx.x);
+  const int head = blockIdx.y, batch = blockIdx.z;
+  const int kv_head = head / (p.heads / p.kv_heads);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int m0 = m_block * BLOCK_M;
+  const int diag = p.seqlen_k - p.seqlen_q;
+
+  const T *q_base = q + batch * st.q[0] + head * st.q[1];
+  const T *k_base = k + batch * st.k[0] + kv_head * st.k[1];
+  const T *v_base = v + batch * st.v[0] + kv_head * st.v[1];
+
+  int n_end = (p.seqlen_k + BLOCK_N - 1) / BLOCK_N;
+  if (CAUSAL) {
+    const int last_row = min(m0 + BLOCK_M, p.seqlen_q) - 1;
+    const long long last_key = (long long)last_row + diag;
+    n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
+  }
+
+  float o_acc[HEAD_DIM / 8][4];
+#pragma unroll
+  for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+    o_acc[dj][0] = o_acc[dj][1] = o_acc[dj][2] = o_acc[dj][3] = 0.f;
+  // Each thread holds rows g and g + 8 of its warp's 16 rows.
+  float row_max[2] = {AP_NEG_INF, AP_NEG_INF};
+  float row_sum[2] = {0.f, 0.f};
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  unsigned q_frag[HEAD_DIM / 16][4];
+
+  if (n_end > 0) {
+    load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], 0, p.seqlen_k);
+    cp_async_commit();
+  }
+
+  for (int n = 0; n < n_end; ++n) {
+    const int stage = STAGES == 2 ? (n & 1) : 0;
+    cp_async_wait<0>();
+    // Tile n has landed, and every warp is done with the stage reloaded below.
+    __syncthreads();
+    if (n == 0) {
+#pragma unroll
+      for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
+        ldmatrix_x4(q_frag[kk], q_tile + swizzle(warp * 16 + (lane & 15), 2 * kk + (lane >> 4)));
+    }
+    if (STAGES == 2 && n + 1 < n_end) {
+      const int next = (n + 1) * BLOCK_N;
+      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * BLOCK_N * HEAD_DIM, k_base, st.k[2], next,
+                         p.seqlen_k);
+      load_tile<BLOCK_N>(v_tiles + (stage ^ 1) * BLOCK_N * HEAD_DIM, v_base, st.v[2], next,
+                         p.seqlen_k);
+      cp_async_commit();
+    }
+    const T *k_tile = k_tiles + stage * BLOCK_N * HEAD_DIM;
+    const T *v_tile = v_tiles + stage * BLOCK_N * HEAD_DIM;
+
+    // S = Q K^T for this warp's 16 rows and BLOCK_N keys.
+    float s[BLOCK_N / 8][4];
+#pragma unroll
+    for (int j = 0; j < BLOCK_N / 8; ++j)
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HEAD_DIM / 16; ++kk) {
+#pragma unroll
+      for (int j = 0; j < BLOCK_N / 8; j += 2) {
+        unsigned b[4];
+        const int mi = lane >> 3;
+        ldmatrix_x4(b, k_tile + swizzle(j * 8 + (mi >> 1) * 8 + (lane & 7), 2 * kk + (mi & 1)));
+        mma_16816<DTYPE>(s[j], q_frag[kk], b[0], b[1]);
+        mma_16816<DTYPE>(s[j + 1], q_frag[kk], b[2], b[3]);
+      }
+    }
+
+    // Mask keys past the end and, for causal, past the diagonal; only the
+    // blocks that straddle either boundary pay for it.
+    const int n0 = n * BLOCK_N;
+    const int row_base = m0 + warp * 16 + g;
+    if (n0 + BLOCK_N > p.seqlen_k || (CAUSAL && n0 + BLOCK_N - 1 > m0 + diag)) {
+#pragma unroll
+      for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = n0 + j * 8 + 2 * t + (e & 1);
+          const int row = row_base + 8 * (e >> 1);
+          if (col >= p.seqlen_k || (CAUSAL && col > row + diag)) s[j][e] = AP_NEG_INF;
+        }
+    }
+
+    // Online softmax: new running max over the quad that shares each row.
+    float new_max[2] = {row_max[0], row_max[1]};
+#pragma unroll
+    for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        new_max[e >> 1] = fmaxf(new_max[e >> 1], s[j][e]);
+    float base[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
+      new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 2));
+      // A row that has seen no key yet keeps max -inf; subtracting 0 instead
+      // avoids -inf - -inf = NaN, and exp2(-inf) = 0 does the rest.
+      base[h] = new_max[h] == AP_NEG_INF ? 0.f : new_max[h] * scale_log2;
+      const float alpha = fast_exp2(__fmaf_rn(row_max[h], scale_log2, -base[h]));
+      row_max[h] = new_max[h];
+      row_sum[h] *= alpha;
+#pragma unroll
+      for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+        o_acc[dj][2 * h] *= alpha;
+        o_acc[dj][2 * h + 1] *= alpha;
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[j][e] = fast_exp2(__fmaf_rn(s[j][e], scale_log2, -base[e >> 1]));
+        row_sum[e >> 1] += s[j][e];
+      }
+
+    // O += P V. The C layout of two adjacent 16x8 score tiles is the A layout
+    // of one 16x16 operand, so P goes from registers to the tensor cores.
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+      unsigned a[4];
+      a[0] = pack2<DTYPE>(s[2 * kk][0], s[2 * kk][1]);
+      a[1] = pack2<DTYPE>(s[2 * kk][2], s[2 * kk][3]);
+      a[2] = pack2<DTYPE>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      a[3] = pack2<DTYPE>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+      for (int dj = 0; dj < HEAD_DIM / 8; dj += 2) {
+        unsigned b[4];
+        const int mi = lane >> 3;
+        ldmatrix_x4_trans(b, v_tile + swizzle(kk * 16 + (mi & 1) * 8 + (lane & 7), dj + (mi >> 1)));
+        mma_16816<DTYPE>(o_acc[dj], a, b[0], b[1]);
+        mma_16816<DTYPE>(o_acc[dj + 1], a, b[2], b[3]);
+      }
+    }
+
+    if (STAGES == 1 && n + 1 < n_end) {
+      __syncthreads(); // every warp is done with the single stage
+      const int next = (n + 1) * BLOCK_N;
+      load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], next, p.seqlen_k);
+      load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], next, p.seqlen_k);
+      cp_async_commit();
+    }
+  }
+
+  // Finish: full row sums across the quad, normalize, store.
+  T *o_base = o + batch * st.o[0] + head * st.o[1];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
+    row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
+    const int row = m0 + warp * 16 + g + 8 * h;
+    if (row >= p.seqlen_q) continue;
+    // A row that saw a key has sum >= 1 (its max contributes exp2(0)).
+    const bool seen = row_sum[h] > 0.f;
+    const float inv = seen ? 1.f / row_sum[h] : 0.f;
+    T *o_row = o_base + (long long)row * st.o[2];
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+      *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
+          pack2<DTYPE>(o_acc[dj][2 * h] * inv, o_acc[dj][2 * h + 1] * inv);
+    if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
+      const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
+      lse[index] = seen ? row_max[h] * p.scale + __logf(row_sum[h]) : AP_NEG_INF;
+    }
+  }
+}
