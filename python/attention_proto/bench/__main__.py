@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-SUITES = {"foundation": ".foundation"}
+SUITES = {"foundation": ".foundation", "flash": ".flash"}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,265 @@
+"""Proto 1 benchmark: flash_attention's tile sweep against torch SDPA backends
+(FlashAttention 2, cuDNN, memory-efficient) and FlexAttention, in one run.
+
+Shapes follow FlashAttention's benchmark: B*N = 16K tokens, H = 2048 / D, bf16.
+TFLOPS = 4*B*H*N^2*D / t, halved for causal. Each input tensor is 64 MB, larger
+than L2, so no input rotation is needed to keep the cache from flattering.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from .. import cuda, findings
+from ..ops import flash
+from ..timing import summarize, time_callable
+from .common import environment, table, write_json
+
+SOURCE = "python -m attention_proto.bench flash"
+TOKENS = 16 * 1024
+
+
+def _flops(b, h, n, d, causal):
+    f = 4 * b * h * n * n * d
+    return f / 2 if causal else f
+
+
+def _gemm_tflops(torch):
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    s = time_callable(lambda: a @ b, warmup=5, iterations=30)
+    return 2 * 8192**3 / s.median_s / 1e12, s
+
+
+def _peers(torch):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    f = torch.nn.functional.scaled_dot_product_attention
+    out = {}
+    for name, backend in (
+        ("sdpa_flash", SDPBackend.FLASH_ATTENTION),
+        ("sdpa_cudnn", SDPBackend.CUDNN_ATTENTION),
+        ("sdpa_efficient", SDPBackend.EFFICIENT_ATTENTION),
+    ):
+
+        def run(q, k, v, causal, backend=backend):
+            with sdpa_kernel([backend]):
+                return f(q, k, v, is_causal=causal)
+
+        out[name] = run
+    return out
+
+
+def _flex(torch):
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    compiled = torch.compile(flex_attention, dynamic=False)
+
+    def causal_mod(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    def run(q, k, v, causal):
+        mask = None
+        if causal:
+            mask = create_block_mask(causal_mod, None, None, q.shape[2], k.shape[2])
+        return lambda: compiled(q, k, v, block_mask=mask)
+
+    return run
+
+
+def run(args) -> list[dict]:
+    env = environment()
+    if not cuda.is_available():
+        print(f"SKIPPED flash benchmark: no CUDA device ({cuda.unavailable_reason()})")
+        return []
+    import torch
+
+    quick = getattr(args, "quick", False)
+    lengths = [2048, 8192] if quick else [512, 1024, 2048, 4096, 8192, 16384]
+    iters = 20 if quick else 30
+    gemm, gemm_stats = _gemm_tflops(torch)
+    peers = _peers(torch)
+    flex = _flex(torch)
+    rows, sweep_rows = [], []
+    for d in flash.HEAD_DIMS:
+        h = 2048 // d
+        for causal in (False, True):
+            for n in lengths:
+                b = TOKENS // n
+                q, k, v = (
+                    torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(3)
+                )
+                fl = _flops(b, h, n, d, causal)
+                best = None
+                configs = flash.sweep(d) if (not quick or n == 8192) else [None]
+                for cfg in configs:
+                    prep = flash.Prepared(q, k, v, causal=causal, config=cfg)
+                    grid, block, smem, packed = prep.launch_args
+                    stats = summarize(prep.pipeline.benchmark(grid, block, smem, packed, 5, iters))
+                    tf = fl / stats.median_s / 1e12
+                    sweep_rows.append(
+                        {
+                            "d": d,
+                            "causal": causal,
+                            "n": n,
+                            "config": prep.config.label(),
+                            "tflops": tf,
+                            "cv": stats.cv,
+                            "ms": stats.median_s * 1e3,
+                            "registers": prep.pipeline.registers,
+                            "smem": smem,
+                            "ctas_per_sm": prep.pipeline.occupancy(block[0], smem),
+                        }
+                    )
+                    if best is None or tf > best[0]:
+                        best = (tf, stats, prep.config, sweep_rows[-1])
+                row = {
+                    "d": d,
+                    "causal": causal,
+                    "n": n,
+                    "b": b,
+                    "h": h,
+                    "best": best[2].label(),
+                    "ours": best[0],
+                    "cv": best[1].cv,
+                    "util": best[0] / gemm,
+                }
+                for name, fn in peers.items():
+                    try:
+                        s = time_callable(
+                            functools.partial(fn, q, k, v, causal), warmup=5, iterations=iters
+                        )
+                        row[name] = fl / s.median_s / 1e12
+                        row[name + "_cv"] = s.cv
+                    except RuntimeError as e:  # backend refused the shape
+                        row[name] = float("nan")
+                        row[name + "_error"] = str(e).splitlines()[0][:120]
+                if n in (2048, 8192):
+                    try:
+                        t0 = time.perf_counter()
+                        fn = flex(q, k, v, causal)
+                        s = time_callable(fn, warmup=3, iterations=iters)
+                        row["flex"] = fl / s.median_s / 1e12
+                        row["flex_cv"] = s.cv
+                        row["flex_compile_s"] = time.perf_counter() - t0
+                    except Exception as e:  # noqa: BLE001 - report any compile failure
+                        row["flex"] = float("nan")
+                        row["flex_error"] = str(e).splitlines()[0][:120]
+                for peer in ("sdpa_flash", "sdpa_cudnn", "sdpa_efficient", "flex"):
+                    if peer in row and row[peer] == row[peer]:
+                        row["x_" + peer] = row["ours"] / row[peer]
+                rows.append(row)
+                print(
+                    f"D={d} causal={int(causal)} N={n}: ours {row['ours']:.0f} "
+                    f"({row['best']}) FA2 {row.get('sdpa_flash', 0):.0f} "
+                    f"cuDNN {row.get('sdpa_cudnn', 0):.0f} TFLOP/s",
+                    flush=True,
+                )
+    result = {
+        "env": env,
+        "gemm_tflops": gemm,
+        "gemm_cv": gemm_stats.cv,
+        "rows": rows,
+        "sweep": sweep_rows,
+    }
+    write_json(args.out, "flash", result)
+    if args.findings:
+        _emit(args.findings, env, gemm, rows, sweep_rows)
+    print()
+    print(f"bf16 GEMM 8192^3: {gemm:.0f} TFLOP/s (CV {gemm_stats.cv:.3f}) on {env['gpu']}")
+    print(
+        table(
+            rows,
+            [
+                "d",
+                "causal",
+                "n",
+                "best",
+                "ours",
+                "cv",
+                "util",
+                "sdpa_flash",
+                "sdpa_cudnn",
+                "sdpa_efficient",
+                "flex",
+                "x_sdpa_flash",
+                "x_sdpa_cudnn",
+            ],
+        )
+    )
+    return rows
+
+
+def _emit(path, env, gemm, rows, sweep_rows):
+    def ev(metric, value, unit, cv, n, config):
+        return findings.Evidence(
+            gpu=env["gpu"],
+            driver=env["driver"],
+            config=config,
+            metric=metric,
+            value=float(value),
+            unit=unit,
+            cv=cv,
+            n=n,
+        )
+
+    for d in flash.HEAD_DIMS:
+        for causal in (False, True):
+            at = [r for r in rows if r["d"] == d and r["causal"] == causal]
+            if not at:
+                continue
+            r = max(at, key=lambda r: r["n"] == 8192)
+            cfg = [
+                s
+                for s in sweep_rows
+                if s["d"] == d
+                and s["causal"] == causal
+                and s["n"] == r["n"]
+                and s["config"] == r["best"]
+            ][0]
+            conf = findings.confidence_for(r["cv"])
+            findings.emit_finding(
+                findings.Finding(
+                    "flash",
+                    f"Best tile D={d} causal={causal} N={r['n']}",
+                    f"Best config {r['best']}: {r['ours']:.0f} TFLOP/s ({r['util'] * 100:.0f}% of the "
+                    f"{gemm:.0f} TFLOP/s bf16 GEMM in the same run); {cfg['registers']} registers, "
+                    f"{cfg['smem']} B shared memory, {cfg['ctas_per_sm']} CTAs/SM.",
+                    ["tile", "tflops", "occupancy"],
+                    conf,
+                    SOURCE,
+                    ev(
+                        "tflops",
+                        r["ours"],
+                        "TFLOP/s",
+                        r["cv"],
+                        30,
+                        {"d": d, "causal": causal, "n": r["n"], "config": r["best"]},
+                    ),
+                ),
+                path,
+            )
+            for peer in ("sdpa_flash", "sdpa_cudnn", "sdpa_efficient", "flex"):
+                if "x_" + peer in r:
+                    cv = max(r["cv"], r.get(peer + "_cv", 0))
+                    findings.emit_finding(
+                        findings.Finding(
+                            "flash",
+                            f"Ratio to {peer} D={d} causal={causal} N={r['n']}",
+                            f"flash_attention ({r['ours']:.0f} TFLOP/s) runs at "
+                            f"{r['x_' + peer]:.2f}x {peer} ({r[peer]:.0f} TFLOP/s).",
+                            ["peer", peer],
+                            findings.confidence_for(cv),
+                            SOURCE,
+                            ev(
+                                "ratio_" + peer,
+                                r["x_" + peer],
+                                "x",
+                                cv,
+                                30,
+                                {"d": d, "causal": causal, "n": r["n"]},
+                            ),
+                        ),
+                        path,
+                    )
