@@ -223,7 +223,8 @@ def _emit(path, env, gemm, rows, sweep_rows):
                 findings.Finding(
                     "flash",
                     f"Best tile D={d} causal={causal} N={r['n']}",
-                    f"Best config {r['best']}: {r['ours']:.0f} TFLOP/s ({r['util'] * 100:.0f}% of the "
+                    f"Best config {r['best']}: {r['ours']:.0f} TFLOP/s "
+                    f"({r['util'] * 100:.0f}% of the "
                     f"{gemm:.0f} TFLOP/s bf16 GEMM in the same run); {cfg['registers']} registers, "
                     f"{cfg['smem']} B shared memory, {cfg['ctas_per_sm']} CTAs/SM.",
                     ["tile", "tflops", "occupancy"],
