@@ -44,7 +44,7 @@ if [ -n "${RACECHECK_TESTS:-}" ]; then
   grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$OUT/racecheck.log" | tail -3
 fi
 rm -f "$OUT/findings.jsonl"
-step bench python3 -m attention_proto.bench "${SUITES[@]}" --out "$OUT" --findings "$OUT/findings.jsonl"
+step bench python3 -m attention_proto.bench "${SUITES[@]}" ${BENCH_ARGS:-} --out "$OUT" --findings "$OUT/findings.jsonl"
 rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
 
 echo
