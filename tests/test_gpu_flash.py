@@ -68,8 +68,9 @@ def test_every_sweep_config_on_odd_shapes(rng, config, d, causal):
 def test_small_shapes_for_the_sanitizers(rng, causal):
     for nq, nk in [(1, 1), (17, 33), (65, 17)]:
         q, k, v = _inputs(rng, 1, 2, nq, nk, 64, "bfloat16")
-        out = ap.flash_attention(q, k, v, causal=causal, config=flash.FlashConfig(64, 32, 2))
-        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
+        for config in (flash.FlashConfig(64, 32, 2, 4), flash.FlashConfig(64, 32, 2, 2)):
+            out = ap.flash_attention(q, k, v, causal=causal, config=config)
+            assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
 
 
 def test_gqa_and_logits_scaled_by_100(rng):
@@ -133,4 +134,4 @@ def test_unaligned_strides_are_rejected():
 def test_shared_memory_budget_is_checked():
     q = np.zeros((1, 1, 4, 128), np.float16)
     with pytest.raises(ValueError, match="bytes of shared memory"):
-        ap.flash_attention(q, q, q, config=flash.FlashConfig(512, 256, 2))
+        ap.flash_attention(q, q, q, config=flash.FlashConfig(512, 256, 2, 16))

@@ -3,9 +3,12 @@
 // memory, double-buffered K/V, online softmax in float32.
 //
 // Constants: HEAD_DIM (64, 128), BLOCK_M (query rows per CTA), BLOCK_N (keys
-// per step), WARPS (= BLOCK_M / 16: each warp owns 16 query rows), STAGES (1:
-// load then compute; 2: the next K/V tile loads while this one computes),
-// CAUSAL (0/1), DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16).
+// per step), WARPS, WARP_M_TILES (16-row tiles per warp: BLOCK_M = WARPS * 16 *
+// WARP_M_TILES; with 2, every K/V fragment read from shared memory feeds two
+// MMAs, halving shared-memory traffic per MMA, and Q fragments are re-read
+// from shared memory instead of living in registers), STAGES (1: load then
+// compute; 2: the next K/V tile loads while this one computes), CAUSAL (0/1),
+// DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16).
 //
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
 // Grid (ceil(Nq / BLOCK_M), H, B). Causal aligns bottom-right (FlashAttention
@@ -20,7 +23,12 @@ typedef half_bits T;
 
 constexpr int kThreads = WARPS * 32;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
-static_assert(BLOCK_M == WARPS * 16, "each warp owns 16 query rows");
+constexpr int MT = WARP_M_TILES;
+constexpr bool kQInRegisters = MT == 1;
+// With Q re-read from shared memory, unrolling the QK^T loop fully lets ptxas
+// hoist every Q fragment and spill at HEAD_DIM 128; two steps at a time do not.
+constexpr int kQkUnroll = kQInRegisters ? HEAD_DIM / 16 : 2;
+static_assert(BLOCK_M == WARPS * 16 * MT, "each warp owns WARP_M_TILES 16-row tiles");
 static_assert(HEAD_DIM % 64 == 0, "the swizzle needs at least 8 chunks per row");
 static_assert(BLOCK_N % 16 == 0, "keys come in steps of 16");
 static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
@@ -35,18 +43,24 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
 
 // Async copy of rows [row0, row0 + ROWS) of one head into a tile; rows at or
 // past `rows_valid` become zeros (a NaN there would survive 0 * NaN in P.V).
+// Each thread keeps one chunk column and walks rows kRowsPerPass apart, so its
+// addresses are one base plus constant steps: per-chunk addresses hoisted out
+// of the key loop would otherwise pin dozens of registers.
+constexpr int kRowsPerPass = kThreads / kChunks;
+static_assert(kThreads % kChunks == 0, "threads cover whole rows");
 template <int ROWS>
 __device__ __forceinline__ void load_tile(T *tile, const T *base, long long row_stride, int row0,
                                           int rows_valid) {
-  constexpr int kTotal = ROWS * kChunks;
+  const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
+  const T *src = base + (long long)(row0 + r0) * row_stride + c * 8;
+  const long long step = (long long)kRowsPerPass * row_stride;
+  const int remaining = rows_valid - row0 - r0;
 #pragma unroll
-  for (int it = 0; it < (kTotal + kThreads - 1) / kThreads; ++it) {
-    const int i = it * kThreads + threadIdx.x;
-    if (kTotal % kThreads == 0 || i < kTotal) {
-      const int r = i / kChunks, c = i % kChunks;
-      const bool valid = row0 + r < rows_valid;
-      const T *src = valid ? base + (long long)(row0 + r) * row_stride + c * 8 : base;
-      cp_async_16(tile + swizzle(r, c), src, valid ? 16 : 0);
+  for (int it = 0; it < (ROWS + kRowsPerPass - 1) / kRowsPerPass; ++it) {
+    const int r = r0 + it * kRowsPerPass;
+    if (ROWS % kRowsPerPass == 0 || r < ROWS) {
+      const bool valid = it * kRowsPerPass < remaining;
+      cp_async_16(tile + swizzle(r, c), valid ? src + it * step : base, valid ? 16 : 0);
     }
   }
 }
@@ -80,15 +94,20 @@ extern "C" __global__ void __launch_bounds__(kThreads)
     n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
   }
 
-  float o_acc[HEAD_DIM / 8][4];
+  float o_acc[MT][HEAD_DIM / 8][4];
 #pragma unroll
-  for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
-    o_acc[dj][0] = o_acc[dj][1] = o_acc[dj][2] = o_acc[dj][3] = 0.f;
-  // Each thread holds rows g and g + 8 of its warp's 16 rows.
-  float row_max[2] = {AP_NEG_INF, AP_NEG_INF};
-  float row_sum[2] = {0.f, 0.f};
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+      o_acc[mt][dj][0] = o_acc[mt][dj][1] = o_acc[mt][dj][2] = o_acc[mt][dj][3] = 0.f;
+  // Each thread holds rows g and g + 8 of each of its warp's 16-row tiles.
+  float row_max[MT][2], row_sum[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+    row_max[mt][0] = row_max[mt][1] = AP_NEG_INF, row_sum[mt][0] = row_sum[mt][1] = 0.f;
   const float scale_log2 = p.scale * 1.4426950408889634f;
-  unsigned q_frag[HEAD_DIM / 16][4];
+  const int warp_row0 = warp * 16 * MT; // first row of this warp within the CTA
+  unsigned q_frag[kQInRegisters ? HEAD_DIM / 16 : 1][4];
 
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
@@ -102,10 +121,11 @@ extern "C" __global__ void __launch_bounds__(kThreads)
     cp_async_wait<0>();
     // Tile n has landed, and every warp is done with the stage reloaded below.
     __syncthreads();
-    if (n == 0) {
+    if (kQInRegisters && n == 0) {
 #pragma unroll
       for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
-        ldmatrix_x4(q_frag[kk], q_tile + swizzle(warp * 16 + (lane & 15), 2 * kk + (lane >> 4)));
+        ldmatrix_x4(q_frag[kQInRegisters ? kk : 0],
+                    q_tile + swizzle(warp_row0 + (lane & 15), 2 * kk + (lane >> 4)));
     }
     if (STAGES == 2 && n + 1 < n_end) {
       const int next = (n + 1) * BLOCK_N;
@@ -118,86 +138,113 @@ extern "C" __global__ void __launch_bounds__(kThreads)
     const T *k_tile = k_tiles + stage * BLOCK_N * HEAD_DIM;
     const T *v_tile = v_tiles + stage * BLOCK_N * HEAD_DIM;
 
-    // S = Q K^T for this warp's 16 rows and BLOCK_N keys.
-    float s[BLOCK_N / 8][4];
+    // S = Q K^T for this warp's rows and BLOCK_N keys.
+    float s[MT][BLOCK_N / 8][4];
 #pragma unroll
-    for (int j = 0; j < BLOCK_N / 8; ++j)
-      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
+      for (int j = 0; j < BLOCK_N / 8; ++j)
+        s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.f;
+#pragma unroll kQkUnroll
     for (int kk = 0; kk < HEAD_DIM / 16; ++kk) {
+      unsigned a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if (kQInRegisters) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            a[mt][r] = q_frag[kQInRegisters ? kk : 0][r];
+        } else {
+          ldmatrix_x4(a[mt],
+                      q_tile + swizzle(warp_row0 + mt * 16 + (lane & 15), 2 * kk + (lane >> 4)));
+        }
+      }
 #pragma unroll
       for (int j = 0; j < BLOCK_N / 8; j += 2) {
         unsigned b[4];
         const int mi = lane >> 3;
         ldmatrix_x4(b, k_tile + swizzle(j * 8 + (mi >> 1) * 8 + (lane & 7), 2 * kk + (mi & 1)));
-        mma_16816<DTYPE>(s[j], q_frag[kk], b[0], b[1]);
-        mma_16816<DTYPE>(s[j + 1], q_frag[kk], b[2], b[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816<DTYPE>(s[mt][j], a[mt], b[0], b[1]);
+          mma_16816<DTYPE>(s[mt][j + 1], a[mt], b[2], b[3]);
+        }
       }
     }
 
     // Mask keys past the end and, for causal, past the diagonal; only the
     // blocks that straddle either boundary pay for it.
     const int n0 = n * BLOCK_N;
-    const int row_base = m0 + warp * 16 + g;
     if (n0 + BLOCK_N > p.seqlen_k || (CAUSAL && n0 + BLOCK_N - 1 > m0 + diag)) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int col = n0 + j * 8 + 2 * t + (e & 1);
+            const int row = m0 + warp_row0 + mt * 16 + g + 8 * (e >> 1);
+            if (col >= p.seqlen_k || (CAUSAL && col > row + diag)) s[mt][j][e] = AP_NEG_INF;
+          }
+    }
+
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      // Online softmax: new running max over the quad that shares each row.
+      float new_max[2] = {row_max[mt][0], row_max[mt][1]};
+#pragma unroll
+      for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          new_max[e >> 1] = fmaxf(new_max[e >> 1], s[mt][j][e]);
+      float base[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
+        new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 2));
+        // A row that has seen no key yet keeps max -inf; subtracting 0 instead
+        // avoids -inf - -inf = NaN, and exp2(-inf) = 0 does the rest.
+        base[h] = new_max[h] == AP_NEG_INF ? 0.f : new_max[h] * scale_log2;
+        const float alpha = fast_exp2(__fmaf_rn(row_max[mt][h], scale_log2, -base[h]));
+        row_max[mt][h] = new_max[h];
+        row_sum[mt][h] *= alpha;
+#pragma unroll
+        for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+          o_acc[mt][dj][2 * h] *= alpha;
+          o_acc[mt][dj][2 * h + 1] *= alpha;
+        }
+      }
 #pragma unroll
       for (int j = 0; j < BLOCK_N / 8; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int col = n0 + j * 8 + 2 * t + (e & 1);
-          const int row = row_base + 8 * (e >> 1);
-          if (col >= p.seqlen_k || (CAUSAL && col > row + diag)) s[j][e] = AP_NEG_INF;
+          s[mt][j][e] = fast_exp2(__fmaf_rn(s[mt][j][e], scale_log2, -base[e >> 1]));
+          row_sum[mt][e >> 1] += s[mt][j][e];
         }
     }
-
-    // Online softmax: new running max over the quad that shares each row.
-    float new_max[2] = {row_max[0], row_max[1]};
-#pragma unroll
-    for (int j = 0; j < BLOCK_N / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        new_max[e >> 1] = fmaxf(new_max[e >> 1], s[j][e]);
-    float base[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
-      new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 2));
-      // A row that has seen no key yet keeps max -inf; subtracting 0 instead
-      // avoids -inf - -inf = NaN, and exp2(-inf) = 0 does the rest.
-      base[h] = new_max[h] == AP_NEG_INF ? 0.f : new_max[h] * scale_log2;
-      const float alpha = fast_exp2(__fmaf_rn(row_max[h], scale_log2, -base[h]));
-      row_max[h] = new_max[h];
-      row_sum[h] *= alpha;
-#pragma unroll
-      for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
-        o_acc[dj][2 * h] *= alpha;
-        o_acc[dj][2 * h + 1] *= alpha;
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < BLOCK_N / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = fast_exp2(__fmaf_rn(s[j][e], scale_log2, -base[e >> 1]));
-        row_sum[e >> 1] += s[j][e];
-      }
 
     // O += P V. The C layout of two adjacent 16x8 score tiles is the A layout
     // of one 16x16 operand, so P goes from registers to the tensor cores.
 #pragma unroll
     for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
-      unsigned a[4];
-      a[0] = pack2<DTYPE>(s[2 * kk][0], s[2 * kk][1]);
-      a[1] = pack2<DTYPE>(s[2 * kk][2], s[2 * kk][3]);
-      a[2] = pack2<DTYPE>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a[3] = pack2<DTYPE>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      unsigned a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        a[mt][0] = pack2<DTYPE>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        a[mt][1] = pack2<DTYPE>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        a[mt][2] = pack2<DTYPE>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        a[mt][3] = pack2<DTYPE>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dj = 0; dj < HEAD_DIM / 8; dj += 2) {
         unsigned b[4];
         const int mi = lane >> 3;
         ldmatrix_x4_trans(b, v_tile + swizzle(kk * 16 + (mi & 1) * 8 + (lane & 7), dj + (mi >> 1)));
-        mma_16816<DTYPE>(o_acc[dj], a, b[0], b[1]);
-        mma_16816<DTYPE>(o_acc[dj + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma_16816<DTYPE>(o_acc[mt][dj], a[mt], b[0], b[1]);
+          mma_16816<DTYPE>(o_acc[mt][dj + 1], a[mt], b[2], b[3]);
+        }
       }
     }
 
@@ -213,22 +260,25 @@ extern "C" __global__ void __launch_bounds__(kThreads)
   // Finish: full row sums across the quad, normalize, store.
   T *o_base = o + batch * st.o[0] + head * st.o[1];
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
-    row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
-    const int row = m0 + warp * 16 + g + 8 * h;
-    if (row >= p.seqlen_q) continue;
-    // A row that saw a key has sum >= 1 (its max contributes exp2(0)).
-    const bool seen = row_sum[h] > 0.f;
-    const float inv = seen ? 1.f / row_sum[h] : 0.f;
-    T *o_row = o_base + (long long)row * st.o[2];
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
-      *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
-          pack2<DTYPE>(o_acc[dj][2 * h] * inv, o_acc[dj][2 * h + 1] * inv);
-    if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
-      const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
-      lse[index] = seen ? row_max[h] * p.scale + __logf(row_sum[h]) : AP_NEG_INF;
+    for (int h = 0; h < 2; ++h) {
+      float sum = row_sum[mt][h];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = m0 + warp_row0 + mt * 16 + g + 8 * h;
+      if (row >= p.seqlen_q) continue;
+      // A row that saw a key has sum >= 1 (its max contributes exp2(0)).
+      const bool seen = sum > 0.f;
+      const float inv = seen ? 1.f / sum : 0.f;
+      T *o_row = o_base + (long long)row * st.o[2];
+#pragma unroll
+      for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+        *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
+            pack2<DTYPE>(o_acc[mt][dj][2 * h] * inv, o_acc[mt][dj][2 * h + 1] * inv);
+      if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
+        const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
+        lse[index] = seen ? row_max[mt][h] * p.scale + __logf(sum) : AP_NEG_INF;
+      }
     }
-  }
 }

@@ -14,15 +14,30 @@ DTYPES = ("float16", "bfloat16")
 
 @dataclass(frozen=True)
 class FlashConfig:
-    """How to run: query rows per CTA, keys per step, warps, K/V stages."""
+    """How to run: query rows per CTA, keys per step, K/V stages, warps (each
+    warp owns block_m / warps rows: 16 or 32)."""
 
     block_m: int = 128
     block_n: int = 64
     stages: int = 2
+    warps: int = 4
+
+    def __post_init__(self):
+        rows = self.block_m // max(self.warps, 1)
+        if rows not in (16, 32) or rows * self.warps != self.block_m:
+            raise ValueError(
+                f"[flash_attention] block_m / warps must be 16 or 32, got {self.block_m} / "
+                f"{self.warps}"
+            )
+        if self.block_n % 16 or self.block_n <= 0 or self.stages not in (1, 2):
+            raise ValueError(
+                f"[flash_attention] block_n must be a positive multiple of 16 and stages 1 or "
+                f"2, got {self.block_n} and {self.stages}"
+            )
 
     @property
-    def warps(self) -> int:
-        return self.block_m // 16
+    def warp_m_tiles(self) -> int:
+        return self.block_m // (16 * self.warps)
 
     def shared_bytes(self, head_dim: int) -> int:
         return 2 * head_dim * (self.block_m + 2 * self.stages * self.block_n)
@@ -31,15 +46,24 @@ class FlashConfig:
         return asdict(self)
 
     def label(self) -> str:
-        return f"m{self.block_m}n{self.block_n}s{self.stages}"
+        return f"m{self.block_m}n{self.block_n}s{self.stages}w{self.warps}"
 
 
 # The sweep grid (benchmarks time each; CI compiles each and reads its SASS).
-# At head_dim 128, 128 keys per step would hold 64 score + 64 output + 32 query
-# registers per thread and spills (ptxas, sm_90a): left out of the grid.
+# Warp layouts: (block_m, warps) with 16 rows per warp (64, 4), (128, 8) and 32
+# rows per warp (128, 4). Left out because ptxas (NVRTC 13.0, sm_90a) spills
+# them: 128 keys per step at head_dim 128 or with 32 rows per warp, and 64 keys
+# per step with 32 rows per warp at head_dim 128 (255 registers + 8 B spilled).
 def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
-    block_ns = (32, 64, 128) if head_dim <= 64 else (32, 64)
-    return tuple(FlashConfig(m, n, s) for m in (64, 128) for n in block_ns for s in (1, 2))
+    out = []
+    for m, w in ((64, 4), (128, 8), (128, 4)):
+        for n in (32, 64, 128):
+            if n == 128 and (head_dim > 64 or m // w == 32):
+                continue
+            if n == 64 and head_dim > 64 and m // w == 32:
+                continue
+            out += [FlashConfig(m, n, s, w) for s in (1, 2)]
+    return tuple(out)
 
 
 def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig):
@@ -51,6 +75,7 @@ def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig):
             "BLOCK_M": config.block_m,
             "BLOCK_N": config.block_n,
             "WARPS": config.warps,
+            "WARP_M_TILES": config.warp_m_tiles,
             "STAGES": config.stages,
             "CAUSAL": bool(causal),
             "DTYPE": attention_front.dtype_code(dtype),

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from functools import cache
 
-# (arch, head_dim, causal) -> (block_m, block_n, stages). Each entry cites the run
+# (arch, head_dim, causal) -> (block_m, block_n, stages, warps). Each entry cites the run
 # that measured it; dtype shares the entry (bf16 and fp16 run the same schedule).
-TABLE: dict[tuple[str, int, bool], tuple[int, int, int]] = {}
+TABLE: dict[tuple[str, int, bool], tuple[int, int, int, int]] = {}
 
-# Before a sweep has measured this GPU: FlashAttention-2's own choice for these
-# head dims (128 query rows, 64 keys per step, double-buffered K/V).
-FALLBACK = (128, 64, 2)
+# Before a sweep has measured this GPU: FlashAttention-2's own layout for these
+# head dims (128 query rows over 4 warps, 64 keys per step, double-buffered K/V).
+FALLBACK = (128, 64, 2, 4)
 
 
 @cache
@@ -24,5 +24,5 @@ def _arch() -> str:
 def best_config(head_dim: int, dtype: str, causal: bool):
     from .flash import FlashConfig
 
-    m, n, s = TABLE.get((_arch(), head_dim, bool(causal)), FALLBACK)
-    return FlashConfig(m, n, s)
+    m, n, s, w = TABLE.get((_arch(), head_dim, bool(causal)), FALLBACK)
+    return FlashConfig(m, n, s, w)
