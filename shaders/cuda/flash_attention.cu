@@ -65,7 +65,7 @@ __device__ __forceinline__ void load_tile(T *tile, const T *base, long long row_
   }
 }
 
-extern "C" __global__ void __launch_bounds__(kThreads)
+extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention(const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
                     const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o,
                     float *__restrict__ lse) {

@@ -9,9 +9,10 @@ from functools import cache
 # that measured it; dtype shares the entry (bf16 and fp16 run the same schedule).
 TABLE: dict[tuple[str, int, bool], tuple[int, int, int, int]] = {}
 
-# Before a sweep has measured this GPU: FlashAttention-2's own layout for these
-# head dims (128 query rows over 4 warps, 64 keys per step, double-buffered K/V).
-FALLBACK = (128, 64, 2, 4)
+# Before a sweep has measured this GPU: 128 query rows, 64 keys per step,
+# double-buffered K/V (FlashAttention-2's tile); 32 rows per warp at head_dim 64,
+# 16 at 128, where 32 rows per warp spill with 64 keys per step.
+FALLBACK = {64: (128, 64, 2, 4), 128: (128, 64, 2, 8)}
 
 
 @cache
@@ -24,5 +25,5 @@ def _arch() -> str:
 def best_config(head_dim: int, dtype: str, causal: bool):
     from .flash import FlashConfig
 
-    m, n, s, w = TABLE.get((_arch(), head_dim, bool(causal)), FALLBACK)
+    m, n, s, w = TABLE.get((_arch(), head_dim, bool(causal)), FALLBACK[head_dim])
     return FlashConfig(m, n, s, w)
