@@ -14,7 +14,7 @@ export ATTENTION_PROTO_ARCHIVE_DIR="$OUT/archive_unused"
 export CUDA_CACHE_DISABLE=1
 rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
 SUITES=("${@:-foundation}")
-[ -f .git_revision ] && export ATTENTION_PROTO_GIT_REVISION=$(cat .git_revision)
+: "${ATTENTION_PROTO_GIT_REVISION:=unknown}"  # pass it in the command: the tree travels without .git
 declare -A STATUS
 
 step() { # name, command...

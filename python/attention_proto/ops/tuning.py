@@ -7,7 +7,15 @@ from functools import cache
 
 # (arch, head_dim, causal) -> (block_m, block_n, stages, warps). Each entry cites the run
 # that measured it; dtype shares the entry (bf16 and fp16 run the same schedule).
-TABLE: dict[tuple[str, int, bool], tuple[int, int, int, int]] = {}
+# Measured on an NVIDIA H200 (2026-11-28, commit 23fd70e,
+# `SKIP_TESTS=1 bash bench/gpu_run.sh flash`; bench/results/2026-11-28-h200-flash.json):
+# the fastest sweep config at N = 8192, B*N = 16K tokens, H = 2048 / D, bf16.
+TABLE: dict[tuple[str, int, bool], tuple[int, int, int, int]] = {
+    ("sm_90a", 64, False): (128, 64, 2, 4),  # 278 TFLOP/s
+    ("sm_90a", 64, True): (128, 64, 2, 4),  # 264 TFLOP/s
+    ("sm_90a", 128, False): (128, 32, 2, 4),  # 285 TFLOP/s
+    ("sm_90a", 128, True): (128, 64, 2, 8),  # 262 TFLOP/s
+}
 
 # Before a sweep has measured this GPU: 128 query rows, 64 keys per step,
 # double-buffered K/V (FlashAttention-2's tile); 32 rows per warp at head_dim 64,
