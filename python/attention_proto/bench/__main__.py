@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
-SUITES = {"foundation": ".foundation", "flash": ".flash"}
+SUITES = {
+    "foundation": ".foundation",
+    "flash": ".flash",
+    "specialization": ".specialization",
+}
 
 
 def main(argv=None) -> int:
