@@ -29,7 +29,12 @@ def test_variant_compiles_to_a_cubin_holding_its_entry(spec, compiled):
     if spec.entry == "flash_attention":
         counts = sass.opcode_counts(text)
         assert counts["HMMA"] > 0 and counts["LDSM"] > 0, counts
-        assert counts["LDL"] == counts["STL"] == 0, counts
+        if "STITCH_MODE=2" in spec.constants_description:
+            # Proto 2 records this rather than forbidding it: calls through the
+            # function table survive, with their arguments on a stack frame.
+            assert counts["CALL"] > 0 and res.stack_frame_bytes > 0, (counts, res)
+        else:
+            assert counts["LDL"] == counts["STL"] == 0, counts
 
 
 def test_compile_error_carries_log_and_constants():

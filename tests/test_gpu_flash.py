@@ -135,3 +135,16 @@ def test_shared_memory_budget_is_checked():
     q = np.zeros((1, 1, 4, 128), np.float16)
     with pytest.raises(ValueError, match="bytes of shared memory"):
         ap.flash_attention(q, q, q, config=flash.FlashConfig(512, 256, 2, 16))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_stitch_modes_match_reference_and_mode_0_is_proto_1(rng, causal):
+    q, k, v = _inputs(rng, 2, 3, 333, 517, 128, "bfloat16")
+    proto1 = ap.flash_attention(q, k, v, causal=causal)
+    outs = {}
+    for mode in flash.STITCH_MODES:
+        outs[mode] = flash.Prepared(q, k, v, causal=causal, stitch_mode=mode)()
+        assert_close_to_reference(outs[mode], q, k, v, "bfloat16", causal=causal)
+    assert outs[0].tobytes() == proto1.tobytes()
+    with pytest.raises(ValueError, match="stitch_mode must be one of"):
+        flash.Prepared(q, k, v, stitch_mode=3)

@@ -81,7 +81,7 @@ nb::dict params_layout() {
   AP_FIELD(partition_size);
   AP_FIELD(rope_theta);
   AP_FIELD(alibi_base);
-  AP_FIELD(reserved);
+  AP_FIELD(variant);
 #undef AP_FIELD
   d["__size__"] = sizeof(AttentionParams);
   d["__strides_size__"] = sizeof(AttentionStrides);

@@ -7,9 +7,13 @@
 namespace ap {
 
 namespace {
+bool ends_with(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+// Headers and included fragments: anything a kernel source may #include.
 bool is_header(const std::string &name) {
-  return name.size() > 2 && (name.rfind(".h") == name.size() - 2 ||
-                             (name.size() > 4 && name.rfind(".cuh") == name.size() - 4));
+  return ends_with(name, ".h") || ends_with(name, ".cuh") || ends_with(name, ".inc");
 }
 } // namespace
 

@@ -9,6 +9,6 @@ def all_specs() -> list:
     from .ops import flash, simple
 
     specs = simple.all_specs() + probes.all_specs() + flash.sweep_specs("bfloat16")
-    specs += flash.default_specs()
+    specs += flash.default_specs() + flash.stitch_specs()
     unique = {s.name: s for s in specs}
     return list(unique.values())

@@ -30,7 +30,7 @@ class AttentionParams(ctypes.Structure):
         ("partition_size", ctypes.c_int32),
         ("rope_theta", ctypes.c_float),
         ("alibi_base", ctypes.c_float),
-        ("reserved", ctypes.c_int32),
+        ("variant", ctypes.c_int32),
     ]
 
 

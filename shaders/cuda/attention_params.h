@@ -31,7 +31,7 @@ struct AttentionParams {
   int partition_size; // 48  split-KV decode: keys per partition
   float rope_theta;   // 52  RoPE base
   float alibi_base;   // 56  ALiBi slope base (slope_h = alibi_base^-(h+1)... per head)
-  int reserved;       // 60  explicit padding to 64 bytes
+  int variant;        // 60  runtime piece selector (Proto 2 function tables); 0 by default
 };
 
 // Element strides (not bytes) of [batch, head, row] for q, k, v and o; the last

@@ -65,6 +65,49 @@ __device__ __forceinline__ void load_tile(T *tile, const T *base, long long row_
   }
 }
 
+#ifndef STITCH_MODE
+#define STITCH_MODE 0
+#endif
+
+// Proto 2: the loop body as three pieces. STITCH_MODE 0 pastes them into the
+// kernel (monolithic), 1 calls them as __forceinline__ functions, 2 calls them
+// as __noinline__ functions through tables of device function pointers.
+#if STITCH_MODE != 0
+#if STITCH_MODE == 1
+#define AP_PIECE __device__ __forceinline__
+#else
+#define AP_PIECE __device__ __noinline__
+#endif
+typedef float Scores[MT][BLOCK_N / 8][4];
+typedef float Output[MT][HEAD_DIM / 8][4];
+typedef unsigned QFragments[kQInRegisters ? HEAD_DIM / 16 : 1][4];
+
+AP_PIECE void score_piece(const T *q_tile, const T *k_tile, const QFragments &q_frag, Scores &s,
+                          int warp_row0, int lane) {
+#include "flash_score.inc"
+}
+
+AP_PIECE void softmax_piece(Scores &s, float (&row_max)[MT][2], float (&row_sum)[MT][2],
+                            Output &o_acc, float scale_log2, int n0, int m0, int diag, int seqlen_k,
+                            int warp_row0, int g, int t) {
+#include "flash_softmax.inc"
+}
+
+AP_PIECE void accumulate_piece(const Scores &s, const T *v_tile, Output &o_acc, int lane) {
+#include "flash_accumulate.inc"
+}
+
+#if STITCH_MODE == 2
+typedef void (*ScorePiece)(const T *, const T *, const QFragments &, Scores &, int, int);
+typedef void (*SoftmaxPiece)(Scores &, float (&)[MT][2], float (&)[MT][2], Output &, float, int,
+                             int, int, int, int, int, int);
+typedef void (*AccumulatePiece)(const Scores &, const T *, Output &, int);
+__device__ ScorePiece score_table[2] = {score_piece, score_piece};
+__device__ SoftmaxPiece softmax_table[2] = {softmax_piece, softmax_piece};
+__device__ AccumulatePiece accumulate_table[2] = {accumulate_piece, accumulate_piece};
+#endif
+#endif
+
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention(const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
                     const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o,
@@ -82,6 +125,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const int g = lane >> 2, t = lane & 3;
   const int m0 = m_block * BLOCK_M;
   const int diag = p.seqlen_k - p.seqlen_q;
+  const int seqlen_k = p.seqlen_k;
 
   const T *q_base = q + batch * st.q[0] + head * st.q[1];
   const T *k_base = k + batch * st.k[0] + kv_head * st.k[1];
@@ -138,115 +182,24 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     const T *k_tile = k_tiles + stage * BLOCK_N * HEAD_DIM;
     const T *v_tile = v_tiles + stage * BLOCK_N * HEAD_DIM;
 
-    // S = Q K^T for this warp's rows and BLOCK_N keys.
-    float s[MT][BLOCK_N / 8][4];
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int j = 0; j < BLOCK_N / 8; ++j)
-        s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.f;
-#pragma unroll kQkUnroll
-    for (int kk = 0; kk < HEAD_DIM / 16; ++kk) {
-      unsigned a[MT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        if (kQInRegisters) {
-#pragma unroll
-          for (int r = 0; r < 4; ++r)
-            a[mt][r] = q_frag[kQInRegisters ? kk : 0][r];
-        } else {
-          ldmatrix_x4(a[mt],
-                      q_tile + swizzle(warp_row0 + mt * 16 + (lane & 15), 2 * kk + (lane >> 4)));
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < BLOCK_N / 8; j += 2) {
-        unsigned b[4];
-        const int mi = lane >> 3;
-        ldmatrix_x4(b, k_tile + swizzle(j * 8 + (mi >> 1) * 8 + (lane & 7), 2 * kk + (mi & 1)));
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          mma_16816<DTYPE>(s[mt][j], a[mt], b[0], b[1]);
-          mma_16816<DTYPE>(s[mt][j + 1], a[mt], b[2], b[3]);
-        }
-      }
-    }
-
-    // Mask keys past the end and, for causal, past the diagonal; only the
-    // blocks that straddle either boundary pay for it.
     const int n0 = n * BLOCK_N;
-    if (n0 + BLOCK_N > p.seqlen_k || (CAUSAL && n0 + BLOCK_N - 1 > m0 + diag)) {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int col = n0 + j * 8 + 2 * t + (e & 1);
-            const int row = m0 + warp_row0 + mt * 16 + g + 8 * (e >> 1);
-            if (col >= p.seqlen_k || (CAUSAL && col > row + diag)) s[mt][j][e] = AP_NEG_INF;
-          }
-    }
-
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-      // Online softmax: new running max over the quad that shares each row.
-      float new_max[2] = {row_max[mt][0], row_max[mt][1]};
-#pragma unroll
-      for (int j = 0; j < BLOCK_N / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          new_max[e >> 1] = fmaxf(new_max[e >> 1], s[mt][j][e]);
-      float base[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
-        new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 2));
-        // A row that has seen no key yet keeps max -inf; subtracting 0 instead
-        // avoids -inf - -inf = NaN, and exp2(-inf) = 0 does the rest.
-        base[h] = new_max[h] == AP_NEG_INF ? 0.f : new_max[h] * scale_log2;
-        const float alpha = fast_exp2(__fmaf_rn(row_max[mt][h], scale_log2, -base[h]));
-        row_max[mt][h] = new_max[h];
-        row_sum[mt][h] *= alpha;
-#pragma unroll
-        for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
-          o_acc[mt][dj][2 * h] *= alpha;
-          o_acc[mt][dj][2 * h + 1] *= alpha;
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < BLOCK_N / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[mt][j][e] = fast_exp2(__fmaf_rn(s[mt][j][e], scale_log2, -base[e >> 1]));
-          row_sum[mt][e >> 1] += s[mt][j][e];
-        }
-    }
-
-    // O += P V. The C layout of two adjacent 16x8 score tiles is the A layout
-    // of one 16x16 operand, so P goes from registers to the tensor cores.
-#pragma unroll
-    for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
-      unsigned a[MT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        a[mt][0] = pack2<DTYPE>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        a[mt][1] = pack2<DTYPE>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        a[mt][2] = pack2<DTYPE>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        a[mt][3] = pack2<DTYPE>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
-#pragma unroll
-      for (int dj = 0; dj < HEAD_DIM / 8; dj += 2) {
-        unsigned b[4];
-        const int mi = lane >> 3;
-        ldmatrix_x4_trans(b, v_tile + swizzle(kk * 16 + (mi & 1) * 8 + (lane & 7), dj + (mi >> 1)));
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          mma_16816<DTYPE>(o_acc[mt][dj], a[mt], b[0], b[1]);
-          mma_16816<DTYPE>(o_acc[mt][dj + 1], a[mt], b[2], b[3]);
-        }
-      }
-    }
+    float s[MT][BLOCK_N / 8][4];
+#if STITCH_MODE == 0
+#include "flash_accumulate.inc"
+#include "flash_score.inc"
+#include "flash_softmax.inc"
+#elif STITCH_MODE == 1
+    score_piece(q_tile, k_tile, q_frag, s, warp_row0, lane);
+    softmax_piece(s, row_max, row_sum, o_acc, scale_log2, n0, m0, diag, seqlen_k, warp_row0, g, t);
+    accumulate_piece(s, v_tile, o_acc, lane);
+#else
+    // Through tables of device function pointers indexed by a runtime value the
+    // compiler cannot see through (p.variant is 0; both entries are valid).
+    score_table[p.variant & 1](q_tile, k_tile, q_frag, s, warp_row0, lane);
+    softmax_table[p.variant & 1](s, row_max, row_sum, o_acc, scale_log2, n0, m0, diag, seqlen_k,
+                                 warp_row0, g, t);
+    accumulate_table[p.variant & 1](s, v_tile, o_acc, lane);
+#endif
 
     if (STAGES == 1 && n + 1 < n_end) {
       __syncthreads(); // every warp is done with the single stage

@@ -13,6 +13,7 @@ SUITES = {
     "foundation": ".foundation",
     "flash": ".flash",
     "specialization": ".specialization",
+    "stitching": ".stitching",
 }
 
 

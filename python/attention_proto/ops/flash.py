@@ -66,11 +66,17 @@ def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
     return tuple(out)
 
 
-def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig):
+STITCH_MODES = {0: "monolithic", 1: "inline", 2: "function_table"}
+
+
+def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig, stitch_mode=None):
+    """The kernel for one tile; `stitch_mode` (Proto 2) adds STITCH_MODE 0/1/2."""
+    extra = {} if stitch_mode is None else {"STITCH_MODE": int(stitch_mode)}
     return runtime.kernel_spec(
         "flash_attention",
         "flash_attention.cu",
-        {
+        extra
+        | {
             "HEAD_DIM": head_dim,
             "BLOCK_M": config.block_m,
             "BLOCK_N": config.block_n,
@@ -85,6 +91,12 @@ def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig):
 
 def sweep_specs(dtype: str = "bfloat16"):
     return [spec(d, dtype, c, cfg) for d in HEAD_DIMS for c in (False, True) for cfg in sweep(d)]
+
+
+def stitch_specs(head_dim: int = 128, causal: bool = False):
+    """Proto 2's three modes at the tuned tile (what the stitching benchmark runs)."""
+    cfg = tuning.best_config(head_dim, "bfloat16", causal)
+    return [spec(head_dim, "bfloat16", causal, cfg, m) for m in STITCH_MODES]
 
 
 def default_specs():
@@ -102,8 +114,25 @@ class Prepared(attention_front.PreparedAttention):
     dtypes = DTYPES
     head_dims = HEAD_DIMS
 
-    def __init__(self, q, k, v, *, causal=False, scale=None, return_lse=False, config=None):
+    def __init__(
+        self,
+        q,
+        k,
+        v,
+        *,
+        causal=False,
+        scale=None,
+        return_lse=False,
+        config=None,
+        stitch_mode=None,
+    ):
         self.config = config
+        if stitch_mode not in (None, *STITCH_MODES):
+            raise ValueError(
+                f"[flash_attention] stitch_mode must be one of {list(STITCH_MODES)}, "
+                f"got {stitch_mode!r}"
+            )
+        self.stitch_mode = stitch_mode
         super().__init__(q, k, v, causal=causal, scale=scale, return_lse=return_lse)
 
     def check(self, infos):
@@ -131,7 +160,7 @@ class Prepared(attention_front.PreparedAttention):
 
     def spec(self):
         p = self.problem
-        return spec(p.head_dim, p.dtype, p.causal, self.config)
+        return spec(p.head_dim, p.dtype, p.causal, self.config, self.stitch_mode)
 
     def grid(self):
         p = self.problem
