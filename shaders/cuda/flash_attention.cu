@@ -185,9 +185,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     const int n0 = n * BLOCK_N;
     float s[MT][BLOCK_N / 8][4];
 #if STITCH_MODE == 0
-#include "flash_accumulate.inc"
+    // The order is the algorithm; keep clang-format from sorting it.
+    // clang-format off
 #include "flash_score.inc"
 #include "flash_softmax.inc"
+#include "flash_accumulate.inc"
+    // clang-format on
 #elif STITCH_MODE == 1
     score_piece(q_tile, k_tile, q_frag, s, warp_row0, lane);
     softmax_piece(s, row_max, row_sum, o_acc, scale_log2, n0, m0, diag, seqlen_k, warp_row0, g, t);
