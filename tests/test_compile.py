@@ -77,3 +77,12 @@ def test_kernel_key_covers_constants_arch_and_is_readable():
 def test_float_constants_are_exact():
     s = runtime.kernel_spec("noop", "runtime_probes.cu", {"SCALE": 0.1})
     assert "0x1.999999999999ap-4" in s.constants_description
+
+
+def test_monolithic_flash_body_keeps_the_algorithm_order():
+    # clang-format once sorted these includes (accumulate before score): the
+    # kernel still compiled and only GPU tests caught the wrong answers.
+    src = _core.embedded_source("flash_attention.cu")
+    body = src[src.index("#if STITCH_MODE == 0\n    //") :]
+    assert body.index("flash_score.inc") < body.index("flash_softmax.inc")
+    assert body.index("flash_softmax.inc") < body.index("flash_accumulate.inc")
