@@ -244,4 +244,8 @@ def test_event_timing_and_globaltimer(rng):
 def test_every_shipped_kernel_loads_and_reports_resources():
     for spec in catalog.all_specs():
         p = runtime.pipeline(spec)
-        assert p.registers > 0 and p.local_bytes == 0, spec.name
+        assert p.registers > 0, spec.name
+        if "STITCH_MODE=2" in spec.constants_description:
+            assert p.local_bytes > 0  # Proto 2 records the function table's stack frame
+        else:
+            assert p.local_bytes == 0, spec.name
