@@ -106,6 +106,11 @@ def _first_dispatch_seconds(archive_dir: str) -> float:
     return total
 
 
+def _serial_ms_per_variant(cold_rows) -> float:
+    serial = [r for r in cold_rows if r["workers"] == 1]
+    return max(serial, key=lambda r: r["variants"])["ms_per_variant"]
+
+
 def run(args) -> dict:
     env = environment()
     arch = env.get("arch", runtime.CPU_ARCH)
@@ -173,9 +178,13 @@ def run(args) -> dict:
             first_cold = _first_dispatch_seconds(cold_dir)
             first_warm = _first_dispatch_seconds(cold_dir)  # the cold run filled it
             shutil.rmtree(cold_dir, ignore_errors=True)
+            # Against a serial cold compile: the parallel build's per-compile times
+            # include contention for the cores.
+            serial_ms = _serial_ms_per_variant(cold_rows)
             out["archive"].update(
                 load_ms_per_kernel=load_ms,
-                speedup=summarize(compile_ms).mean_s / load_ms,
+                serial_compile_ms=serial_ms,
+                speedup=serial_ms / load_ms,
                 first_dispatch_cold_s=first_cold,
                 first_dispatch_warm_s=first_warm,
             )
@@ -268,7 +277,8 @@ def _emit(path, env, out, cores):
                 "specialization",
                 "Archive load vs cold compile",
                 f"Loading a variant from the archive takes {a['load_ms_per_kernel']:.2f} ms, "
-                f"{a['speedup']:.0f}x faster than compiling it; a fresh process reaches its first "
+                f"{a['speedup']:.0f}x faster than a serial cold compile "
+                f"({a['serial_compile_ms']:.0f} ms); a fresh process reaches its first "
                 f"flash dispatch in {a['first_dispatch_warm_s']:.2f} s with a warm archive vs "
                 f"{a['first_dispatch_cold_s']:.2f} s with an empty one.",
                 ["archive", "load", "startup"],
@@ -280,7 +290,7 @@ def _emit(path, env, out, cores):
             ),
             path,
         )
-        compile_ms = a["compile_ms"]["mean_s"]  # summarize() of milliseconds
+        compile_ms = a["serial_compile_ms"]
         budget_ms = 1000.0
         threshold = int(budget_ms // compile_ms)
         findings.emit_finding(
@@ -303,7 +313,7 @@ def _emit(path, env, out, cores):
                     "x",
                     None,
                     a["variants"],
-                    {"compile_ms_mean": a["compile_ms"]["mean_s"]},
+                    {"serial_compile_ms": compile_ms},
                 ),
             ),
             path,
