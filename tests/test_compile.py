@@ -23,7 +23,7 @@ def test_variant_compiles_to_a_cubin_holding_its_entry(spec, compiled):
     assert spec.entry.encode() in result.binary
     text = sass.disassemble(result.binary)
     assert f".text.{spec.entry}" in text
-    res = sass.resources_from_log(result.log)
+    res = sass.resources_from_log(result.log, spec.entry)
     assert res.registers > 0
     assert not res.spills, f"{spec.name} spills: {res}"
     if spec.entry == "flash_attention":

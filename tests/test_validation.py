@@ -100,3 +100,48 @@ def test_flash_rejects_float32_and_odd_head_dims():
     q, k, v = qkv(d=96)
     with pytest.raises(ValueError, match=r"head_dim must be one of \[64, 128\], got 96"):
         flash_attention(q, k, v)
+
+
+def _paged_inputs(lens=(10, 20), page_size=8, h=4, kvh=2, d=64):
+    from attention_proto import build_page_pool
+
+    r = np.random.default_rng(1)
+    n = max(lens)
+    k = r.standard_normal((len(lens), kvh, n, d)).astype(np.float16)
+    v = r.standard_normal((len(lens), kvh, n, d)).astype(np.float16)
+    q = r.standard_normal((len(lens), h, d)).astype(np.float16)
+    kp, vp, table = build_page_pool(k, v, lens, page_size)
+    return q, kp, vp, table, np.asarray(lens, np.int32)
+
+
+@pytest.mark.parametrize(
+    "mutate,error,match",
+    [
+        (lambda a: a[3].__setitem__((0, 0), -1), ValueError, r"page_table\[0\] holds page id -1"),
+        (lambda a: a[3].__setitem__((1, 1), 99), ValueError, r"page_table\[1\] holds page id 99"),
+        (lambda a: a[4].__setitem__(1, 25), ValueError, "context length 25 exceeds"),
+        (lambda a: a[4].__setitem__(0, 0), ValueError, "context_lens must be >= 1"),
+    ],
+)
+def test_paged_bad_values_are_rejected_before_launch(mutate, error, match):
+    from attention_proto import paged_attention
+
+    args = list(_paged_inputs())
+    mutate(args)
+    with pytest.raises(error, match=match):
+        paged_attention(*args)
+
+
+def test_paged_bad_types_and_shapes():
+    from attention_proto import paged_attention
+
+    q, kp, vp, table, lens = _paged_inputs()
+    with pytest.raises(TypeError, match="page_table must be int32, got int64"):
+        paged_attention(q, kp, vp, table.astype(np.int64), lens)
+    with pytest.raises(TypeError, match="context_lens must be a 1-d int32"):
+        paged_attention(q, kp, vp, table, lens.astype(np.int64))
+    with pytest.raises(ValueError, match=r"heads \(3\) must be a multiple of the kv heads \(2\)"):
+        paged_attention(q[:, :3].copy(), kp, vp, table, lens)
+    with pytest.raises(ValueError, match="page size must be one of"):
+        q2, kp2, vp2, t2, l2 = _paged_inputs(page_size=12)
+        paged_attention(q2, kp2, vp2, t2, l2)

@@ -141,6 +141,17 @@ void bind_buffers(nb::module_ &m) {
           "dtype"_a, "shape"_a, "A NumPy array over the pinned memory, without a copy.");
 
   m.def(
+      "copy_device_to_host",
+      [](uintptr_t address, nb::ndarray<nb::c_contig, nb::device::cpu> out) {
+        void *dst = out.data();
+        const size_t n = out.nbytes();
+        nb::gil_scoped_release release;
+        cuda::copy_device_to_host(address, dst, n);
+      },
+      "address"_a, "out"_a.noconvert(),
+      "Copy out.nbytes bytes from any device address (e.g. a DLPack array's) into `out`.");
+
+  m.def(
       "tensor_info",
       [](nb::ndarray<nb::ro> a) {
         nb::list shape, strides;

@@ -57,6 +57,11 @@ void DeviceBuffer::fill(uint32_t pattern, int pattern_bytes) {
   }
 }
 
+void copy_device_to_host(CUdeviceptr src, void *dst, size_t bytes) {
+  Device::shared();
+  if (bytes) check(driver().cuMemcpyDtoH(dst, src, bytes), "cuMemcpyDtoH");
+}
+
 PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
   Device::shared();
   check(driver().cuMemHostAlloc(&ptr_, bytes ? bytes : 1, 0),

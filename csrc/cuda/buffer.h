@@ -47,4 +47,7 @@ private:
   size_t bytes_ = 0;
 };
 
+// A blocking copy from any device address (a framework's array, say).
+void copy_device_to_host(CUdeviceptr src, void *dst, size_t bytes);
+
 } // namespace ap::cuda

@@ -20,6 +20,7 @@ from ._core import (  # noqa: E402
     DeviceFault,
 )
 from .ops.flash import FlashConfig, flash_attention  # noqa: E402
+from .ops.paged import build_page_pool, paged_attention  # noqa: E402
 from .ops.simple import simple_attention  # noqa: E402
 
 __version__ = _core.package_version()
@@ -39,4 +40,6 @@ __all__ = [
     "simple_attention",
     "flash_attention",
     "FlashConfig",
+    "paged_attention",
+    "build_page_pool",
 ]

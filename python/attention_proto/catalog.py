@@ -6,9 +6,9 @@ from __future__ import annotations
 
 def all_specs() -> list:
     from . import probes
-    from .ops import flash, simple
+    from .ops import flash, paged, simple
 
     specs = simple.all_specs() + probes.all_specs() + flash.sweep_specs("bfloat16")
-    specs += flash.default_specs() + flash.stitch_specs()
+    specs += flash.default_specs() + flash.stitch_specs() + paged.all_specs()
     unique = {s.name: s for s in specs}
     return list(unique.values())

@@ -28,7 +28,14 @@ class Resources:
         return self.spill_store_bytes > 0 or self.spill_load_bytes > 0
 
 
-def resources_from_log(log: str) -> Resources:
+def resources_from_log(log: str, entry: str | None = None) -> Resources:
+    """The resource report of `entry` (default: the first function reported)."""
+    if entry is not None:
+        start = log.find(f"Compiling entry function '{entry}'")
+        if start < 0:
+            raise ValueError(f"[sass] no entry '{entry}' in the compile log")
+        nxt = log.find("Compiling entry function", start + 1)
+        log = log[start : nxt if nxt > 0 else len(log)]
     used = _USED.search(log)
     spill = _SPILL.search(log)
     smem = _SMEM.search(log)

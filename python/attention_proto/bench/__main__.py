@@ -14,6 +14,7 @@ SUITES = {
     "flash": ".flash",
     "specialization": ".specialization",
     "stitching": ".stitching",
+    "paged": ".paged",
 }
 
 

@@ -21,7 +21,7 @@ SHAPES = ((2048, 128), (8192, 128))  # (N, D); B*N = 16K tokens, H = 2048 / D
 
 def _sass_facts(spec):
     r = runtime.compile_for(spec, cuda.properties()["arch"] if cuda.is_available() else "sm_90a")
-    res = sass.resources_from_log(r.log)
+    res = sass.resources_from_log(r.log, spec.entry)
     counts = sass.opcode_counts(sass.disassemble(r.binary))
     piece_spills = sum(int(x) for x in _piece_spills(r.log))
     return {

@@ -1,0 +1,213 @@
+// PagedAttention V2 decode: one query per sequence, K/V in a pool of pages.
+//
+// Phase 1 (paged_attention_partition): one CTA per (partition of the context,
+// kv head, sequence). It serves every query head of its GQA group, so each K/V
+// row is read once per group. Lanes form groups of HEAD_DIM / 8 that each own one
+// key row at a time (16-byte loads, one row per group, coalesced); groups walk
+// the partition's keys UNROLL at a time so several rows are in flight per thread.
+// Each group keeps an online softmax per query head; the CTA then merges its
+// groups with the log-sum-exp rule. With one partition it writes the final
+// output; otherwise it writes (max, sum, unnormalized acc) per partition.
+// Phase 2 (paged_attention_reduce): one CTA per (head, sequence) merges the
+// partitions with the same rule.
+//
+// Constants: HEAD_DIM (64, 128), GROUP (query heads per kv head), PAGE_SIZE,
+// WARPS, UNROLL, CONTIGUOUS (1: read K/V as [B, KVH, N, D] with strides instead of
+// through the page table: the same arithmetic, for bit-exact comparisons and the
+// paging-overhead measurement), DTYPE.
+//
+// Layouts: q [B, H, D]; k/v pages [num_pages, KVH, PAGE_SIZE, D]; page table
+// [B, max_pages] int32; context lengths [B] int32; out [B, H, D]. Offsets are
+// 64-bit. The host validates page ids and lengths before launch.
+#include "attention_params.h"
+#include "mma.h"
+#include "numeric.h"
+
+using namespace ap;
+typedef Storage<DTYPE> S;
+typedef half_bits T;
+
+constexpr int kLanesPerRow = HEAD_DIM / 8; // 16-byte chunks per K/V row
+constexpr int kGroupsPerWarp = 32 / kLanesPerRow;
+constexpr int kGroups = WARPS * kGroupsPerWarp;
+static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "head_dim 64 or 128");
+static_assert(GROUP >= 1 && GROUP <= 8, "1 to 8 query heads per kv head");
+
+struct PagedArgs {
+  const T *q;
+  const T *k; // pages, or [B, KVH, N, D] when CONTIGUOUS
+  const T *v;
+  const int *page_table; // [B, max_pages]
+  const int *context_lens;
+  T *out;                 // [B, H, D]
+  float *part_acc;        // [B, H, partitions, D]
+  float *part_max;        // [B, H, partitions]
+  float *part_sum;        // [B, H, partitions]
+  long long kv_stride[3]; // CONTIGUOUS: element strides of [B, KVH, N]
+  int partitions;         // partitions per sequence (grid.x)
+};
+
+__device__ __forceinline__ void load16(unsigned (&r)[4], const T *p) {
+  const uint4 v = *reinterpret_cast<const uint4 *>(p);
+  r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
+}
+
+__device__ __forceinline__ float lo_of(unsigned w) {
+  return S::load(T(w & 0xffffu));
+}
+__device__ __forceinline__ float hi_of(unsigned w) {
+  return S::load(T(w >> 16));
+}
+
+// Address of element (key, chunk) of kv head `kvh` in sequence `b`.
+__device__ __forceinline__ long long row_offset(const AttentionParams &p, const PagedArgs &a, int b,
+                                                int kvh, int key) {
+  if (CONTIGUOUS) return b * a.kv_stride[0] + kvh * a.kv_stride[1] + key * a.kv_stride[2];
+  const int page = a.page_table[(long long)b * p.max_pages + key / PAGE_SIZE];
+  return (((long long)page * p.kv_heads + kvh) * PAGE_SIZE + key % PAGE_SIZE) * HEAD_DIM;
+}
+
+extern "C" __global__ void __launch_bounds__(WARPS * 32)
+    paged_attention_partition(const AttentionParams p, const PagedArgs a) {
+  const int part = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int len = a.context_lens[b];
+  const int begin = part * p.partition_size;
+  if (begin >= len) return; // this sequence is shorter: nothing to do here
+  const int end = min(len, begin + p.partition_size);
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int chunk = lane % kLanesPerRow;
+  const int group = warp * kGroupsPerWarp + lane / kLanesPerRow;
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+
+  // This lane's 8 elements of each query head, pre-scaled into the exp2 domain.
+  float q[GROUP][8];
+#pragma unroll
+  for (int g = 0; g < GROUP; ++g) {
+    unsigned w[4];
+    load16(w, a.q + ((long long)b * p.heads + kvh * GROUP + g) * HEAD_DIM + chunk * 8);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      q[g][2 * i] = lo_of(w[i]) * scale_log2;
+      q[g][2 * i + 1] = hi_of(w[i]) * scale_log2;
+    }
+  }
+  float acc[GROUP][8], m[GROUP], l[GROUP];
+#pragma unroll
+  for (int g = 0; g < GROUP; ++g) {
+    m[g] = AP_NEG_INF, l[g] = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      acc[g][i] = 0.f;
+  }
+
+  // The loop count is the same for every lane (shuffles below need the whole
+  // warp); keys past the end load nothing and update nothing.
+  for (int step = begin; step < end; step += kGroups * UNROLL) {
+    unsigned kw[UNROLL][4], vw[UNROLL][4];
+    bool valid[UNROLL];
+    // Issue every load of this step before using any (bytes in flight).
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      const int key = step + u * kGroups + group;
+      valid[u] = key < end;
+      if (valid[u]) {
+        const long long off = row_offset(p, a, b, kvh, key) + chunk * 8;
+        load16(kw[u], a.k + off);
+        load16(vw[u], a.v + off);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          kw[u][i] = vw[u][i] = 0u;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      float kf[8], vf[8];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        kf[2 * i] = lo_of(kw[u][i]), kf[2 * i + 1] = hi_of(kw[u][i]);
+        vf[2 * i] = lo_of(vw[u][i]), vf[2 * i + 1] = hi_of(vw[u][i]);
+      }
+#pragma unroll
+      for (int g = 0; g < GROUP; ++g) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i)
+          s = __fmaf_rn(q[g][i], kf[i], s);
+        // Sum over the lanes that share this key row.
+#pragma unroll
+        for (int o = kLanesPerRow / 2; o > 0; o /= 2)
+          s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (valid[u]) {
+          const float m_new = fmaxf(m[g], s);
+          const float alpha = fast_exp2(m[g] - m_new); // m = -inf -> 0
+          const float w = fast_exp2(s - m_new);
+          l[g] = l[g] * alpha + w;
+#pragma unroll
+          for (int i = 0; i < 8; ++i)
+            acc[g][i] = __fmaf_rn(w, vf[i], acc[g][i] * alpha);
+          m[g] = m_new;
+        }
+      }
+    }
+  }
+
+  // Merge the CTA's groups: every group has seen at least one key unless the
+  // partition is shorter than the number of groups (then m = -inf, l = 0).
+  __shared__ float s_max[kGroups][GROUP], s_sum[kGroups][GROUP];
+  __shared__ float s_acc[kGroups][GROUP][HEAD_DIM];
+  if (chunk == 0) {
+#pragma unroll
+    for (int g = 0; g < GROUP; ++g)
+      s_max[group][g] = m[g], s_sum[group][g] = l[g];
+  }
+#pragma unroll
+  for (int g = 0; g < GROUP; ++g)
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      s_acc[group][g][chunk * 8 + i] = acc[g][i];
+  __syncthreads();
+
+  for (int idx = threadIdx.x; idx < GROUP * HEAD_DIM; idx += WARPS * 32) {
+    const int g = idx / HEAD_DIM, d = idx % HEAD_DIM;
+    float mx = AP_NEG_INF;
+    for (int r = 0; r < kGroups; ++r)
+      mx = fmaxf(mx, s_max[r][g]);
+    float sum = 0.f, o = 0.f;
+    for (int r = 0; r < kGroups; ++r) {
+      const float w = s_max[r][g] == AP_NEG_INF ? 0.f : fast_exp2(s_max[r][g] - mx);
+      sum = __fmaf_rn(s_sum[r][g], w, sum);
+      o = __fmaf_rn(s_acc[r][g][d], w, o);
+    }
+    const int head = kvh * GROUP + g;
+    const long long bh = (long long)b * p.heads + head;
+    if (a.partitions == 1) {
+      a.out[bh * HEAD_DIM + d] = S::store(o / sum);
+    } else {
+      a.part_acc[(bh * a.partitions + part) * HEAD_DIM + d] = o;
+      if (d == 0) {
+        a.part_max[bh * a.partitions + part] = mx;
+        a.part_sum[bh * a.partitions + part] = sum;
+      }
+    }
+  }
+}
+
+// Phase 2: merge the partitions of one (head, sequence); HEAD_DIM threads.
+extern "C" __global__ void __launch_bounds__(HEAD_DIM)
+    paged_attention_reduce(const AttentionParams p, const PagedArgs a) {
+  const int head = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  const int used = (a.context_lens[b] + p.partition_size - 1) / p.partition_size;
+  const long long bh = (long long)b * p.heads + head;
+  float mx = AP_NEG_INF;
+  for (int i = 0; i < used; ++i)
+    mx = fmaxf(mx, a.part_max[bh * a.partitions + i]);
+  float sum = 0.f, o = 0.f;
+  for (int i = 0; i < used; ++i) {
+    const float w = fast_exp2(a.part_max[bh * a.partitions + i] - mx);
+    sum = __fmaf_rn(a.part_sum[bh * a.partitions + i], w, sum);
+    o = __fmaf_rn(a.part_acc[(bh * a.partitions + i) * HEAD_DIM + d], w, o);
+  }
+  a.out[bh * HEAD_DIM + d] = S::store(o / sum);
+}
