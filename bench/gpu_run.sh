@@ -34,10 +34,10 @@ head -3 "$OUT/env.log"
 
 step build python3 -m pip install --no-build-isolation --no-deps -v . || { tail -40 "$OUT/build.log"; exit 1; }
 if [ -z "${SKIP_TESTS:-}" ]; then
-step tests python3 -m pytest tests -m gpu -q -x -p no:cacheprovider
+step tests python3 -m pytest ${TESTS:-tests} -m gpu -q -x -p no:cacheprovider
 tail -5 "$OUT/tests.log"
 step memcheck compute-sanitizer --tool memcheck --error-exitcode 9 \
-  python3 -m pytest tests -m "gpu and small" -q -x -p no:cacheprovider
+  python3 -m pytest ${TESTS:-tests} -m "gpu and small" -q -x -p no:cacheprovider
 grep -E "ERROR SUMMARY|passed|failed" "$OUT/memcheck.log" | tail -3
 if [ -n "${RACECHECK_TESTS:-}" ]; then
   step racecheck compute-sanitizer --tool racecheck --error-exitcode 9 \

@@ -94,9 +94,9 @@ def run(args) -> list[dict]:
             )
             rows.append(row)
             for ps in page_sizes:
-                kp, table = _pages(torch, k, ps, seed=ps)
+                kp, page_table = _pages(torch, k, ps, seed=ps)
                 vp, _ = _pages(torch, v, ps, seed=ps)
-                prep = paged.Prepared(q, kp, vp, table, lens)
+                prep = paged.Prepared(q, kp, vp, page_table, lens)
                 t = time_callable(prep.launch, warmup=5, iterations=iters)
                 rows.append(
                     dict(
@@ -120,7 +120,7 @@ def run(args) -> list[dict]:
                             "regs": prep.phase1.registers,
                         }
                     )
-                del kp, vp, table
+                del kp, vp, page_table
             qs = q.view(b, H, 1, D)
             for name, fn in peers.items():
                 try:
