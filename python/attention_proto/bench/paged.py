@@ -14,7 +14,7 @@ import functools
 from .. import cuda, findings
 from ..ops import paged
 from ..timing import time_callable
-from .common import environment, write_json
+from .common import environment, table, write_json
 
 SOURCE = "python -m attention_proto.bench paged"
 TOTAL_TOKENS = 256 * 1024
