@@ -72,7 +72,7 @@ def run(args) -> list[dict]:
         "sdpa_cudnn": _sdpa(torch, "CUDNN_ATTENTION"),
         "sdpa_flash": _sdpa(torch, "FLASH_ATTENTION"),
     }
-    rows, smem_rows, split_rows = [], [], []
+    rows, smem_rows, split_rows, unroll_rows = [], [], [], []
     for kvh in kv_heads:
         for ctx in contexts:
             b = TOTAL_TOKENS // ctx
@@ -110,6 +110,25 @@ def run(args) -> list[dict]:
                         partitions=prep.partitions,
                     )
                 )
+                if ps == 16:
+                    # Keys in flight per lane: each group walks the same keys in the
+                    # same order for any UNROLL, so the outputs must match bitwise.
+                    ref = prep()
+                    for unroll in (2, 8):
+                        alt = paged.Prepared(q, kp, vp, page_table, lens, unroll=unroll)
+                        if not torch.equal(alt().view(torch.int16), ref.view(torch.int16)):
+                            raise AssertionError(f"UNROLL={unroll} changed the output")
+                        t_u = time_callable(alt.launch, warmup=5, iterations=iters)
+                        unroll_rows.append(
+                            dict(
+                                base,
+                                unroll=unroll,
+                                us=t_u.median_s * 1e6,
+                                tbps=kv_bytes / t_u.median_s / 1e12,
+                                cv=t_u.cv,
+                                unroll4_us=t.median_s * 1e6,
+                            )
+                        )
                 if ctx == contexts[0]:
                     smem_rows.append(
                         {
@@ -167,6 +186,7 @@ def run(args) -> list[dict]:
         f"copy ceiling {ceiling:.2f} TB/s (read+write, CV {ceiling_stats.cv:.3f}) on {env['gpu']}"
     )
     print(table(smem_rows, ["kv_heads", "group", "page_size", "smem", "regs"]))
+    print(table(unroll_rows, ["kv_heads", "context", "unroll", "us", "tbps", "cv", "unroll4_us"]))
     print(
         table(
             split_rows,

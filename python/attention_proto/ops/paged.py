@@ -27,7 +27,7 @@ UNROLL = 4
 DEFAULT_PARTITION = 512
 
 
-def spec(entry, head_dim, group, page_size, dtype, contiguous=False):
+def spec(entry, head_dim, group, page_size, dtype, contiguous=False, unroll=UNROLL):
     return runtime.kernel_spec(
         entry,
         "paged_attention.cu",
@@ -36,7 +36,7 @@ def spec(entry, head_dim, group, page_size, dtype, contiguous=False):
             "GROUP": group,
             "PAGE_SIZE": page_size,
             "WARPS": WARPS,
-            "UNROLL": UNROLL,
+            "UNROLL": unroll,
             "CONTIGUOUS": bool(contiguous),
             "DTYPE": attention_front.dtype_code(dtype),
         },
