@@ -87,6 +87,7 @@ class Prepared:
         scale=None,
         partition_size=None,
         contiguous=False,
+        unroll=UNROLL,
     ):
         names = ("q", "k", "v", "page_table", "context_lens")
         arrays = (q, k, v, page_table, context_lens)
@@ -234,14 +235,14 @@ class Prepared:
         )
         self.args = runtime.ArgPacker().raw(bytes(params), 4).raw(paged, 8).bytes()
         self.phase1 = runtime.pipeline(
-            spec("paged_attention_partition", d, group, page_size, dtype, contiguous)
+            spec("paged_attention_partition", d, group, page_size, dtype, contiguous, unroll)
         )
         self.grid1 = [self.partitions, kvh, b]
         self.block1 = [WARPS * 32, 1, 1]
         self.phase2 = None
         if self.partitions > 1:
             self.phase2 = runtime.pipeline(
-                spec("paged_attention_reduce", d, group, page_size, dtype, contiguous)
+                spec("paged_attention_reduce", d, group, page_size, dtype, contiguous, unroll)
             )
             self.grid2 = [h, b, 1]
             self.block2 = [d, 1, 1]
