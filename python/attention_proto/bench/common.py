@@ -8,7 +8,7 @@ import platform
 import sys
 from pathlib import Path
 
-from .. import cuda
+from .. import cuda, findings
 
 
 def environment() -> dict:
@@ -64,3 +64,17 @@ def write_json(out_dir: str | None, name: str, payload: dict) -> Path | None:
     path = p / f"{name}.json"
     path.write_text(json.dumps(payload, indent=1, sort_keys=True))
     return path
+
+
+def evidence(env: dict, metric: str, value, unit: str, cv, n: int, config: dict):
+    """findings.Evidence for a number measured in this run on env's GPU."""
+    return findings.Evidence(
+        gpu=env["gpu"],
+        driver=env["driver"],
+        config=config,
+        metric=metric,
+        value=float(value),
+        unit=unit,
+        cv=cv,
+        n=n,
+    )

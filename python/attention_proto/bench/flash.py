@@ -14,7 +14,7 @@ import time
 from .. import cuda, findings
 from ..ops import flash
 from ..timing import summarize, time_callable
-from .common import environment, table, write_json
+from .common import environment, evidence, table, write_json
 
 SOURCE = "python -m attention_proto.bench flash"
 TOKENS = 16 * 1024
@@ -192,17 +192,7 @@ def run(args) -> list[dict]:
 
 
 def _emit(path, env, gemm, rows, sweep_rows):
-    def ev(metric, value, unit, cv, n, config):
-        return findings.Evidence(
-            gpu=env["gpu"],
-            driver=env["driver"],
-            config=config,
-            metric=metric,
-            value=float(value),
-            unit=unit,
-            cv=cv,
-            n=n,
-        )
+    ev = functools.partial(evidence, env)
 
     for d in flash.HEAD_DIMS:
         for causal in (False, True):

@@ -3,13 +3,14 @@ load ms, load speedup over compile, and Python-to-launch host overhead."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
 
 from .. import _core, catalog, cuda, findings, probes, runtime
 from ..timing import summarize
-from .common import environment, table, write_json
+from .common import environment, evidence, table, write_json
 
 SOURCE = "python -m attention_proto.bench foundation"
 
@@ -151,17 +152,7 @@ def run(args) -> list[dict]:
 
 
 def _emit(path, env, compile_stats, load_ms, speedup, overhead, arch):
-    def ev(metric, value, unit, cv, n, config):
-        return findings.Evidence(
-            gpu=env["gpu"],
-            driver=env["driver"],
-            config=config,
-            metric=metric,
-            value=float(value),
-            unit=unit,
-            cv=cv,
-            n=n,
-        )
+    ev = functools.partial(evidence, env)
 
     findings.emit_finding(
         findings.Finding(

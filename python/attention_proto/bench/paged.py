@@ -14,7 +14,7 @@ import functools
 from .. import cuda, findings
 from ..ops import paged
 from ..timing import time_callable
-from .common import environment, table, write_json
+from .common import environment, evidence, table, write_json
 
 SOURCE = "python -m attention_proto.bench paged"
 TOTAL_TOKENS = 256 * 1024
@@ -215,16 +215,7 @@ def run(args) -> list[dict]:
 
 def _emit(path, env, ceiling, rows, smem_rows, split_rows):
     def ev(metric, value, unit, cv, config):
-        return findings.Evidence(
-            gpu=env["gpu"],
-            driver=env["driver"],
-            config=config,
-            metric=metric,
-            value=float(value),
-            unit=unit,
-            cv=cv,
-            n=30,
-        )
+        return evidence(env, metric, value, unit, cv, 30, config)
 
     pg = [r for r in rows if r["path"] == "paged" and r["context"] >= 4096]
     by_ps = {}

@@ -13,6 +13,7 @@ a driver is present, so the GPU script runs with CUDA_CACHE_DISABLE=1.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .. import _core, cuda, findings, runtime
 from ..ops import flash
 from ..timing import summarize
-from .common import environment, table, write_json
+from .common import environment, evidence, table, write_json
 
 SOURCE = "python -m attention_proto.bench specialization"
 
@@ -216,17 +217,7 @@ def run(args) -> dict:
 
 
 def _emit(path, env, out, cores):
-    def ev(metric, value, unit, cv, n, config):
-        return findings.Evidence(
-            gpu=env["gpu"],
-            driver=env["driver"],
-            config=config,
-            metric=metric,
-            value=float(value),
-            unit=unit,
-            cv=cv,
-            n=n,
-        )
+    ev = functools.partial(evidence, env)
 
     serial = [r for r in out["cold"] if r["workers"] == 1]
     big = max(serial, key=lambda r: r["variants"])

@@ -13,7 +13,7 @@ import math
 from .. import cuda, findings, runtime, sass
 from ..ops import flash
 from ..timing import summarize
-from .common import environment, table, write_json
+from .common import environment, evidence, table, write_json
 
 SOURCE = "python -m attention_proto.bench stitching"
 SHAPES = ((2048, 128), (8192, 128))  # (N, D); B*N = 16K tokens, H = 2048 / D
@@ -110,16 +110,7 @@ def run(args) -> list[dict]:
 
 def _emit(path, env, rows):
     def ev(metric, value, unit, cv, config):
-        return findings.Evidence(
-            gpu=env["gpu"],
-            driver=env["driver"],
-            config=config,
-            metric=metric,
-            value=float(value),
-            unit=unit,
-            cv=cv,
-            n=100,
-        )
+        return evidence(env, metric, value, unit, cv, 100, config)
 
     big = max(r["n"] for r in rows)
     at = {r["mode"]: r for r in rows if r["n"] == big}
