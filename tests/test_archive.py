@@ -95,3 +95,24 @@ def test_compile_while_forbidden_raises_naming_the_kernel(tmp_path):
             runtime.prebuild([probes.spec("noop")], arch="sm_90a")
     finally:
         runtime.set_archive(before)
+
+
+def test_bench_archive_loader_restores_the_archive(tmp_path):
+    from attention_proto import BackendUnavailable, cuda
+    from attention_proto.bench.common import load_all_from_archive
+
+    before = runtime.archive_root()
+    specs = probes.all_specs()
+    try:
+        runtime.set_archive(tmp_path)
+        runtime.prebuild(specs, arch="sm_90a")
+    finally:
+        runtime.set_archive(before)
+    if cuda.is_available() and cuda.properties()["arch"] == "sm_90a":
+        stats = load_all_from_archive(str(tmp_path), specs)
+        assert stats["compiles"] == 0 and stats["archive_loads"] == len(specs)
+    else:
+        with pytest.raises(BackendUnavailable):
+            load_all_from_archive(str(tmp_path), specs)
+    assert runtime.archive_root() == before
+    assert not runtime.cache().compile_forbidden

@@ -8,7 +8,7 @@ import platform
 import sys
 from pathlib import Path
 
-from .. import cuda, findings
+from .. import cuda, findings, runtime
 
 
 def environment() -> dict:
@@ -78,3 +78,22 @@ def evidence(env: dict, metric: str, value, unit: str, cv, n: int, config: dict)
         cv=cv,
         n=n,
     )
+
+
+def load_all_from_archive(root: str, specs) -> dict:
+    """Load every spec from the archive at `root` into an emptied pipeline cache,
+    with compiles forbidden (so a miss fails instead of timing NVRTC); returns the
+    cache's stats. The previous archive is restored and the cache emptied again."""
+    cache = runtime.cache()
+    before = cache.archive_root
+    runtime.set_archive(root)
+    cache.clear()
+    cache.reset_stats()
+    try:
+        with runtime.compiles_forbidden():
+            for spec in specs:
+                runtime.pipeline(spec)
+        return cache.stats()
+    finally:
+        runtime.set_archive(before)
+        cache.clear()

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .. import _core, cuda, findings, runtime
 from ..ops import flash
 from ..timing import summarize
-from .common import environment, evidence, table, write_json
+from .common import environment, evidence, load_all_from_archive, table, write_json
 
 SOURCE = "python -m attention_proto.bench specialization"
 
@@ -163,18 +163,8 @@ def run(args) -> dict:
         }
         skipped = []
         if cuda.is_available():
-            cache = runtime.cache()
-            before = cache.archive_root
-            runtime.set_archive(root)
-            cache.clear()
-            cache.reset_stats()
-            with runtime.compiles_forbidden():
-                for s in specs:
-                    runtime.pipeline(s)
-            st = cache.stats()
+            st = load_all_from_archive(root, specs)
             load_ms = (st["load_ms"] + st["archive_read_ms"]) / len(specs)
-            runtime.set_archive(before)
-            cache.clear()
             cold_dir = tempfile.mkdtemp(prefix="ap-archive-empty-")
             first_cold = _first_dispatch_seconds(cold_dir)
             first_warm = _first_dispatch_seconds(cold_dir)  # the cold run filled it
