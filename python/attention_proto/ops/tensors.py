@@ -4,14 +4,14 @@ once here for every backend, with errors that name the argument."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _core, buffers, debug
 
 INT32_MAX = 2**31 - 1
-KDL_CPU, KDL_CUDA, KDL_CUDA_HOST = 1, 2, 3
+KDL_CUDA = 2  # DLPack's device type for CUDA memory
 
 
 @dataclass
@@ -24,17 +24,12 @@ class DeviceTensor:
     dtype: str
     keepalive: object = None
     framework: str | None = None  # "torch", "cupy", ... for DLPack inputs; None for NumPy
-    extra: dict = field(default_factory=dict)
 
 
 def dtype_name(x) -> str:
     if isinstance(x, np.ndarray):
         return "bfloat16" if x.dtype.name == "bfloat16" else x.dtype.name
     return _core.tensor_info(x)["dtype"]
-
-
-def is_host_array(x) -> bool:
-    return isinstance(x, np.ndarray)
 
 
 def describe(x) -> str:
