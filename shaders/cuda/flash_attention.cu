@@ -25,20 +25,24 @@ constexpr int kThreads = WARPS * 32;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = WARP_M_TILES;
 constexpr bool kQInRegisters = MT == 1;
-// With Q re-read from shared memory, unrolling the QK^T loop fully lets ptxas
-// hoist every Q fragment and spill at HEAD_DIM 128; two steps at a time do not.
-constexpr int kQkUnroll = kQInRegisters ? HEAD_DIM / 16 : 2;
+// QK^T unrolls fully (ILP, no loop overhead) except where ptxas (NVRTC 13.0)
+// then runs out of registers: Q re-read from shared memory at HEAD_DIM 128 with
+// 64 keys per step or a single K/V stage; two steps at a time fit there.
+constexpr bool kQkAtRegisterLimit = MT == 2 && HEAD_DIM == 128 && (BLOCK_N > 32 || STAGES == 1);
+constexpr int kQkUnroll = kQkAtRegisterLimit ? 2 : HEAD_DIM / 16;
 static_assert(BLOCK_M == WARPS * 16 * MT, "each warp owns WARP_M_TILES 16-row tiles");
 static_assert(HEAD_DIM % 64 == 0, "the swizzle needs at least 8 chunks per row");
 static_assert(BLOCK_N % 16 == 0, "keys come in steps of 16");
 static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
 static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or bf16");
 
-// Element offset of 16-byte chunk `chunk` of row `row` in a tile. XOR-ing the
+// Byte offset of 16-byte chunk `chunk` of row `row` in a tile. XOR-ing the
 // chunk with the row's low 3 bits puts the 8 rows an ldmatrix reads in 8
 // different bank groups (a plain row-major tile would hit one bank 8 times).
-__device__ __forceinline__ int swizzle(int row, int chunk) {
-  return row * HEAD_DIM + ((chunk ^ (row & 7)) << 3);
+// Tiles are 32-bit shared-memory byte addresses (see smem_address in mma.h).
+constexpr unsigned kRowBytes = HEAD_DIM * sizeof(T);
+__device__ __forceinline__ unsigned swizzle(int row, int chunk) {
+  return unsigned(row) * kRowBytes + (unsigned(chunk ^ (row & 7)) << 4);
 }
 
 // Async copy of rows [row0, row0 + ROWS) of one head into a tile; rows at or
@@ -49,8 +53,8 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
 constexpr int kRowsPerPass = kThreads / kChunks;
 static_assert(kThreads % kChunks == 0, "threads cover whole rows");
 template <int ROWS>
-__device__ __forceinline__ void load_tile(T *tile, const T *base, long long row_stride, int row0,
-                                          int rows_valid) {
+__device__ __forceinline__ void load_tile(unsigned tile, const T *base, long long row_stride,
+                                          int row0, int rows_valid) {
   const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
   const T *src = base + (long long)(row0 + r0) * row_stride + c * 8;
   const long long step = (long long)kRowsPerPass * row_stride;
@@ -82,7 +86,7 @@ typedef float Scores[MT][BLOCK_N / 8][4];
 typedef float Output[MT][HEAD_DIM / 8][4];
 typedef unsigned QFragments[kQInRegisters ? HEAD_DIM / 16 : 1][4];
 
-AP_PIECE void score_piece(const T *q_tile, const T *k_tile, const QFragments &q_frag, Scores &s,
+AP_PIECE void score_piece(unsigned q_tile, unsigned k_tile, const QFragments &q_frag, Scores &s,
                           int warp_row0, int lane) {
 #include "flash_score.inc"
 }
@@ -93,15 +97,15 @@ AP_PIECE void softmax_piece(Scores &s, float (&row_max)[MT][2], float (&row_sum)
 #include "flash_softmax.inc"
 }
 
-AP_PIECE void accumulate_piece(const Scores &s, const T *v_tile, Output &o_acc, int lane) {
+AP_PIECE void accumulate_piece(const Scores &s, unsigned v_tile, Output &o_acc, int lane) {
 #include "flash_accumulate.inc"
 }
 
 #if STITCH_MODE == 2
-typedef void (*ScorePiece)(const T *, const T *, const QFragments &, Scores &, int, int);
+typedef void (*ScorePiece)(unsigned, unsigned, const QFragments &, Scores &, int, int);
 typedef void (*SoftmaxPiece)(Scores &, float (&)[MT][2], float (&)[MT][2], Output &, float, int,
                              int, int, int, int, int, int);
-typedef void (*AccumulatePiece)(const Scores &, const T *, Output &, int);
+typedef void (*AccumulatePiece)(const Scores &, unsigned, Output &, int);
 __device__ ScorePiece score_table[2] = {score_piece, score_piece};
 __device__ SoftmaxPiece softmax_table[2] = {softmax_piece, softmax_piece};
 __device__ AccumulatePiece accumulate_table[2] = {accumulate_piece, accumulate_piece};
@@ -113,9 +117,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                     const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o,
                     float *__restrict__ lse) {
   extern __shared__ __align__(128) unsigned char smem[];
-  T *q_tile = reinterpret_cast<T *>(smem);
-  T *k_tiles = q_tile + BLOCK_M * HEAD_DIM;
-  T *v_tiles = k_tiles + STAGES * BLOCK_N * HEAD_DIM;
+  constexpr unsigned kTileBytes = BLOCK_N * kRowBytes;
+  const unsigned q_tile = smem_address(smem);
+  const unsigned k_tiles = q_tile + BLOCK_M * kRowBytes;
+  const unsigned v_tiles = k_tiles + STAGES * kTileBytes;
 
   // Causal: the last query blocks have the most keys; launch them first.
   const int m_block = CAUSAL ? int(gridDim.x - 1 - blockIdx.x) : int(blockIdx.x);
@@ -173,14 +178,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     }
     if (STAGES == 2 && n + 1 < n_end) {
       const int next = (n + 1) * BLOCK_N;
-      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * BLOCK_N * HEAD_DIM, k_base, st.k[2], next,
-                         p.seqlen_k);
-      load_tile<BLOCK_N>(v_tiles + (stage ^ 1) * BLOCK_N * HEAD_DIM, v_base, st.v[2], next,
-                         p.seqlen_k);
+      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kTileBytes, k_base, st.k[2], next, p.seqlen_k);
+      load_tile<BLOCK_N>(v_tiles + (stage ^ 1) * kTileBytes, v_base, st.v[2], next, p.seqlen_k);
       cp_async_commit();
     }
-    const T *k_tile = k_tiles + stage * BLOCK_N * HEAD_DIM;
-    const T *v_tile = v_tiles + stage * BLOCK_N * HEAD_DIM;
+    const unsigned k_tile = k_tiles + stage * kTileBytes;
+    const unsigned v_tile = v_tiles + stage * kTileBytes;
 
     const int n0 = n * BLOCK_N;
     float s[MT][BLOCK_N / 8][4];

@@ -9,14 +9,18 @@
 
 namespace ap {
 
+// Kernels address shared memory with 32-bit byte addresses: take the base once
+// and add integer offsets. Converting a generic pointer at every use made
+// NVRTC (unlike nvcc) carry 64-bit addresses through the loop and spill the
+// 32-row-warp D=128 flash tile.
 __device__ __forceinline__ unsigned smem_address(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
 // Copies 16 bytes, or writes 16 zero bytes when `src_bytes` is 0 (rows past
 // the end of a sequence read nothing and leave no garbage in shared memory).
-__device__ __forceinline__ void cp_async_16(void *dst, const void *src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src),
+__device__ __forceinline__ void cp_async_16(unsigned dst, const void *src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                "r"(src_bytes));
 }
 
@@ -28,16 +32,16 @@ template <int Pending> __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
 }
 
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void *p) {
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
+               : "r"(address));
 }
 
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void *p) {
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
+               : "r"(address));
 }
 
 // d += a * b for one 16x8x16 tile; Dtype picks bf16 or fp16 operands.

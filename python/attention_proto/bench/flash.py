@@ -108,6 +108,7 @@ def run(args) -> list[dict]:
                             "cv": stats.cv,
                             "ms": stats.median_s * 1e3,
                             "registers": prep.pipeline.registers,
+                            "local_bytes": prep.pipeline.local_bytes,
                             "smem": smem,
                             "ctas_per_sm": prep.pipeline.occupancy(block[0], smem),
                         }

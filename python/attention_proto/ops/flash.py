@@ -52,18 +52,27 @@ class FlashConfig:
 # The sweep grid (benchmarks time each; CI compiles each and reads its SASS).
 # Warp layouts: (block_m, warps) with 16 rows per warp (64, 4), (128, 8) and 32
 # rows per warp (128, 4). Left out because ptxas (NVRTC 13.0, sm_90a) spills
-# them: 128 keys per step at head_dim 128 or with 32 rows per warp, and 64 keys
-# per step with 32 rows per warp at head_dim 128 (255 registers + 8 B spilled).
+# hundreds of bytes: 128 keys per step with 32 rows per warp at head_dim 128,
+# or single-buffered at head_dim 64.
 def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
     out = []
     for m, w in ((64, 4), (128, 8), (128, 4)):
         for n in (32, 64, 128):
-            if n == 128 and (head_dim > 64 or m // w == 32):
-                continue
-            if n == 64 and head_dim > 64 and m // w == 32:
-                continue
-            out += [FlashConfig(m, n, s, w) for s in (1, 2)]
+            for s in (1, 2):
+                if m // w == 32 and n == 128 and (head_dim > 64 or s == 1):
+                    continue
+                if m // w == 32 and n == 64 and head_dim > 64 and s == 1:
+                    continue
+                out.append(FlashConfig(m, n, s, w))
     return tuple(out)
+
+
+# Sweep tiles that sit at 255 registers and spill a few bytes, kept because they
+# are FlashAttention-2's own tile (128 x 64, 4 warps): (head_dim, label) -> the
+# most spill-store bytes CI accepts. The spill is reported in the benchmark rows
+# (local_bytes) and the SASS test bounds it; the reloads are two 64-bit global
+# addresses per K/V step, next to ~1500 other instructions.
+REPORTED_SPILLS = {(128, "m128n64s2w4"): 16}
 
 
 STITCH_MODES = {0: "monolithic", 1: "inline", 2: "function_table"}
