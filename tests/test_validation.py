@@ -145,3 +145,17 @@ def test_paged_bad_types_and_shapes():
     with pytest.raises(ValueError, match="page size must be one of"):
         q2, kp2, vp2, t2, l2 = _paged_inputs(page_size=12)
         paged_attention(q2, kp2, vp2, t2, l2)
+
+
+def test_flash_causal_grid_limit_is_named_before_any_work():
+    # Causal launches (heads * batch, query blocks) so the longest blocks go
+    # first; more than 65535 query blocks cannot launch and must say so.
+    from attention_proto import flash_attention
+    from attention_proto.ops.flash import FlashConfig
+
+    rows = 65535 * 64 + 1
+    base = np.zeros(64, np.float16)
+    q = as_strided(base, shape=(1, 1, rows, 64), strides=(0, 0, 0, 2), writeable=False)
+    cfg = FlashConfig(64, 64, 2, 4)
+    with pytest.raises(ValueError, match=r"causal launches .* got 1 and 65536"):
+        flash_attention(q, q, q, causal=True, config=cfg)

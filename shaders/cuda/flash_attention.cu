@@ -11,9 +11,9 @@
 // DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16).
 //
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
-// Grid (ceil(Nq / BLOCK_M), H, B). Causal aligns bottom-right (FlashAttention
-// 2): query i sees keys j <= i + Nk - Nq; a row that sees no key writes 0 and
-// lse = -inf. Offsets are 64-bit, so B*H*N*D may exceed 2^31.
+// Grid (ceil(Nq / BLOCK_M), H, B), causal (H * B, ceil(Nq / BLOCK_M)). Causal aligns bottom-right
+// (FlashAttention 2): query i sees keys j <= i + Nk - Nq; a row that sees no key writes 0 and lse =
+// -inf. Offsets are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
 #include "mma.h"
 #include "numeric.h"
@@ -122,9 +122,13 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const unsigned k_tiles = q_tile + BLOCK_M * kRowBytes;
   const unsigned v_tiles = k_tiles + STAGES * kTileBytes;
 
-  // Causal: the last query blocks have the most keys; launch them first.
-  const int m_block = CAUSAL ? int(gridDim.x - 1 - blockIdx.x) : int(blockIdx.x);
-  const int head = blockIdx.y, batch = blockIdx.z;
+  // Causal: the last query blocks have the most keys. The grid is then
+  // (H * B, query blocks) and y, the slow index, counts down: the heaviest
+  // blocks of every head go first and the lightest fill the tail (longest
+  // first), where head-major order would end on a mix of heavy and light.
+  const int m_block = CAUSAL ? int(gridDim.y - 1 - blockIdx.y) : int(blockIdx.x);
+  const int head = CAUSAL ? int(blockIdx.x % p.heads) : int(blockIdx.y);
+  const int batch = CAUSAL ? int(blockIdx.x / p.heads) : int(blockIdx.z);
   const int kv_head = head / (p.heads / p.kv_heads);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, t = lane & 3;

@@ -150,6 +150,14 @@ class Prepared(attention_front.PreparedAttention):
             self.config = tuning.best_config(p.head_dim, p.dtype, p.causal)
         if not isinstance(self.config, FlashConfig):
             raise TypeError(f"[flash_attention] config must be a FlashConfig, got {self.config!r}")
+        if p.causal:
+            m_blocks = (p.seqlen_q + self.config.block_m - 1) // self.config.block_m
+            if m_blocks > attention_front.GRID_YZ_MAX or p.heads * p.batch >= 2**31:
+                raise ValueError(
+                    f"[flash_attention] causal launches (heads * batch, query blocks); needs "
+                    f"heads * batch < 2^31 and ceil(seqlen_q / {self.config.block_m}) <= "
+                    f"{attention_front.GRID_YZ_MAX}, got {p.heads * p.batch} and {m_blocks}"
+                )
         if not p.host:
             # cp.async moves 16-byte chunks: every row must start 16-byte aligned.
             for name, info in zip("qkv", infos, strict=True):
@@ -173,7 +181,9 @@ class Prepared(attention_front.PreparedAttention):
 
     def grid(self):
         p = self.problem
-        return [(p.seqlen_q + self.config.block_m - 1) // self.config.block_m, p.heads, p.batch]
+        m_blocks = (p.seqlen_q + self.config.block_m - 1) // self.config.block_m
+        # Causal runs query blocks longest first: see the kernel's comment.
+        return [p.heads * p.batch, m_blocks, 1] if p.causal else [m_blocks, p.heads, p.batch]
 
     def block(self):
         return [self.config.warps * 32, 1, 1]
