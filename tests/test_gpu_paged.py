@@ -34,36 +34,52 @@ def _check(out, q, k_pages, v_pages, table, lens, dtype):
     assert err <= 4 * eps * float(np.abs(ref).max()) + FLOOR[dtype], err
 
 
+def _run(q, kp, vp, table, lens, scores, **kw):
+    return paged.Prepared(q, kp, vp, table, lens, scores=scores, **kw)()
+
+
+@pytest.mark.parametrize("scores", paged.SCORE_PATHS)
 @pytest.mark.parametrize("page_size", paged.PAGE_SIZES)
 @pytest.mark.parametrize("d", paged.HEAD_DIMS)
-def test_fragmented_tables_match_fp64(rng, page_size, d):
+def test_fragmented_tables_match_fp64(rng, page_size, d, scores):
     lens = [1, 17, page_size - 1 if page_size > 1 else 1, page_size + 1, 1000, 4097]
     q, k, v, lens = _problem(rng, lens, d=d)
     kp, vp, table = ap.build_page_pool(
         k, v, lens, page_size, fragment=True, extra_pages=5, seed=page_size
     )
-    for partition in (None, 256, 64):
-        out = ap.paged_attention(q, kp, vp, table, lens, partition_size=partition)
+    for partition in (None, 256, 64, 40):
+        out = _run(q, kp, vp, table, lens, scores, partition_size=partition)
         _check(out, q, kp, vp, table, lens, "bfloat16")
 
 
 @pytest.mark.small
-@pytest.mark.parametrize("group", [1, 3, 4, 8])
-def test_small_cases_and_gqa_groups(rng, group):
+@pytest.mark.parametrize(
+    "group,scores", [(1, "lanes"), (2, "mma"), (3, "lanes"), (3, "mma"), (4, "mma"), (8, "mma")]
+)
+def test_small_cases_and_gqa_groups(rng, group, scores):
     q, k, v, lens = _problem(rng, [1, 9, 40], h=2 * group, kvh=2, d=64, dtype="float16")
     kp, vp, table = ap.build_page_pool(k, v, lens, 8, fragment=True, extra_pages=2)
     for partition in (None, 16):
-        out = ap.paged_attention(q, kp, vp, table, lens, partition_size=partition)
+        out = _run(q, kp, vp, table, lens, scores, partition_size=partition)
         _check(out, q, kp, vp, table, lens, "float16")
 
 
-def test_bit_exact_against_contiguous_and_page_swaps(rng):
+def test_default_scores_path_is_mma_for_gqa_only(rng):
+    q, k, v, lens = _problem(rng, [5], h=4, kvh=2, d=64)
+    kp, vp, table = ap.build_page_pool(k, v, lens, 8)
+    assert paged.Prepared(q, kp, vp, table, lens).scores == "mma"
+    q1 = q[:, :2]
+    assert paged.Prepared(q1, kp, vp, table, lens).scores == "lanes"
+
+
+@pytest.mark.parametrize("scores", paged.SCORE_PATHS)
+def test_bit_exact_against_contiguous_and_page_swaps(rng, scores):
     q, k, v, lens = _problem(rng, [3000, 517, 4097, 64])
-    contiguous = paged.decode_contiguous(q, k, v, lens)
+    contiguous = paged.decode_contiguous(q, k, v, lens, scores=scores)
     kp, vp, table = ap.build_page_pool(k, v, lens, 16, fragment=False)
-    assert contiguous.tobytes() == ap.paged_attention(q, kp, vp, table, lens).tobytes()
+    assert contiguous.tobytes() == _run(q, kp, vp, table, lens, scores).tobytes()
     kf, vf, tf = ap.build_page_pool(k, v, lens, 16, fragment=True, extra_pages=7, seed=3)
-    fragmented = ap.paged_attention(q, kf, vf, tf, lens)
+    fragmented = _run(q, kf, vf, tf, lens, scores)
     assert fragmented.tobytes() == contiguous.tobytes()
     # Swap two physical pages and fix the table: same bits.
     a, b = int(tf[0, 0]), int(tf[2, 5])
@@ -71,7 +87,7 @@ def test_bit_exact_against_contiguous_and_page_swaps(rng):
     tf = np.where(tf == a, -2, tf)
     tf = np.where(tf == b, a, tf)
     tf = np.where(tf == -2, b, tf).astype(np.int32)
-    assert ap.paged_attention(q, kf, vf, tf, lens).tobytes() == contiguous.tobytes()
+    assert _run(q, kf, vf, tf, lens, scores).tobytes() == contiguous.tobytes()
 
 
 def test_torch_inputs_stay_on_device(rng):
@@ -87,16 +103,22 @@ def test_torch_inputs_stay_on_device(rng):
     _check(out.float().cpu().numpy(), q, kp, vp, table, lens, "bfloat16")
 
 
+@pytest.mark.parametrize("scores", paged.SCORE_PATHS)
 @pytest.mark.parametrize("page_size", paged.PAGE_SIZES)
 @pytest.mark.parametrize("d", paged.HEAD_DIMS)
-def test_shared_memory_fits_the_device(rng, page_size, d):
+def test_shared_memory_fits_the_device(rng, page_size, d, scores):
     q, k, v, lens = _problem(rng, [2 * page_size + 1, 700], h=32, kvh=4, d=d)
     kp, vp, table = ap.build_page_pool(k, v, lens, page_size)
-    prep = paged.Prepared(q, kp, vp, table, lens, partition_size=256)
+    prep = paged.Prepared(q, kp, vp, table, lens, partition_size=256, scores=scores)
     smem = prep.shared_bytes()
-    print(f"page_size={page_size} d={d} group=8: {smem} bytes of shared memory")
+    print(f"page_size={page_size} d={d} group=8 {scores}: {smem} bytes of shared memory")
     assert 0 < smem <= cuda.properties()["shared_memory_per_block_optin"]
-    assert smem <= 48 * 1024  # static shared memory needs no opt-in
+    if scores == "lanes":
+        assert smem <= 48 * 1024  # static shared memory needs no opt-in
+    else:
+        assert smem == paged.mma_shared_bytes(d) and prep.phase1.static_shared_bytes == 0
+        # Two CTAs per SM keep enough K/V bytes in flight (the benchmark's design).
+        assert prep.phase1.occupancy(prep.block1[0], smem) >= 2
 
 
 def test_bad_device_table_values_are_caught_before_launch(rng):

@@ -31,18 +31,15 @@ constexpr bool kQInRegisters = MT == 1;
 constexpr bool kQkAtRegisterLimit = MT == 2 && HEAD_DIM == 128 && (BLOCK_N > 32 || STAGES == 1);
 constexpr int kQkUnroll = kQkAtRegisterLimit ? 2 : HEAD_DIM / 16;
 static_assert(BLOCK_M == WARPS * 16 * MT, "each warp owns WARP_M_TILES 16-row tiles");
-static_assert(HEAD_DIM % 64 == 0, "the swizzle needs at least 8 chunks per row");
 static_assert(BLOCK_N % 16 == 0, "keys come in steps of 16");
 static_assert(STAGES == 1 || STAGES == 2, "one or two K/V stages");
 static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or bf16");
 
-// Byte offset of 16-byte chunk `chunk` of row `row` in a tile. XOR-ing the
-// chunk with the row's low 3 bits puts the 8 rows an ldmatrix reads in 8
-// different bank groups (a plain row-major tile would hit one bank 8 times).
-// Tiles are 32-bit shared-memory byte addresses (see smem_address in mma.h).
+// Tiles are 32-bit shared-memory byte addresses (see smem_address in mma.h),
+// rows swizzled (see swizzled in mma.h).
 constexpr unsigned kRowBytes = HEAD_DIM * sizeof(T);
 __device__ __forceinline__ unsigned swizzle(int row, int chunk) {
-  return unsigned(row) * kRowBytes + (unsigned(chunk ^ (row & 7)) << 4);
+  return swizzled<kRowBytes>(row, chunk);
 }
 
 // Async copy of rows [row0, row0 + ROWS) of one head into a tile; rows at or

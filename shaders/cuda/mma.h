@@ -17,6 +17,15 @@ __device__ __forceinline__ unsigned smem_address(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// Byte offset of 16-byte chunk `chunk` of row `row` in a tile of RowBytes-byte
+// rows (at least 128). XOR-ing the chunk with the row's low 3 bits puts the 8
+// rows one ldmatrix reads in 8 different bank groups (a plain row-major tile
+// would hit one bank 8 times).
+template <unsigned RowBytes> __device__ __forceinline__ unsigned swizzled(int row, int chunk) {
+  static_assert(RowBytes % 128 == 0, "the swizzle needs at least 8 chunks per row");
+  return unsigned(row) * RowBytes + (unsigned(chunk ^ (row & 7)) << 4);
+}
+
 // Copies 16 bytes, or writes 16 zero bytes when `src_bytes` is 0 (rows past
 // the end of a sequence read nothing and leave no garbage in shared memory).
 __device__ __forceinline__ void cp_async_16(unsigned dst, const void *src, int src_bytes) {

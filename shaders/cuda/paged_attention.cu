@@ -22,30 +22,16 @@
 #include "attention_params.h"
 #include "mma.h"
 #include "numeric.h"
+#include "paged_common.h"
 
 using namespace ap;
 typedef Storage<DTYPE> S;
-typedef half_bits T;
 
 constexpr int kLanesPerRow = HEAD_DIM / 8; // 16-byte chunks per K/V row
 constexpr int kGroupsPerWarp = 32 / kLanesPerRow;
 constexpr int kGroups = WARPS * kGroupsPerWarp;
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "head_dim 64 or 128");
 static_assert(GROUP >= 1 && GROUP <= 8, "1 to 8 query heads per kv head");
-
-struct PagedArgs {
-  const T *q;
-  const T *k; // pages, or [B, KVH, N, D] when CONTIGUOUS
-  const T *v;
-  const int *page_table; // [B, max_pages]
-  const int *context_lens;
-  T *out;                 // [B, H, D]
-  float *part_acc;        // [B, H, partitions, D]
-  float *part_max;        // [B, H, partitions]
-  float *part_sum;        // [B, H, partitions]
-  long long kv_stride[3]; // CONTIGUOUS: element strides of [B, KVH, N]
-  int partitions;         // partitions per sequence (grid.x)
-};
 
 __device__ __forceinline__ void load16(unsigned (&r)[4], const T *p) {
   const uint4 v = *reinterpret_cast<const uint4 *>(p);
@@ -57,14 +43,6 @@ __device__ __forceinline__ float lo_of(unsigned w) {
 }
 __device__ __forceinline__ float hi_of(unsigned w) {
   return S::load(T(w >> 16));
-}
-
-// Address of element (key, chunk) of kv head `kvh` in sequence `b`.
-__device__ __forceinline__ long long row_offset(const AttentionParams &p, const PagedArgs &a, int b,
-                                                int kvh, int key) {
-  if (CONTIGUOUS) return b * a.kv_stride[0] + kvh * a.kv_stride[1] + key * a.kv_stride[2];
-  const int page = a.page_table[(long long)b * p.max_pages + key / PAGE_SIZE];
-  return (((long long)page * p.kv_heads + kvh) * PAGE_SIZE + key % PAGE_SIZE) * HEAD_DIM;
 }
 
 extern "C" __global__ void __launch_bounds__(WARPS * 32)
@@ -168,30 +146,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
     for (int i = 0; i < 8; ++i)
       s_acc[group][g][chunk * 8 + i] = acc[g][i];
   __syncthreads();
-
-  for (int idx = threadIdx.x; idx < GROUP * HEAD_DIM; idx += WARPS * 32) {
-    const int g = idx / HEAD_DIM, d = idx % HEAD_DIM;
-    float mx = AP_NEG_INF;
-    for (int r = 0; r < kGroups; ++r)
-      mx = fmaxf(mx, s_max[r][g]);
-    float sum = 0.f, o = 0.f;
-    for (int r = 0; r < kGroups; ++r) {
-      const float w = s_max[r][g] == AP_NEG_INF ? 0.f : fast_exp2(s_max[r][g] - mx);
-      sum = __fmaf_rn(s_sum[r][g], w, sum);
-      o = __fmaf_rn(s_acc[r][g][d], w, o);
-    }
-    const int head = kvh * GROUP + g;
-    const long long bh = (long long)b * p.heads + head;
-    if (a.partitions == 1) {
-      a.out[bh * HEAD_DIM + d] = S::store(o / sum);
-    } else {
-      a.part_acc[(bh * a.partitions + part) * HEAD_DIM + d] = o;
-      if (d == 0) {
-        a.part_max[bh * a.partitions + part] = mx;
-        a.part_sum[bh * a.partitions + part] = sum;
-      }
-    }
-  }
+  merge_states<kGroups, DTYPE>(p, a, &s_max[0][0], &s_sum[0][0], &s_acc[0][0][0], b, kvh, part);
 }
 
 // Phase 2: merge the partitions of one (head, sequence); HEAD_DIM threads.

@@ -72,7 +72,7 @@ def run(args) -> list[dict]:
         "sdpa_cudnn": _sdpa(torch, "CUDNN_ATTENTION"),
         "sdpa_flash": _sdpa(torch, "FLASH_ATTENTION"),
     }
-    rows, smem_rows, split_rows, unroll_rows = [], [], [], []
+    rows, smem_rows, split_rows, path_rows = [], [], [], []
     for kvh in kv_heads:
         for ctx in contexts:
             b = TOTAL_TOKENS // ctx
@@ -110,31 +110,28 @@ def run(args) -> list[dict]:
                         partitions=prep.partitions,
                     )
                 )
-                if ps == 16:
-                    # Keys in flight per lane: each group walks the same keys in the
-                    # same order for any UNROLL, so the outputs must match bitwise.
-                    ref = prep()
-                    for unroll in (2, 8):
-                        alt = paged.Prepared(q, kp, vp, page_table, lens, unroll=unroll)
-                        if not torch.equal(alt().view(torch.int16), ref.view(torch.int16)):
-                            raise AssertionError(f"UNROLL={unroll} changed the output")
-                        t_u = time_callable(alt.launch, warmup=5, iterations=iters)
-                        unroll_rows.append(
-                            dict(
-                                base,
-                                unroll=unroll,
-                                us=t_u.median_s * 1e6,
-                                tbps=kv_bytes / t_u.median_s / 1e12,
-                                cv=t_u.cv,
-                                unroll4_us=t.median_s * 1e6,
-                            )
+                if ps == 16 and H // kvh > 1:
+                    # The two GQA score paths on the same pages: tensor cores (the
+                    # default) against per-key lane reductions (paged_attention.cu).
+                    lanes = paged.Prepared(q, kp, vp, page_table, lens, scores="lanes")
+                    t_l = time_callable(lanes.launch, warmup=5, iterations=iters)
+                    path_rows.append(
+                        dict(
+                            base,
+                            mma_tbps=kv_bytes / t.median_s / 1e12,
+                            mma_cv=t.cv,
+                            lanes_tbps=kv_bytes / t_l.median_s / 1e12,
+                            lanes_cv=t_l.cv,
+                            speedup=t_l.median_s / t.median_s,
                         )
+                    )
                 if ctx == contexts[0]:
                     smem_rows.append(
                         {
                             "kv_heads": kvh,
                             "page_size": ps,
                             "group": H // kvh,
+                            "scores": prep.scores,
                             "smem": prep.shared_bytes(),
                             "regs": prep.phase1.registers,
                         }
@@ -178,15 +175,21 @@ def run(args) -> list[dict]:
         "rows": rows,
         "smem": smem_rows,
         "split": split_rows,
+        "score_paths": path_rows,
     }
     write_json(args.out, "paged", result)
     if args.findings:
-        _emit(args.findings, env, ceiling, rows, smem_rows, split_rows)
+        _emit(args.findings, env, ceiling, rows, smem_rows, split_rows, path_rows)
     print(
         f"copy ceiling {ceiling:.2f} TB/s (read+write, CV {ceiling_stats.cv:.3f}) on {env['gpu']}"
     )
-    print(table(smem_rows, ["kv_heads", "group", "page_size", "smem", "regs"]))
-    print(table(unroll_rows, ["kv_heads", "context", "unroll", "us", "tbps", "cv", "unroll4_us"]))
+    print(table(smem_rows, ["kv_heads", "group", "scores", "page_size", "smem", "regs"]))
+    print(
+        table(
+            path_rows,
+            ["kv_heads", "context", "mma_tbps", "mma_cv", "lanes_tbps", "lanes_cv", "speedup"],
+        )
+    )
     print(
         table(
             split_rows,
@@ -213,7 +216,7 @@ def run(args) -> list[dict]:
     return rows
 
 
-def _emit(path, env, ceiling, rows, smem_rows, split_rows):
+def _emit(path, env, ceiling, rows, smem_rows, split_rows, path_rows=()):
     def ev(metric, value, unit, cv, config):
         return evidence(env, metric, value, unit, cv, 30, config)
 
@@ -241,14 +244,18 @@ def _emit(path, env, ceiling, rows, smem_rows, split_rows):
         findings.Finding(
             "paged",
             "Shared-memory map of the partition kernel",
-            "Static shared memory per CTA by (kv heads, page size): "
-            + ", ".join(f"group {r['group']} ps {r['page_size']}: {r['smem']} B" for r in smem_rows)
-            + "; page size does not change it (the merge buffers scale with group and head dim).",
+            "Shared memory (static + dynamic) per phase-1 CTA by (group, page size): "
+            + ", ".join(
+                f"group {r['group']} {r.get('scores', 'lanes')} ps {r['page_size']}: {r['smem']} B"
+                for r in smem_rows
+            )
+            + "; page size does not change it (lanes: merge buffers scale with group and head "
+            "dim; mma: 16 Q rows + each warp's K/V ring, reused for the merge).",
             ["shared-memory"],
             "high",
             SOURCE,
             ev(
-                "max_static_smem_bytes",
+                "max_smem_bytes",
                 max(r["smem"] for r in smem_rows),
                 "B",
                 None,
@@ -293,32 +300,63 @@ def _emit(path, env, ceiling, rows, smem_rows, split_rows):
             ),
             path,
         )
+    if path_rows:
+        sp = [r["speedup"] for r in path_rows]
+        pcv = max(max(r["mma_cv"], r["lanes_cv"]) for r in path_rows)
+        findings.emit_finding(
+            findings.Finding(
+                "paged",
+                "GQA decode: tensor-core scores vs per-key lane reductions",
+                f"Page size 16, GQA {H}/{path_rows[0]['kv_heads']}: scoring the head group as "
+                f"the rows of mma.sync m16n8k16 runs {min(sp):.2f}x to {max(sp):.2f}x faster "
+                f"than one lane group per key with shuffle reductions "
+                f"({min(r['mma_tbps'] for r in path_rows):.2f}-"
+                f"{max(r['mma_tbps'] for r in path_rows):.2f} TB/s vs "
+                f"{min(r['lanes_tbps'] for r in path_rows):.2f}-"
+                f"{max(r['lanes_tbps'] for r in path_rows):.2f} TB/s over contexts "
+                f"{path_rows[0]['context']}-{path_rows[-1]['context']}).",
+                ["gqa", "tensor-cores", "decode"],
+                findings.confidence_for(pcv),
+                SOURCE,
+                ev("gqa_mma_speedup_min", min(sp), "x", pcv, {"page_size": 16}),
+            ),
+            path,
+        )
     for peer in ("sdpa_cudnn", "sdpa_flash"):
-        ratios = []
-        for r in pg:
-            if r["page_size"] != best_ps:
+        for kvh in sorted({r["kv_heads"] for r in pg}):
+            ratios = []
+            for r in pg:
+                if r["page_size"] != best_ps or r["kv_heads"] != kvh:
+                    continue
+                p = [
+                    x
+                    for x in rows
+                    if x["path"] == peer
+                    and x["context"] == r["context"]
+                    and x["kv_heads"] == kvh
+                    and "tbps" in x
+                ]
+                if p:
+                    ratios.append(r["tbps"] / p[0]["tbps"])
+            if not ratios:
                 continue
-            p = [
-                x
-                for x in rows
-                if x["path"] == peer
-                and x["context"] == r["context"]
-                and x["kv_heads"] == r["kv_heads"]
-                and "tbps" in x
-            ]
-            if p:
-                ratios.append(r["tbps"] / p[0]["tbps"])
-        if ratios:
+            kind = "MHA" if kvh == H else f"GQA {H}/{kvh}"
             findings.emit_finding(
                 findings.Finding(
                     "paged",
-                    f"Paged decode vs {peer}",
-                    f"At page size {best_ps}, contexts >= 4K: {min(ratios):.2f}x to "
+                    f"Paged decode vs {peer}, {kind}",
+                    f"{kind}, page size {best_ps}, contexts >= 4K: {min(ratios):.2f}x to "
                     f"{max(ratios):.2f}x the K/V bandwidth of {peer} on contiguous data.",
                     ["peer", peer],
                     findings.confidence_for(cv),
                     SOURCE,
-                    ev(f"ratio_{peer}_min", min(ratios), "x", cv, {"page_size": best_ps}),
+                    ev(
+                        f"ratio_{peer}_min",
+                        min(ratios),
+                        "x",
+                        cv,
+                        {"page_size": best_ps, "kv_heads": kvh},
+                    ),
                 ),
                 path,
             )

@@ -23,35 +23,59 @@ DTYPES = ("float16", "bfloat16")
 PAGE_SIZES = (8, 16, 32, 64, 128)
 MAX_GROUP = 8
 WARPS = 4
-UNROLL = 4
+UNROLL = 4  # lanes path: keys in flight per lane group
+STAGES = 3  # mma path: 16-key steps in each warp's shared-memory ring
 DEFAULT_PARTITION = 512
+# Phase-1 kernels: "lanes" (paged_attention.cu) reduces each key's scores across
+# lanes; "mma" (paged_attention_mma.cu) computes a GQA group's scores on tensor
+# cores. The default is "mma" for GQA and "lanes" for MHA (bench paged compares).
+SCORE_PATHS = ("lanes", "mma")
 
 
-def spec(entry, head_dim, group, page_size, dtype, contiguous=False, unroll=UNROLL):
-    return runtime.kernel_spec(
-        entry,
-        "paged_attention.cu",
-        {
-            "HEAD_DIM": head_dim,
-            "GROUP": group,
-            "PAGE_SIZE": page_size,
-            "WARPS": WARPS,
-            "UNROLL": unroll,
-            "CONTIGUOUS": bool(contiguous),
-            "DTYPE": attention_front.dtype_code(dtype),
-        },
-    )
+def default_scores(group: int) -> str:
+    return "mma" if group > 1 else "lanes"
+
+
+def spec(entry, head_dim, group, page_size, dtype, contiguous=False, unroll=UNROLL, scores=None):
+    scores = scores or default_scores(group)
+    common = {
+        "HEAD_DIM": head_dim,
+        "GROUP": group,
+        "PAGE_SIZE": page_size,
+        "WARPS": WARPS,
+    }
+    tail = {"CONTIGUOUS": bool(contiguous), "DTYPE": attention_front.dtype_code(dtype)}
+    if scores == "mma" and entry == "paged_attention_partition":
+        return runtime.kernel_spec(
+            entry, "paged_attention_mma.cu", common | {"STAGES": STAGES} | tail
+        )
+    return runtime.kernel_spec(entry, "paged_attention.cu", common | {"UNROLL": unroll} | tail)
+
+
+def mma_shared_bytes(head_dim: int) -> int:
+    """Dynamic shared memory of the mma path: 16 Q rows + each warp's K/V ring."""
+    row = head_dim * 2
+    return 16 * row + WARPS * STAGES * 2 * 16 * row
 
 
 def all_specs():
-    """Every page size and head dim at GQA 4 (the benchmark's 32/8) and MHA, bf16."""
+    """Every page size and head dim at GQA 4 (the benchmark's 32/8, both score
+    paths) and MHA, bf16; the contiguous variants at page size 16."""
     out = []
     for d in HEAD_DIMS:
-        for group in (1, 4):
+        for group, paths in ((1, ("lanes",)), (4, SCORE_PATHS)):
             for ps in PAGE_SIZES:
-                for entry in ("paged_attention_partition", "paged_attention_reduce"):
-                    out.append(spec(entry, d, group, ps, "bfloat16"))
-            out.append(spec("paged_attention_partition", d, group, 16, "bfloat16", True))
+                out.append(spec("paged_attention_reduce", d, group, ps, "bfloat16"))
+                for sp in paths:
+                    out.append(
+                        spec(
+                            "paged_attention_partition", d, group, ps, "bfloat16", False, scores=sp
+                        )
+                    )
+            for sp in paths:
+                out.append(
+                    spec("paged_attention_partition", d, group, 16, "bfloat16", True, scores=sp)
+                )
     return out
 
 
@@ -88,6 +112,7 @@ class Prepared:
         partition_size=None,
         contiguous=False,
         unroll=UNROLL,
+        scores=None,
     ):
         names = ("q", "k", "v", "page_table", "context_lens")
         arrays = (q, k, v, page_table, context_lens)
@@ -192,6 +217,12 @@ class Prepared:
         self.partitions = -(-longest // partition_size)
         group = h // kvh
         dtype = qi["dtype"]
+        self.scores = scores or default_scores(group)
+        if self.scores not in SCORE_PATHS or (self.scores == "mma" and group < 2):
+            raise ValueError(
+                f"[{OP}] scores must be one of {SCORE_PATHS} ('mma' needs 2+ q heads per kv "
+                f"head), got {scores!r} with {group}"
+            )
 
         # Everything checked: now allocate and upload.
         dev = {n: tensors.to_device(x, infos[n]) for n, x in zip(names, arrays, strict=True)}
@@ -235,10 +266,20 @@ class Prepared:
         )
         self.args = runtime.ArgPacker().raw(bytes(params), 4).raw(paged, 8).bytes()
         self.phase1 = runtime.pipeline(
-            spec("paged_attention_partition", d, group, page_size, dtype, contiguous, unroll)
+            spec(
+                "paged_attention_partition",
+                d,
+                group,
+                page_size,
+                dtype,
+                contiguous,
+                unroll,
+                self.scores,
+            )
         )
         self.grid1 = [self.partitions, kvh, b]
         self.block1 = [WARPS * 32, 1, 1]
+        self.smem1 = mma_shared_bytes(d) if self.scores == "mma" else 0
         self.phase2 = None
         if self.partitions > 1:
             self.phase2 = runtime.pipeline(
@@ -249,14 +290,16 @@ class Prepared:
         self.kv_bytes = int(lens.sum()) * kvh * d * 2 * 2  # K and V, 2 bytes each
 
     def launch(self) -> None:
-        self.phase1.launch(self.grid1, self.block1, 0, self.args)
+        self.phase1.launch(self.grid1, self.block1, self.smem1, self.args)
         if self.phase2 is not None:
             self.phase2.launch(self.grid2, self.block2, 0, self.args)
 
     def shared_bytes(self) -> int:
         """Static + dynamic shared memory of every kernel this problem launches."""
-        kernels = [self.phase1] + ([self.phase2] if self.phase2 else [])
-        return max(k.static_shared_bytes for k in kernels)
+        sizes = [self.phase1.static_shared_bytes + self.smem1]
+        if self.phase2:
+            sizes.append(self.phase2.static_shared_bytes)
+        return max(sizes)
 
     def __call__(self):
         self.launch()
@@ -279,11 +322,19 @@ def paged_attention(
     )()
 
 
-def decode_contiguous(q, k, v, context_lens, *, scale=None, partition_size=None):
+def decode_contiguous(q, k, v, context_lens, *, scale=None, partition_size=None, scores=None):
     """The same kernel reading K/V [B, KVH, N, D] directly (no page table): the
     reference for bit-exact and paging-overhead comparisons."""
     return Prepared(
-        q, k, v, None, context_lens, scale=scale, partition_size=partition_size, contiguous=True
+        q,
+        k,
+        v,
+        None,
+        context_lens,
+        scale=scale,
+        partition_size=partition_size,
+        contiguous=True,
+        scores=scores,
     )()
 
 
