@@ -52,7 +52,10 @@ void Pipeline::ensure_dynamic_shared(int bytes) {
   dynamic_shared_limit_ = bytes;
 }
 
-int Pipeline::occupancy(int block_threads, int dynamic_shared_bytes) const {
+int Pipeline::occupancy(int block_threads, int dynamic_shared_bytes) {
+  // The driver answers 0 for more dynamic shared memory than the function's
+  // current limit (48 KiB until raised), so raise it as a launch would.
+  ensure_dynamic_shared(dynamic_shared_bytes);
   int blocks = 0;
   check(driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, function_, block_threads,
                                                              size_t(dynamic_shared_bytes)),

@@ -31,7 +31,7 @@ public:
   // Raises the dynamic shared-memory opt-in when a launch needs > 48 KB.
   void ensure_dynamic_shared(int bytes);
   // Blocks resident per SM for this block size and dynamic shared memory.
-  int occupancy(int block_threads, int dynamic_shared_bytes) const;
+  int occupancy(int block_threads, int dynamic_shared_bytes);
 
 private:
   KernelKey key_;

@@ -31,6 +31,8 @@ constexpr unsigned kStageBytes = 2 * kTileBytes; // K tile, then V tile
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "head_dim 64 or 128");
 static_assert(GROUP >= 2 && GROUP <= 8, "2 to 8 query heads per kv head (rows of one MMA)");
 static_assert(STAGES >= 2, "at least one step in flight while another computes");
+static_assert((PAGE_SIZE & (PAGE_SIZE - 1)) == 0 && PAGE_SIZE % kRowsPerPass == 0,
+              "page sizes are powers of two of at least one copy pass");
 static_assert(WARPS * GROUP * (HEAD_DIM + 2) * 4 <= WARPS * STAGES * kStageBytes,
               "the merge scratch fits in the K/V stages");
 
@@ -63,6 +65,24 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
 
   const int steps = (end - begin + kKeys - 1) / kKeys;
   const int my_steps = steps > warp ? (steps - warp + WARPS - 1) / WARPS : 0;
+  // Page-table walk. When K/V are paged and steps start on multiples of 16
+  // (always, unless a caller's partition size is not a multiple of 16), a step
+  // spans kPagesPerStep pages whose ids are read one step ahead, so no copy
+  // waits on a table read: a dependent global load before every step's copies
+  // was most of what paging cost this kernel. Otherwise each row looks up its
+  // page (row_offset).
+  constexpr int kPagesPerStep = PAGE_SIZE >= kKeys ? 1 : kKeys / PAGE_SIZE;
+  const bool table_ahead = !CONTIGUOUS && begin % kKeys == 0;
+  int next_pages[kPagesPerStep];
+  auto fetch_pages = [&](int i) {
+    if (table_ahead && i < my_steps) {
+      const int key0 = begin + (warp + i * WARPS) * kKeys;
+      const int *row = a.page_table + (long long)b * p.max_pages + key0 / PAGE_SIZE;
+#pragma unroll
+      for (int j = 0; j < kPagesPerStep; ++j)
+        next_pages[j] = key0 + j * PAGE_SIZE < end ? row[j] : 0;
+    }
+  };
   // Copies this warp's i-th step into its ring slot; rows past the end become
   // zeros (an unused page may hold NaN, and 0 * NaN would survive P V). Every
   // call commits a group, empty or not, so the wait counts below stay uniform.
@@ -71,17 +91,31 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
       const int key0 = begin + (warp + i * WARPS) * kKeys;
       const unsigned k_tile = ring + (i % STAGES) * kStageBytes;
       const int c = lane % kChunks;
+      int pages[kPagesPerStep];
+#pragma unroll
+      for (int j = 0; j < kPagesPerStep; ++j)
+        pages[j] = next_pages[j];
+      fetch_pages(i + 1);
 #pragma unroll
       for (int it = 0; it < kKeys / kRowsPerPass; ++it) {
         const int r = lane / kChunks + it * kRowsPerPass;
         const bool valid = key0 + r < end;
-        const long long off = valid ? row_offset(p, a, b, kvh, key0 + r) + c * 8 : 0;
-        cp_async_16(k_tile + swizzle(r, c), a.k + off, valid ? 16 : 0);
-        cp_async_16(k_tile + kTileBytes + swizzle(r, c), a.v + off, valid ? 16 : 0);
+        long long off = 0;
+        if (valid && table_ahead) {
+          // Row r's page: kRowsPerPass divides PAGE_SIZE, so it depends on `it` only.
+          const int page = pages[(it * kRowsPerPass) / PAGE_SIZE];
+          off = (((long long)page * p.kv_heads + kvh) * PAGE_SIZE + (key0 + r) % PAGE_SIZE) *
+                HEAD_DIM;
+        } else if (valid) {
+          off = row_offset(p, a, b, kvh, key0 + r);
+        }
+        cp_async_16(k_tile + swizzle(r, c), a.k + off + c * 8, valid ? 16 : 0);
+        cp_async_16(k_tile + kTileBytes + swizzle(r, c), a.v + off + c * 8, valid ? 16 : 0);
       }
     }
     cp_async_commit();
   };
+  fetch_pages(0);
 #pragma unroll
   for (int i = 0; i < STAGES - 1; ++i)
     load_step(i);
