@@ -29,20 +29,31 @@ def _read(path, domain):
 
 
 def test_flash_findings_from_recorded_sweep(tmp_path):
-    r = _load("2026-11-28-h200-flash.json")
+    r = _load("2026-11-28-h200-flash-v2.json")
     flash._emit(tmp_path / "f.jsonl", r["env"], r["gemm_tflops"], r["rows"], r["sweep"])
     got = _read(tmp_path / "f.jsonl", "flash")
     assert len(got) >= 5
     best = [f for f in got if f["title"].startswith("Best tile D=128 causal=False")][0]
-    assert best["evidence"]["config"]["config"] == "m128n32s2w4"
+    assert best["evidence"]["config"]["config"] == "m128n64s2w4"
+    fa2 = [f for f in got if f["title"] == "Ratio to sdpa_flash D=128 causal=True N=8192"][0]
+    assert fa2["evidence"]["value"] > 1.0
 
 
 def test_paged_findings_from_recorded_run(tmp_path):
-    r = _load("2026-11-28-h200-paged.json")
+    r = _load("2026-11-28-h200-paged-v3.json")
     paged._emit(
-        tmp_path / "p.jsonl", r["env"], r["copy_ceiling_tbps"], r["rows"], r["smem"], r["split"]
+        tmp_path / "p.jsonl",
+        r["env"],
+        r["copy_ceiling_tbps"],
+        r["rows"],
+        r["smem"],
+        r["split"],
+        r["score_paths"],
     )
-    assert len(_read(tmp_path / "p.jsonl", "paged")) >= 5
+    got = _read(tmp_path / "p.jsonl", "paged")
+    assert len(got) >= 5
+    mma = [f for f in got if f["title"].startswith("GQA decode: tensor-core scores")][0]
+    assert mma["evidence"]["value"] > 1.5  # the tensor-core path is 1.58x+ faster
 
 
 def test_stitching_findings_from_recorded_run(tmp_path):

@@ -26,7 +26,7 @@ def test_variant_compiles_to_a_cubin_holding_its_entry(spec, compiled):
     assert f".text.{spec.entry}" in text
     res = sass.resources_from_log(result.log, spec.entry)
     assert res.registers > 0
-    allowed = reported_spill_bytes(spec)
+    allowed = flash.reported_spill_bytes(spec)
     assert res.spill_store_bytes <= allowed and res.spill_load_bytes <= allowed, (
         f"{spec.name} spills: {res} (allowed {allowed} B)"
     )
@@ -39,17 +39,6 @@ def test_variant_compiles_to_a_cubin_holding_its_entry(spec, compiled):
             assert counts["CALL"] > 0 and res.stack_frame_bytes > 0, (counts, res)
         elif allowed == 0:
             assert counts["LDL"] == counts["STL"] == 0, counts
-
-
-def reported_spill_bytes(spec) -> int:
-    """The spill flash.REPORTED_SPILLS accepts for this variant (0 for all others)."""
-    if spec.entry != "flash_attention" or "STITCH_MODE" in spec.constants_description:
-        return 0
-    c = dict(kv.split("=") for kv in spec.constants_description.split())
-    label = flash.FlashConfig(
-        int(c["BLOCK_M"]), int(c["BLOCK_N"]), int(c["STAGES"]), int(c["WARPS"])
-    ).label()
-    return flash.REPORTED_SPILLS.get((int(c["HEAD_DIM"]), label), 0)
 
 
 def test_every_reported_spill_is_a_sweep_tile():

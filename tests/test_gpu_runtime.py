@@ -13,6 +13,7 @@ import pytest
 
 import attention_proto as ap
 from attention_proto import _core, buffers, catalog, cuda, probes, runtime
+from attention_proto.ops import flash
 from tolerance import assert_close_to_reference, to_dtype
 
 pytestmark = pytest.mark.gpu
@@ -246,4 +247,5 @@ def test_every_shipped_kernel_loads_and_reports_resources():
         if "STITCH_MODE=2" in spec.constants_description:
             assert p.local_bytes > 0  # Proto 2 records the function table's stack frame
         else:
-            assert p.local_bytes == 0, spec.name
+            # Only the spills flash.REPORTED_SPILLS names, within their bound.
+            assert p.local_bytes <= flash.reported_spill_bytes(spec), spec.name

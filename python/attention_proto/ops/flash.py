@@ -75,6 +75,17 @@ def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
 REPORTED_SPILLS = {(128, "m128n64s2w4"): 16}
 
 
+def reported_spill_bytes(kernel_spec) -> int:
+    """The spill REPORTED_SPILLS accepts for a compiled variant (0 for all others,
+    the stitching variants included: Proto 2 checks those itself)."""
+    desc = kernel_spec.constants_description
+    if kernel_spec.entry != "flash_attention" or "STITCH_MODE" in desc:
+        return 0
+    c = dict(kv.split("=") for kv in desc.split())
+    cfg = FlashConfig(int(c["BLOCK_M"]), int(c["BLOCK_N"]), int(c["STAGES"]), int(c["WARPS"]))
+    return REPORTED_SPILLS.get((int(c["HEAD_DIM"]), cfg.label()), 0)
+
+
 STITCH_MODES = {0: "monolithic", 1: "inline", 2: "function_table"}
 
 
