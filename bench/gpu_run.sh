@@ -2,6 +2,8 @@
 # One call on the lent GPU: build, GPU tests, sanitizers on the small cases, a
 # short benchmark; logs and JSON under $OUT, a short table printed last.
 #   bash bench/gpu_run.sh [bench suites...]     (default suites: foundation)
+# Env: ATTENTION_PROTO_GIT_REVISION (the tree travels without .git), TESTS,
+# RACECHECK_TESTS, BENCH_ARGS, SKIP_TESTS=1, SKIP_BENCH=1.
 set -uo pipefail
 OUT=${OUT:-$(pwd)/out}
 mkdir -p "$OUT"
@@ -46,7 +48,7 @@ if [ -n "${RACECHECK_TESTS:-}" ]; then
 fi
 fi
 rm -f "$OUT/findings.jsonl"
-step bench python3 -m attention_proto.bench "${SUITES[@]}" ${BENCH_ARGS:-} --out "$OUT" --findings "$OUT/findings.jsonl"
+[ -z "${SKIP_BENCH:-}" ] && step bench python3 -m attention_proto.bench "${SUITES[@]}" ${BENCH_ARGS:-} --out "$OUT" --findings "$OUT/findings.jsonl"
 rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
 
 echo
