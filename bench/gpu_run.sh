@@ -58,4 +58,4 @@ for k in build tests memcheck racecheck bench; do
 done
 [ -f "$OUT/tests.log" ] && grep -E "passed|failed|error" "$OUT/tests.log" | tail -2
 echo
-tail -45 "$OUT/bench.log"
+[ -f "$OUT/bench.log" ] && tail -45 "$OUT/bench.log"
