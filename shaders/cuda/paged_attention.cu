@@ -47,11 +47,9 @@ __device__ __forceinline__ float hi_of(unsigned w) {
 
 extern "C" __global__ void __launch_bounds__(WARPS * 32)
     paged_attention_partition(const AttentionParams p, const PagedArgs a) {
-  const int part = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
-  const int len = a.context_lens[b];
-  const int begin = part * p.partition_size;
-  if (begin >= len) return; // this sequence is shorter: nothing to do here
-  const int end = min(len, begin + p.partition_size);
+  const PartitionKeys keys = partition_keys(p, a);
+  if (keys.begin >= keys.end) return; // this sequence is shorter: nothing to do here
+  const int part = keys.part, kvh = keys.kvh, b = keys.b, begin = keys.begin, end = keys.end;
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int chunk = lane % kLanesPerRow;

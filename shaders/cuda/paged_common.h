@@ -34,6 +34,20 @@ __device__ __forceinline__ long long row_offset(const AttentionParams &p, const 
   return (((long long)page * p.kv_heads + kvh) * PAGE_SIZE + key % PAGE_SIZE) * HEAD_DIM;
 }
 
+// The keys [begin, end) of this CTA's partition; grid (partition, kv head,
+// sequence). Empty (begin >= end) when the sequence ends before the partition.
+struct PartitionKeys {
+  int part, kvh, b, begin, end;
+};
+__device__ __forceinline__ PartitionKeys partition_keys(const AttentionParams &p,
+                                                        const PagedArgs &a) {
+  PartitionKeys k;
+  k.part = blockIdx.x, k.kvh = blockIdx.y, k.b = blockIdx.z;
+  k.begin = k.part * p.partition_size;
+  k.end = min(a.context_lens[k.b], k.begin + p.partition_size);
+  return k;
+}
+
 // Merges STATES partial softmax states of each of the GROUP heads, held in
 // shared memory as max (log2 domain, -inf for a state that saw no key), sum
 // and unnormalized accumulator ([STATES][GROUP][HEAD_DIM]), then writes the
