@@ -59,3 +59,6 @@ done
 [ -f "$OUT/tests.log" ] && grep -E "passed|failed|error" "$OUT/tests.log" | tail -2
 echo
 [ -f "$OUT/bench.log" ] && tail -45 "$OUT/bench.log"
+# Exit status: failed if any step failed (the device tool reports it as rc).
+for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == rc=0* ]] || exit 1; done
+exit 0
