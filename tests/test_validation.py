@@ -159,3 +159,14 @@ def test_flash_causal_grid_limit_is_named_before_any_work():
     cfg = FlashConfig(64, 64, 2, 4)
     with pytest.raises(ValueError, match=r"causal launches .* got 1 and 65536"):
         flash_attention(q, q, q, causal=True, config=cfg)
+
+
+def test_paged_score_path_is_checked_before_launch():
+    from attention_proto.ops import paged
+
+    q, kp, vp, table, lens = _paged_inputs(h=2, kvh=2)  # MHA: one q head per kv head
+    with pytest.raises(ValueError, match=r"'mma' needs 2\+ q heads per kv head"):
+        paged.Prepared(q, kp, vp, table, lens, scores="mma")
+    q, kp, vp, table, lens = _paged_inputs()
+    with pytest.raises(ValueError, match=r"scores must be one of \('lanes', 'mma'\)"):
+        paged.Prepared(q, kp, vp, table, lens, scores="wgmma")
