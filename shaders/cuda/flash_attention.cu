@@ -11,9 +11,10 @@
 // DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16).
 //
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
-// Grid (ceil(Nq / BLOCK_M), H, B), causal (H * B, ceil(Nq / BLOCK_M)). Causal aligns bottom-right
-// (FlashAttention 2): query i sees keys j <= i + Nk - Nq; a row that sees no key writes 0 and lse =
-// -inf. Offsets are 64-bit, so B*H*N*D may exceed 2^31.
+// Grid (ceil(Nq / BLOCK_M), H, B); causal: (H * B, ceil(Nq / BLOCK_M)).
+// Causal aligns bottom-right (FlashAttention 2): query i sees keys
+// j <= i + Nk - Nq; a row that sees no key writes 0 and lse = -inf. Offsets
+// are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
 #include "mma.h"
 #include "numeric.h"

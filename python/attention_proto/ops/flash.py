@@ -52,8 +52,8 @@ class FlashConfig:
 # The sweep grid (benchmarks time each; CI compiles each and reads its SASS).
 # Warp layouts: (block_m, warps) with 16 rows per warp (64, 4), (128, 8) and 32
 # rows per warp (128, 4). Left out because ptxas (NVRTC 13.0, sm_90a) spills
-# hundreds of bytes: 128 keys per step with 32 rows per warp at head_dim 128,
-# or single-buffered at head_dim 64.
+# them, 32 rows per warp throughout: 128 keys per step at head_dim 128 (hundreds
+# of bytes) or single-buffered at 64, and 64 keys single-buffered at 128.
 def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
     out = []
     for m, w in ((64, 4), (128, 8), (128, 4)):
