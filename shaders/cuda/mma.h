@@ -11,8 +11,8 @@ namespace ap {
 
 // Kernels address shared memory with 32-bit byte addresses: take the base once
 // and add integer offsets. Converting a generic pointer at every use made
-// NVRTC (unlike nvcc) carry 64-bit addresses through the loop and spill the
-// 32-row-warp D=128 flash tile.
+// NVRTC (unlike nvcc) carry 64-bit address arithmetic through the loop, costing
+// registers in kernels that sit at the 255-register limit.
 __device__ __forceinline__ unsigned smem_address(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }

@@ -164,7 +164,7 @@ class Prepared(attention_front.PreparedAttention):
         if not isinstance(self.config, FlashConfig):
             raise TypeError(f"[flash_attention] config must be a FlashConfig, got {self.config!r}")
         if p.causal:
-            m_blocks = (p.seqlen_q + self.config.block_m - 1) // self.config.block_m
+            m_blocks = self.query_blocks()
             if m_blocks > attention_front.GRID_YZ_MAX or p.heads * p.batch >= 2**31:
                 raise ValueError(
                     f"[flash_attention] causal launches (heads * batch, query blocks); needs "
@@ -192,9 +192,12 @@ class Prepared(attention_front.PreparedAttention):
         p = self.problem
         return spec(p.head_dim, p.dtype, p.causal, self.config, self.stitch_mode)
 
+    def query_blocks(self) -> int:
+        return -(-self.problem.seqlen_q // self.config.block_m)
+
     def grid(self):
         p = self.problem
-        m_blocks = (p.seqlen_q + self.config.block_m - 1) // self.config.block_m
+        m_blocks = self.query_blocks()
         # Causal runs query blocks longest first: see the kernel's comment.
         return [p.heads * p.batch, m_blocks, 1] if p.causal else [m_blocks, p.heads, p.batch]
 

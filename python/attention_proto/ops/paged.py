@@ -36,7 +36,7 @@ def default_scores(group: int) -> str:
     return "mma" if group > 1 else "lanes"
 
 
-def spec(entry, head_dim, group, page_size, dtype, contiguous=False, unroll=UNROLL, scores=None):
+def spec(entry, head_dim, group, page_size, dtype, contiguous=False, scores=None):
     scores = scores or default_scores(group)
     common = {
         "HEAD_DIM": head_dim,
@@ -49,7 +49,7 @@ def spec(entry, head_dim, group, page_size, dtype, contiguous=False, unroll=UNRO
         return runtime.kernel_spec(
             entry, "paged_attention_mma.cu", common | {"STAGES": STAGES} | tail
         )
-    return runtime.kernel_spec(entry, "paged_attention.cu", common | {"UNROLL": unroll} | tail)
+    return runtime.kernel_spec(entry, "paged_attention.cu", common | {"UNROLL": UNROLL} | tail)
 
 
 def mma_shared_bytes(head_dim: int) -> int:
@@ -111,7 +111,6 @@ class Prepared:
         scale=None,
         partition_size=None,
         contiguous=False,
-        unroll=UNROLL,
         scores=None,
     ):
         names = ("q", "k", "v", "page_table", "context_lens")
@@ -273,7 +272,6 @@ class Prepared:
                 page_size,
                 dtype,
                 contiguous,
-                unroll,
                 self.scores,
             )
         )
@@ -283,7 +281,7 @@ class Prepared:
         self.phase2 = None
         if self.partitions > 1:
             self.phase2 = runtime.pipeline(
-                spec("paged_attention_reduce", d, group, page_size, dtype, contiguous, unroll)
+                spec("paged_attention_reduce", d, group, page_size, dtype, contiguous)
             )
             self.grid2 = [h, b, 1]
             self.block2 = [d, 1, 1]
