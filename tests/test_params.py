@@ -1,4 +1,5 @@
-"""The Python mirror of AttentionParams matches the C++ layout."""
+"""The Python mirrors of the kernels' argument structs match the C++ layout, and
+shared-memory sizes come from the kernels' own header."""
 
 import ctypes
 
@@ -10,3 +11,20 @@ def test_attention_params_mirror_matches_extension():
     assert native.pop("__size__") == ctypes.sizeof(params.AttentionParams) == 64
     assert native.pop("__strides_size__") == ctypes.sizeof(params.AttentionStrides) == 96
     assert {k: tuple(v) for k, v in native.items()} == params.layout()
+
+
+def test_paged_args_mirror_matches_extension():
+    native = _core.paged_args_layout()
+    assert native.pop("__size__") == ctypes.sizeof(params.PagedArgs)
+    assert {k: tuple(v) for k, v in native.items()} == params.layout(params.PagedArgs)
+    assert set(params.PAGED_POINTER_FIELDS) <= set(native)
+
+
+def test_shared_memory_sizes_come_from_the_kernel_header():
+    from attention_proto.ops import flash, paged
+
+    # kernel_layouts.h: Q tile + STAGES K and V tiles of 16-bit rows; the kernels
+    # static_assert their own layout against the same functions.
+    cfg = flash.FlashConfig(128, 64, 2, 4)
+    assert cfg.shared_bytes(128) == 2 * 128 * (128 + 2 * 2 * 64)
+    assert paged.mma_shared_bytes(128) == 2 * 128 * (16 + paged.WARPS * paged.STAGES * 2 * 16)

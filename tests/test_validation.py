@@ -117,10 +117,10 @@ def _paged_inputs(lens=(10, 20), page_size=8, h=4, kvh=2, d=64):
 @pytest.mark.parametrize(
     "mutate,error,match",
     [
-        (lambda a: a[3].__setitem__((0, 0), -1), ValueError, r"page_table\[0\] holds page id -1"),
-        (lambda a: a[3].__setitem__((1, 1), 99), ValueError, r"page_table\[1\] holds page id 99"),
-        (lambda a: a[4].__setitem__(1, 25), ValueError, "context length 25 exceeds"),
-        (lambda a: a[4].__setitem__(0, 0), ValueError, "context_lens must be >= 1"),
+        (lambda a: a[3].__setitem__((0, 0), -1), ValueError, r"page_table\[0, 0\] = -1 is outside"),
+        (lambda a: a[3].__setitem__((1, 1), 99), ValueError, r"page_table\[1, 1\] = 99 is outside"),
+        (lambda a: a[4].__setitem__(1, 25), ValueError, r"context_lens\[1\] = 25 is outside 1..24"),
+        (lambda a: a[4].__setitem__(0, 0), ValueError, r"context_lens\[0\] = 0 is outside"),
     ],
 )
 def test_paged_bad_values_are_rejected_before_launch(mutate, error, match):

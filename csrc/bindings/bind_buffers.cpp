@@ -86,7 +86,15 @@ std::vector<int64_t> contiguous_strides(const std::vector<size_t> &shape) {
 void bind_buffers(nb::module_ &m) {
   nb::class_<cuda::DeviceBuffer>(m, "DeviceBuffer")
       .def(nb::init<size_t>(), "nbytes"_a)
+      .def(
+          "__init__",
+          [](cuda::DeviceBuffer *self, size_t nbytes, uintptr_t stream) {
+            new (self) cuda::DeviceBuffer(nbytes, reinterpret_cast<cuda::CUstream>(stream));
+          },
+          "nbytes"_a, "stream"_a,
+          "A stream-ordered allocation (memory pool): freed in `stream`'s order, with no wait.")
       .def_prop_ro("address", &cuda::DeviceBuffer::address)
+      .def_prop_ro("stream_ordered", &cuda::DeviceBuffer::stream_ordered)
       .def_prop_ro("nbytes", &cuda::DeviceBuffer::size)
       .def(
           "upload",
@@ -105,7 +113,12 @@ void bind_buffers(nb::module_ &m) {
           },
           "out"_a.noconvert(), "offset"_a = 0,
           "Copy `out.nbytes` bytes from `offset` into a writable C-contiguous host array.")
-      .def("fill", &cuda::DeviceBuffer::fill, "pattern"_a, "pattern_bytes"_a)
+      .def(
+          "fill",
+          [](cuda::DeviceBuffer &b, uint32_t pattern, int pattern_bytes, uintptr_t stream) {
+            b.fill(pattern, pattern_bytes, reinterpret_cast<cuda::CUstream>(stream));
+          },
+          "pattern"_a, "pattern_bytes"_a, "stream"_a = 0)
       .def(
           "view",
           [](nb::handle self, const std::string &dtype, std::vector<size_t> shape,

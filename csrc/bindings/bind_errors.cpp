@@ -14,6 +14,7 @@ void bind_errors(nb::module_ &m) {
   static nb::exception<ap::BackendError> backend_error(m, "BackendError", PyExc_RuntimeError);
   static nb::exception<ap::DeviceFault> fault(m, "DeviceFault", backend_error.ptr());
   static nb::exception<ap::CompileForbidden> forbidden(m, "CompileForbidden", PyExc_RuntimeError);
+  static nb::exception<ap::DeviceInputError> input_error(m, "DeviceInputError", PyExc_ValueError);
   static nb::exception<ap::CompileError> compile_error(m, "CompileError", PyExc_RuntimeError);
   // CompileError also carries the raw NVRTC log as `.log`.
   nb::register_exception_translator(

@@ -16,6 +16,9 @@
 #include "device.h"
 #include "embedded_sources.h"
 #include "encode.h"
+#include "input_errors.h"
+#include "kernel_layouts.h"
+#include "launch_plan.h"
 #include "library_paths.h"
 #include "pipeline_cache.h"
 #include "timing.h"
@@ -36,14 +39,22 @@ KernelSpec make_spec(std::string entry, std::string source_name, const Constants
   return spec;
 }
 
+cuda::CUstream as_stream(uintptr_t handle) {
+  return reinterpret_cast<cuda::CUstream>(handle);
+}
+
 cuda::LaunchConfig launch_config(std::array<unsigned, 3> grid, std::array<unsigned, 3> block,
-                                 unsigned shared_bytes) {
+                                 unsigned shared_bytes, uintptr_t stream = 0) {
   cuda::LaunchConfig c;
   c.grid = grid;
   c.block = block;
   c.shared_bytes = shared_bytes;
+  c.stream = as_stream(stream);
   return c;
 }
+
+using PlanStep = std::tuple<std::shared_ptr<cuda::Pipeline>, std::array<unsigned, 3>,
+                            std::array<unsigned, 3>, unsigned>;
 
 nb::dict properties_dict(const cuda::DeviceProperties &p) {
   nb::dict d;
@@ -88,6 +99,29 @@ nb::dict params_layout() {
   return d;
 }
 
+nb::dict paged_args_layout() {
+  nb::dict d;
+#define AP_FIELD(f) d[#f] = nb::make_tuple(offsetof(PagedArgs, f), sizeof(PagedArgs::f))
+  AP_FIELD(q);
+  AP_FIELD(k);
+  AP_FIELD(v);
+  AP_FIELD(page_table);
+  AP_FIELD(context_lens);
+  AP_FIELD(out);
+  AP_FIELD(part_acc);
+  AP_FIELD(part_max);
+  AP_FIELD(part_sum);
+  AP_FIELD(errors);
+  AP_FIELD(kv_stride);
+  AP_FIELD(q_stride);
+  AP_FIELD(table_stride);
+  AP_FIELD(lens_stride);
+  AP_FIELD(partitions);
+#undef AP_FIELD
+  d["__size__"] = sizeof(PagedArgs);
+  return d;
+}
+
 } // namespace
 
 void bind_runtime(nb::module_ &m) {
@@ -107,6 +141,25 @@ void bind_runtime(nb::module_ &m) {
   m.def("cuda_include_dir", &cuda::cuda_include_dir);
   m.def("compiler_version", [] { return cuda::Compiler::shared().version(); });
   m.def("attention_params_layout", &params_layout);
+  m.def("paged_args_layout", &paged_args_layout);
+  m.def("flash_shared_bytes", &ap::flash_shared_bytes, "head_dim"_a, "block_m"_a, "block_n"_a,
+        "stages"_a);
+  m.def("paged_mma_shared_bytes", &ap::paged_mma_shared_bytes, "head_dim"_a, "warps"_a, "stages"_a);
+  m.def(
+      "input_error_address", [] { return uint64_t(cuda::InputErrors::shared().device_address()); },
+      "Device address of the input-error record kernels write (input_error_record.h).");
+  m.def(
+      "take_input_error", [] { return cuda::InputErrors::shared().take(); },
+      "The pending device-input error's message, cleared; '' when none.");
+  m.def("describe_input_error", &cuda::describe_input_error, "word0"_a, "word1"_a);
+  m.def(
+      "stream_synchronize",
+      [](uintptr_t stream) {
+        cuda::Device::shared();
+        cuda::check(cuda::driver().cuStreamSynchronize(as_stream(stream)), "cuStreamSynchronize");
+      },
+      "stream"_a, nb::call_guard<nb::gil_scoped_release>(),
+      "Wait for the work queued on `stream`.");
   m.def("embedded_file_names", [] {
     std::vector<std::string> names;
     for (const auto &f : embedded_files())
@@ -195,21 +248,52 @@ void bind_runtime(nb::module_ &m) {
       .def(
           "launch",
           [](cuda::Pipeline &p, std::array<unsigned, 3> grid, std::array<unsigned, 3> block,
-             unsigned shared_bytes, nb::bytes args) {
-            cuda::launch(p, launch_config(grid, block, shared_bytes), args.c_str(), args.size());
+             unsigned shared_bytes, nb::bytes args, uintptr_t stream) {
+            cuda::launch(p, launch_config(grid, block, shared_bytes, stream), args.c_str(),
+                         args.size());
           },
-          "grid"_a, "block"_a, "shared_bytes"_a, "args"_a)
+          "grid"_a, "block"_a, "shared_bytes"_a, "args"_a, "stream"_a = 0,
+          "Launch on `stream` (a CUstream handle; 0 is the legacy default stream).")
       .def(
           "benchmark",
           [](cuda::Pipeline &p, std::array<unsigned, 3> grid, std::array<unsigned, 3> block,
-             unsigned shared_bytes, nb::bytes args, int warmup, int iterations) {
+             unsigned shared_bytes, nb::bytes args, int warmup, int iterations, uintptr_t stream) {
             std::string packed(args.c_str(), args.size());
             nb::gil_scoped_release release;
-            return cuda::benchmark_kernel_gpu_time(p, launch_config(grid, block, shared_bytes),
-                                                   packed, warmup, iterations);
+            return cuda::benchmark_kernel_gpu_time(
+                p, launch_config(grid, block, shared_bytes, stream), packed, warmup, iterations);
           },
           "grid"_a, "block"_a, "shared_bytes"_a, "args"_a, "warmup"_a, "iterations"_a,
-          "GPU seconds of each of `iterations` dispatches after `warmup` ones.");
+          "stream"_a = 0, "GPU seconds of each of `iterations` dispatches after `warmup` ones.");
+
+  nb::class_<cuda::LaunchPlan>(m, "LaunchPlan")
+      .def(
+          "__init__",
+          [](cuda::LaunchPlan *self, const std::vector<PlanStep> &steps, nb::bytes args,
+             std::vector<size_t> pointer_offsets) {
+            std::vector<cuda::LaunchPlan::Step> converted;
+            for (const auto &[pipeline, grid, block, shared] : steps)
+              converted.push_back({pipeline, launch_config(grid, block, shared)});
+            new (self)
+                cuda::LaunchPlan(std::move(converted), std::string(args.c_str(), args.size()),
+                                 std::move(pointer_offsets));
+          },
+          "steps"_a, "args"_a, "pointer_offsets"_a,
+          "Kernels (pipeline, grid, block, dynamic shared bytes) run in order with one argument "
+          "block whose 8-byte pointer slots run() fills.")
+      .def(
+          "run",
+          [](const cuda::LaunchPlan &p, uintptr_t stream, const std::vector<uint64_t> &addresses) {
+            nb::gil_scoped_release release;
+            p.run(as_stream(stream), addresses);
+          },
+          "stream"_a, "addresses"_a,
+          "Launch on `stream` with `addresses` in the pointer slots; raises DeviceInputError "
+          "first if a finished kernel reported a bad device-resident input.")
+      .def_prop_ro("pointer_slots", &cuda::LaunchPlan::pointer_slots)
+      .def_prop_ro("args", [](const cuda::LaunchPlan &p) {
+        return nb::bytes(p.args().data(), p.args().size());
+      });
 
   nb::class_<cuda::PipelineCache>(m, "PipelineCache")
       .def_static("shared", &cuda::PipelineCache::shared, nb::rv_policy::reference)
@@ -239,7 +323,9 @@ void bind_runtime(nb::module_ &m) {
 
   nb::class_<cuda::Event>(m, "Event")
       .def(nb::init<>())
-      .def("record", [](cuda::Event &e) { e.record(); })
+      .def(
+          "record", [](cuda::Event &e, uintptr_t stream) { e.record(as_stream(stream)); },
+          "stream"_a = 0)
       .def("synchronize", &cuda::Event::synchronize, nb::call_guard<nb::gil_scoped_release>())
       .def("elapsed_ms_since", &cuda::Event::elapsed_ms_since, "start"_a);
 }

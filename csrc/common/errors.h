@@ -38,4 +38,10 @@ struct CompileForbidden : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A kernel found a device-resident input out of range (a page id outside the
+// pool, a context length outside the table); raised at the next call.
+struct DeviceInputError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
 } // namespace ap

@@ -15,9 +15,40 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
         ("cuMemAlloc(" + std::to_string(bytes) + " bytes)").c_str());
 }
 
+namespace {
+// The default pool would hand memory back to the system at every
+// synchronization; keep it, as a caching allocator does.
+void keep_pool_memory() {
+  static const bool done = [] {
+    const auto &d = driver();
+    CUdevice dev = 0;
+    CUmemoryPool pool = nullptr;
+    check(d.cuDeviceGet(&dev, Device::shared().properties().ordinal), "cuDeviceGet");
+    check(d.cuDeviceGetDefaultMemPool(&pool, dev), "cuDeviceGetDefaultMemPool");
+    unsigned long long keep = ~0ull;
+    check(d.cuMemPoolSetAttribute(pool, kMemPoolAttrReleaseThreshold, &keep),
+          "cuMemPoolSetAttribute(release threshold)");
+    return true;
+  }();
+  (void)done;
+}
+} // namespace
+
+DeviceBuffer::DeviceBuffer(size_t bytes, CUstream stream)
+    : bytes_(bytes), stream_(stream), stream_ordered_(true) {
+  Device::shared();
+  keep_pool_memory();
+  check(driver().cuMemAllocAsync(&ptr_, bytes ? bytes : 1, stream),
+        ("cuMemAllocAsync(" + std::to_string(bytes) + " bytes)").c_str());
+}
+
 DeviceBuffer::~DeviceBuffer() {
   try {
-    if (ptr_) driver().cuMemFree(ptr_);
+    if (!ptr_) return;
+    if (stream_ordered_)
+      driver().cuMemFreeAsync(ptr_, stream_);
+    else
+      driver().cuMemFree(ptr_);
   } catch (...) {
   }
 }
@@ -39,17 +70,17 @@ void DeviceBuffer::download(void *dst, size_t bytes, size_t offset) const {
   if (bytes) check(driver().cuMemcpyDtoH(dst, ptr_ + offset, bytes), "cuMemcpyDtoH");
 }
 
-void DeviceBuffer::fill(uint32_t pattern, int pattern_bytes) {
+void DeviceBuffer::fill(uint32_t pattern, int pattern_bytes, CUstream stream) {
   const auto &d = driver();
   switch (pattern_bytes) {
   case 1:
-    check(d.cuMemsetD8(ptr_, uint8_t(pattern), bytes_), "cuMemsetD8");
+    check(d.cuMemsetD8Async(ptr_, uint8_t(pattern), bytes_, stream), "cuMemsetD8Async");
     break;
   case 2:
-    check(d.cuMemsetD16(ptr_, uint16_t(pattern), bytes_ / 2), "cuMemsetD16");
+    check(d.cuMemsetD16Async(ptr_, uint16_t(pattern), bytes_ / 2, stream), "cuMemsetD16Async");
     break;
   case 4:
-    check(d.cuMemsetD32(ptr_, pattern, bytes_ / 4), "cuMemsetD32");
+    check(d.cuMemsetD32Async(ptr_, pattern, bytes_ / 4, stream), "cuMemsetD32Async");
     break;
   default:
     throw std::invalid_argument("[buffer] fill pattern must be 1, 2 or 4 bytes, got " +

@@ -11,7 +11,12 @@ namespace ap::cuda {
 
 class DeviceBuffer {
 public:
+  // A synchronous allocation (cuMemAlloc; its free waits for the device).
   explicit DeviceBuffer(size_t bytes);
+  // A stream-ordered allocation from the device's default memory pool
+  // (cuMemAllocAsync): usable by work queued on `stream` after this call, and
+  // returned to the pool in `stream`'s order when destroyed, with no wait.
+  DeviceBuffer(size_t bytes, CUstream stream);
   ~DeviceBuffer();
   DeviceBuffer(const DeviceBuffer &) = delete;
   DeviceBuffer &operator=(const DeviceBuffer &) = delete;
@@ -21,13 +26,17 @@ public:
 
   void upload(const void *src, size_t bytes, size_t offset = 0);
   void download(void *dst, size_t bytes, size_t offset = 0) const;
-  // Fills with a repeated 1/2/4-byte pattern (NaN poisoning before launches).
-  void fill(uint32_t pattern, int pattern_bytes);
+  // Fills with a repeated 1/2/4-byte pattern (NaN poisoning before launches),
+  // ordered on `stream`.
+  void fill(uint32_t pattern, int pattern_bytes, CUstream stream = nullptr);
+  bool stream_ordered() const { return stream_ordered_; }
 
 private:
   void check_range(size_t bytes, size_t offset, const char *what) const;
   CUdeviceptr ptr_ = 0;
   size_t bytes_ = 0;
+  CUstream stream_ = nullptr;
+  bool stream_ordered_ = false;
 };
 
 // Page-locked host memory: copies to and from it run at full bus speed, and

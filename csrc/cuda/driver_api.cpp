@@ -96,6 +96,14 @@ void load_driver_once() {
     bind(h, "cuMemsetD8_v2", d.cuMemsetD8, missing);
     bind(h, "cuMemsetD16_v2", d.cuMemsetD16, missing);
     bind(h, "cuMemsetD32_v2", d.cuMemsetD32, missing);
+    bind(h, "cuMemsetD8Async", d.cuMemsetD8Async, missing);
+    bind(h, "cuMemsetD16Async", d.cuMemsetD16Async, missing);
+    bind(h, "cuMemsetD32Async", d.cuMemsetD32Async, missing);
+    bind(h, "cuMemAllocAsync", d.cuMemAllocAsync, missing);
+    bind(h, "cuMemFreeAsync", d.cuMemFreeAsync, missing);
+    bind(h, "cuDeviceGetDefaultMemPool", d.cuDeviceGetDefaultMemPool, missing);
+    bind(h, "cuMemPoolSetAttribute", d.cuMemPoolSetAttribute, missing);
+    bind(h, "cuMemHostGetDevicePointer_v2", d.cuMemHostGetDevicePointer, missing);
     bind(h, "cuModuleLoadData", d.cuModuleLoadData, missing);
     bind(h, "cuModuleUnload", d.cuModuleUnload, missing);
     bind(h, "cuModuleGetFunction", d.cuModuleGetFunction, missing);

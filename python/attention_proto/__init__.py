@@ -18,10 +18,23 @@ from ._core import (  # noqa: E402
     CompileError,
     CompileForbidden,
     DeviceFault,
+    DeviceInputError,
 )
 from .ops.flash import FlashConfig, flash_attention  # noqa: E402
 from .ops.paged import build_page_pool, paged_attention  # noqa: E402
 from .ops.simple import simple_attention  # noqa: E402
+
+
+def check_errors() -> None:
+    """Wait for the work queued on the device, then raise DeviceInputError if a
+    kernel found a bad device-resident input (a page id outside the pool, a
+    context length outside the table) since the last check."""
+    if cuda.is_available():
+        cuda.synchronize()
+        message = _core.take_input_error()
+        if message:
+            raise DeviceInputError(message)
+
 
 __version__ = _core.package_version()
 
@@ -33,6 +46,8 @@ __all__ = [
     "CompileError",
     "CompileForbidden",
     "DeviceFault",
+    "DeviceInputError",
+    "check_errors",
     "cuda",
     "findings",
     "reference",

@@ -37,16 +37,17 @@ def read_buffer_slice(buf: _core.DeviceBuffer, dtype, offset_elements: int, coun
     return out
 
 
-def poison(buf: _core.DeviceBuffer, dtype_name: str) -> None:
-    """Fill with NaN of `dtype_name` so unwritten elements cannot pass a check."""
+def poison(buf: _core.DeviceBuffer, dtype_name: str, stream: int = 0) -> None:
+    """Fill with NaN of `dtype_name` (on `stream`) so unwritten elements cannot
+    pass a check."""
     if dtype_name == "bfloat16":
-        buf.fill(NAN_PATTERN_BF16, 2)
+        buf.fill(NAN_PATTERN_BF16, 2, stream)
     elif dtype_name == "float16":
-        buf.fill(NAN_PATTERNS[2], 2)
+        buf.fill(NAN_PATTERNS[2], 2, stream)
     elif dtype_name == "float32":
-        buf.fill(NAN_PATTERNS[4], 4)
+        buf.fill(NAN_PATTERNS[4], 4, stream)
     else:
-        buf.fill(0xFF, 1)
+        buf.fill(0xFF, 1, stream)
 
 
 def pinned_array(dtype, shape) -> np.ndarray:

@@ -45,8 +45,44 @@ class AttentionStrides(ctypes.Structure):
     ]
 
 
-def layout() -> dict[str, tuple[int, int]]:
+class PagedArgs(ctypes.Structure):
+    """Mirror of shaders/cuda/kernel_layouts.h's PagedArgs (checked in a test)."""
+
+    _fields_ = [
+        ("q", ctypes.c_uint64),
+        ("k", ctypes.c_uint64),
+        ("v", ctypes.c_uint64),
+        ("page_table", ctypes.c_uint64),
+        ("context_lens", ctypes.c_uint64),
+        ("out", ctypes.c_uint64),
+        ("part_acc", ctypes.c_uint64),
+        ("part_max", ctypes.c_uint64),
+        ("part_sum", ctypes.c_uint64),
+        ("errors", ctypes.c_uint64),
+        ("kv_stride", ctypes.c_int64 * 3),
+        ("q_stride", ctypes.c_int64 * 2),
+        ("table_stride", ctypes.c_int64),
+        ("lens_stride", ctypes.c_int64),
+        ("partitions", ctypes.c_int32),
+    ]
+
+
+# PagedArgs fields each call fills with a tensor's address, in slot order.
+PAGED_POINTER_FIELDS = (
+    "q",
+    "k",
+    "v",
+    "page_table",
+    "context_lens",
+    "out",
+    "part_acc",
+    "part_max",
+    "part_sum",
+)
+
+
+def layout(struct=AttentionParams) -> dict[str, tuple[int, int]]:
     return {
-        name: (getattr(AttentionParams, name).offset, getattr(AttentionParams, name).size)
-        for name, _ in AttentionParams._fields_
+        name: (getattr(struct, name).offset, getattr(struct, name).size)
+        for name, _ in struct._fields_
     }

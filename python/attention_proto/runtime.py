@@ -88,12 +88,14 @@ def compiles_forbidden():
 
 
 class ArgPacker:
-    """Packs kernel parameters with C alignment into one buffer for the launch."""
+    """Packs kernel parameters with C alignment into one buffer for the launch;
+    `slot()` reserves a pointer that each call fills in (LaunchPlan.run)."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "slots")
 
     def __init__(self):
         self._buf = bytearray()
+        self.slots: list[int] = []  # byte offsets of the pointer slots, in order
 
     def _align(self, n: int) -> None:
         pad = (-len(self._buf)) % n
@@ -103,6 +105,12 @@ class ArgPacker:
     def ptr(self, address: int) -> ArgPacker:
         self._align(8)
         self._buf += struct.pack("<Q", address)
+        return self
+
+    def slot(self) -> ArgPacker:
+        self._align(8)
+        self.slots.append(len(self._buf))
+        self._buf += bytes(8)
         return self
 
     def i32(self, v: int) -> ArgPacker:

@@ -16,6 +16,7 @@
 // j <= i + Nk - Nq; a row that sees no key writes 0 and lse = -inf. Offsets
 // are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
+#include "kernel_layouts.h"
 #include "mma.h"
 #include "numeric.h"
 
@@ -39,6 +40,9 @@ static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or 
 // Tiles are 32-bit shared-memory byte addresses (see smem_address in mma.h),
 // rows swizzled (see swizzled in mma.h).
 constexpr unsigned kRowBytes = HEAD_DIM * sizeof(T);
+static_assert((BLOCK_M + 2 * STAGES * BLOCK_N) * kRowBytes ==
+                  flash_shared_bytes(HEAD_DIM, BLOCK_M, BLOCK_N, STAGES),
+              "the host sizes dynamic shared memory by kernel_layouts.h");
 __device__ __forceinline__ unsigned swizzle(int row, int chunk) {
   return swizzled<kRowBytes>(row, chunk);
 }

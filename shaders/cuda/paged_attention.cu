@@ -18,7 +18,8 @@
 //
 // Layouts: q [B, H, D]; k/v pages [num_pages, KVH, PAGE_SIZE, D]; page table
 // [B, max_pages] int32; context lengths [B] int32; out [B, H, D]. Offsets are
-// 64-bit. The host validates page ids and lengths before launch.
+// 64-bit. Page ids and lengths are read from device memory and checked by the
+// kernels (paged_common.h: page_id, context_length), never trusted.
 #include "attention_params.h"
 #include "mma.h"
 #include "numeric.h"
@@ -48,7 +49,10 @@ __device__ __forceinline__ float hi_of(unsigned w) {
 extern "C" __global__ void __launch_bounds__(WARPS * 32)
     paged_attention_partition(const AttentionParams p, const PagedArgs a) {
   const PartitionKeys keys = partition_keys(p, a);
-  if (keys.begin >= keys.end) return; // this sequence is shorter: nothing to do here
+  if (keys.begin >= keys.end) { // this sequence is shorter: nothing to do here
+    if (keys.begin == 0) write_empty<DTYPE>(p, a, keys.b, keys.kvh);
+    return;
+  }
   const int part = keys.part, kvh = keys.kvh, b = keys.b, begin = keys.begin, end = keys.end;
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -61,7 +65,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
 #pragma unroll
   for (int g = 0; g < GROUP; ++g) {
     unsigned w[4];
-    load16(w, a.q + ((long long)b * p.heads + kvh * GROUP + g) * HEAD_DIM + chunk * 8);
+    load16(w, q_row(a, b, kvh * GROUP + g) + chunk * 8);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       q[g][2 * i] = lo_of(w[i]) * scale_log2;
@@ -151,7 +155,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
 extern "C" __global__ void __launch_bounds__(HEAD_DIM)
     paged_attention_reduce(const AttentionParams p, const PagedArgs a) {
   const int head = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
-  const int used = (a.context_lens[b] + p.partition_size - 1) / p.partition_size;
+  const int used = (context_length(p, a, b, false) + p.partition_size - 1) / p.partition_size;
   const long long bh = (long long)b * p.heads + head;
   float mx = AP_NEG_INF;
   for (int i = 0; i < used; ++i)
@@ -162,5 +166,5 @@ extern "C" __global__ void __launch_bounds__(HEAD_DIM)
     sum = __fmaf_rn(a.part_sum[bh * a.partitions + i], w, sum);
     o = __fmaf_rn(a.part_acc[(bh * a.partitions + i) * HEAD_DIM + d], w, o);
   }
-  a.out[bh * HEAD_DIM + d] = S::store(o / sum);
+  a.out[bh * HEAD_DIM + d] = S::store(used ? o / sum : 0.f); // no key: zeros
 }

@@ -35,6 +35,9 @@ static_assert((PAGE_SIZE & (PAGE_SIZE - 1)) == 0 && PAGE_SIZE % kRowsPerPass == 
               "page sizes are powers of two of at least one copy pass");
 static_assert(WARPS * GROUP * (HEAD_DIM + 2) * 4 <= WARPS * STAGES * kStageBytes,
               "the merge scratch fits in the K/V stages");
+static_assert(16 * kRowBytes + WARPS * STAGES * kStageBytes ==
+                  paged_mma_shared_bytes(HEAD_DIM, WARPS, STAGES),
+              "the host sizes dynamic shared memory by kernel_layouts.h");
 
 __device__ __forceinline__ unsigned swizzle(int row, int chunk) {
   return swizzled<kRowBytes>(row, chunk);
@@ -44,7 +47,10 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
     paged_attention_partition(const AttentionParams p, const PagedArgs a) {
   extern __shared__ __align__(128) unsigned char smem[];
   const PartitionKeys keys = partition_keys(p, a);
-  if (keys.begin >= keys.end) return; // this sequence is shorter: nothing to do here
+  if (keys.begin >= keys.end) { // this sequence is shorter: nothing to do here
+    if (keys.begin == 0) write_empty<DTYPE>(p, a, keys.b, keys.kvh);
+    return;
+  }
   const int part = keys.part, kvh = keys.kvh, b = keys.b, begin = keys.begin, end = keys.end;
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -56,7 +62,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
   // The group's query rows; rows GROUP..15 are zero-filled.
   for (int i = threadIdx.x; i < 16 * kChunks; i += WARPS * 32) {
     const int r = i / kChunks, c = i % kChunks;
-    const T *src = a.q + ((long long)b * p.heads + kvh * GROUP + min(r, GROUP - 1)) * HEAD_DIM;
+    const T *src = q_row(a, b, kvh * GROUP + min(r, GROUP - 1));
     cp_async_16(q_tile + swizzle(r, c), src + c * 8, r < GROUP ? 16 : 0);
   }
   cp_async_commit();
@@ -75,10 +81,9 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
   auto fetch_pages = [&](int i) {
     if (table_ahead && i < my_steps) {
       const int key0 = begin + (warp + i * WARPS) * kKeys;
-      const int *row = a.page_table + (long long)b * p.max_pages + key0 / PAGE_SIZE;
 #pragma unroll
       for (int j = 0; j < kPagesPerStep; ++j)
-        next_pages[j] = key0 + j * PAGE_SIZE < end ? row[j] : 0;
+        next_pages[j] = key0 + j * PAGE_SIZE < end ? page_id(p, a, b, key0 / PAGE_SIZE + j) : 0;
     }
   };
   // Copies this warp's i-th step into its ring slot; rows past the end become

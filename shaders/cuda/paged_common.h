@@ -5,6 +5,8 @@
 #pragma once
 
 #include "attention_params.h"
+#include "input_error_record.h"
+#include "kernel_layouts.h"
 #include "mma.h"
 #include "numeric.h"
 
@@ -12,25 +14,38 @@ namespace ap {
 
 typedef half_bits T;
 
-struct PagedArgs {
-  const T *q;
-  const T *k; // pages, or [B, KVH, N, D] when CONTIGUOUS
-  const T *v;
-  const int *page_table; // [B, max_pages]
-  const int *context_lens;
-  T *out;                 // [B, H, D]
-  float *part_acc;        // [B, H, partitions, D]
-  float *part_max;        // [B, H, partitions]
-  float *part_sum;        // [B, H, partitions]
-  long long kv_stride[3]; // CONTIGUOUS: element strides of [B, KVH, N]
-  int partitions;         // partitions per sequence (grid.x)
-};
+__device__ __forceinline__ const T *q_row(const PagedArgs &a, int b, int head) {
+  return a.q + b * a.q_stride[0] + head * a.q_stride[1];
+}
+
+// The page id at column `col` of sequence b's table row. An id outside the pool
+// is reported (input_error_record.h) and read as page 0, so no table content
+// can send a read outside the pool.
+__device__ __forceinline__ int page_id(const AttentionParams &p, const PagedArgs &a, int b,
+                                       int col) {
+  const int id = a.page_table[b * a.table_stride + col];
+  if ((unsigned)id < (unsigned)p.num_pages) return id;
+  report_input_error(a.errors, AP_INPUT_ERROR_PAGE_ID, b, id, col, p.num_pages);
+  return 0;
+}
+
+// Sequence b's context length, clamped to 0..capacity (p.seqlen_k: the table's
+// max_pages * PAGE_SIZE, or K's rows when CONTIGUOUS). A length outside
+// 1..capacity is reported (by one thread per sequence) and a length below 1
+// reads as 0, whose output is written as zeros.
+__device__ __forceinline__ int context_length(const AttentionParams &p, const PagedArgs &a, int b,
+                                              bool report) {
+  const int n = a.context_lens[b * a.lens_stride];
+  if (n >= 1 && n <= p.seqlen_k) return n;
+  if (report) report_input_error(a.errors, AP_INPUT_ERROR_CONTEXT_LENGTH, b, n, 0, p.seqlen_k);
+  return n < 1 ? 0 : p.seqlen_k;
+}
 
 // Element offset of row `key` of kv head `kvh` in sequence `b`.
 __device__ __forceinline__ long long row_offset(const AttentionParams &p, const PagedArgs &a, int b,
                                                 int kvh, int key) {
   if (CONTIGUOUS) return b * a.kv_stride[0] + kvh * a.kv_stride[1] + key * a.kv_stride[2];
-  const int page = a.page_table[(long long)b * p.max_pages + key / PAGE_SIZE];
+  const int page = page_id(p, a, b, key / PAGE_SIZE);
   return (((long long)page * p.kv_heads + kvh) * PAGE_SIZE + key % PAGE_SIZE) * HEAD_DIM;
 }
 
@@ -44,8 +59,22 @@ __device__ __forceinline__ PartitionKeys partition_keys(const AttentionParams &p
   PartitionKeys k;
   k.part = blockIdx.x, k.kvh = blockIdx.y, k.b = blockIdx.z;
   k.begin = k.part * p.partition_size;
-  k.end = min(a.context_lens[k.b], k.begin + p.partition_size);
+  const bool reporter = k.part == 0 && k.kvh == 0 && threadIdx.x == 0;
+  k.end = min(context_length(p, a, k.b, reporter), k.begin + p.partition_size);
   return k;
+}
+
+// The output of a sequence that sees no key (a context length below 1, which
+// is reported): zeros, written by the CTA of partition 0 when there is one
+// partition (the reduce writes them otherwise).
+template <int Dtype>
+__device__ __forceinline__ void write_empty(const AttentionParams &p, const PagedArgs &a, int b,
+                                            int kvh) {
+  if (a.partitions != 1) return;
+  for (int idx = threadIdx.x; idx < GROUP * HEAD_DIM; idx += blockDim.x) {
+    const long long bh = (long long)b * p.heads + kvh * GROUP + idx / HEAD_DIM;
+    a.out[bh * HEAD_DIM + idx % HEAD_DIM] = Storage<Dtype>::store(0.f);
+  }
 }
 
 // Merges STATES partial softmax states of each of the GROUP heads, held in

@@ -1,20 +1,32 @@
-"""Validation and parameter packing shared by every softmax-attention op.
+"""Validation, launch plans and the call path shared by the softmax-attention ops.
 
 Layout is [batch, heads, seqlen, head_dim] with any strides on the first three
 dimensions and a contiguous last dimension. k and v may have fewer heads than q
 (GQA: heads % kv_heads == 0).
+
+A call with torch tensors takes the fast path: a plan (validated problem,
+kernel, packed arguments with pointer slots) is looked up by the inputs'
+shapes, strides, dtypes and options; the call then checks what can change per
+call (addresses, autograd), allocates outputs from torch's caching allocator
+and launches on the stream. Everything else builds a Prepared object, which
+benchmarks also use to relaunch one problem.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import sys
 from dataclasses import dataclass
 
-from .. import runtime
+import numpy as np
+
+from .. import _core, debug, runtime
 from ..params import DTYPE_CODES, FLAG_CAUSAL, FLAG_RETURN_LSE, AttentionParams, AttentionStrides
-from . import tensors
+from . import streams, tensors
 
 GRID_YZ_MAX = 65535
+PLAN_CACHE_SIZE = 512  # distinct (shape, stride, dtype, option) combinations kept per op
 
 
 @dataclass(frozen=True)
@@ -31,8 +43,50 @@ class AttentionProblem:
     host: bool
 
 
-def validate(op, q, k, v, *, causal, scale, dtypes, head_dims) -> tuple[AttentionProblem, list]:
-    infos = [tensors.inspect(x, name, op) for x, name in ((q, "q"), (k, "k"), (v, "v"))]
+def normalize_scale(op: str, scale, head_dim: int | None) -> float:
+    """The softmax scale as a float: 1/sqrt(head_dim) by default; any real number
+    (Python, NumPy scalar, 0-d array or tensor), never a bool."""
+    if scale is None:
+        if head_dim is None:
+            return None
+        return 1.0 / math.sqrt(head_dim)
+    if type(scale) is float:
+        value = scale
+    elif isinstance(scale, (bool, np.bool_)):
+        raise TypeError(f"[{op}] scale must be a real number, got the bool {scale!r}")
+    elif isinstance(scale, numbers.Real):
+        value = float(scale)
+    elif getattr(scale, "ndim", None) == 0 and _real_dtype(scale):
+        value = float(scale)  # a 0-d array or tensor (a CUDA tensor's read waits for it)
+    else:
+        raise TypeError(
+            f"[{op}] scale must be a real number (int, float, NumPy scalar or 0-d array), got "
+            f"{type(scale).__name__} {scale!r}"
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"[{op}] scale must be a positive finite number, got {scale!r}")
+    return value
+
+
+def _real_dtype(x) -> bool:
+    name = str(getattr(x, "dtype", "")).removeprefix("torch.")
+    return name.startswith(("float", "bfloat", "int", "uint")) or name in ("half", "double")
+
+
+def check_no_grad(op: str, named) -> None:
+    """The ops are forward-only: refuse inputs autograd would need a backward for."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.is_grad_enabled():
+        return
+    for name, x in named:
+        if getattr(x, "requires_grad", False):
+            raise RuntimeError(
+                f"[{op}] {name} requires grad, but {op} is forward-only (no backward is "
+                f"implemented): call it under torch.no_grad() or pass {name}.detach()"
+            )
+
+
+def validate(op, infos, *, causal, scale, dtypes, head_dims) -> AttentionProblem:
     hosts = {i["host"] for i in infos}
     if len(hosts) != 1:
         kinds = ", ".join(
@@ -82,14 +136,8 @@ def validate(op, q, k, v, *, causal, scale, dtypes, head_dims) -> tuple[Attentio
         raise ValueError(f"[{op}] head_dim must be one of {sorted(head_dims)}, got {d}")
     if h > GRID_YZ_MAX or b > GRID_YZ_MAX:
         raise ValueError(f"[{op}] batch and heads must be <= {GRID_YZ_MAX}, got {b} and {h}")
-    if scale is None:
-        scale = 1.0 / math.sqrt(d)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"[{op}] scale must be a positive finite number, got {scale!r}")
-    problem = AttentionProblem(
-        b, h, kvh, nq, nk, d, qi["dtype"], bool(causal), float(scale), qi["host"]
-    )
-    return problem, infos
+    scale = normalize_scale(op, scale, d)
+    return AttentionProblem(b, h, kvh, nq, nk, d, qi["dtype"], bool(causal), scale, qi["host"])
 
 
 def params_bytes(p: AttentionProblem, *, return_lse: bool) -> bytes:
@@ -107,12 +155,13 @@ def params_bytes(p: AttentionProblem, *, return_lse: bool) -> bytes:
     return bytes(s)
 
 
-def strides_bytes(q, k, v, o) -> bytes:
+def strides_bytes(*strides) -> bytes:
+    """AttentionStrides from the [B, H, N] element strides of q, k, v, o."""
     s = AttentionStrides()
-    for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
+    for name, st in zip(("q", "k", "v", "o"), strides, strict=True):
         arr = getattr(s, name)
         for i in range(3):
-            arr[i] = t.strides[i]
+            arr[i] = st[i]
     return bytes(s)
 
 
@@ -120,49 +169,118 @@ def dtype_code(dtype: str) -> int:
     return DTYPE_CODES[dtype]
 
 
+def torch_dtype(name: str):
+    torch = sys.modules["torch"]
+    return getattr(torch, name)
+
+
+def allocate(shape, dtype: str, like, stream: int, on_current: bool) -> tensors.DeviceTensor:
+    """An output for a call on `stream`: from torch's caching allocator when the
+    inputs are torch tensors, else from the driver's stream-ordered pool."""
+    if like.framework == "torch":
+        t = streams.torch_empty(
+            shape, torch_dtype(dtype), like.keepalive.device, stream, on_current
+        )
+        if debug.poison_outputs:
+            poison_torch(t, stream, on_current)
+        strides = tensors.contiguous_strides(shape)
+        return tensors.DeviceTensor(t.data_ptr(), tuple(shape), strides, dtype, t, "torch")
+    return tensors.empty(shape, dtype, like.framework, stream)
+
+
+def poison_torch(t, stream: int, on_current: bool) -> None:
+    torch = sys.modules["torch"]
+    if on_current:
+        t.fill_(float("nan"))
+        return
+    with torch.cuda.stream(torch.cuda.ExternalStream(stream, device=t.device)):
+        t.fill_(float("nan"))
+
+
+def result(t: tensors.DeviceTensor, host: bool):
+    if t.framework == "torch" and not isinstance(t.keepalive, _core.DeviceBuffer):
+        return t.keepalive
+    return tensors.result(t, host)
+
+
+def remember(cache: dict, key, value) -> None:
+    """Insert into a plan cache, dropping the oldest entry past PLAN_CACHE_SIZE."""
+    if len(cache) >= PLAN_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 class PreparedAttention:
-    """A validated, uploaded problem with its kernel and packed arguments, ready
-    to launch (benchmarks launch it many times). Subclasses choose the kernel:
-    `spec()`, `grid()`, `block()` and `shared_bytes()`."""
+    """A validated problem with its launch plan and, unless `allocate=False`,
+    its inputs on the device and its outputs allocated: ready to launch
+    (benchmarks launch it many times). Subclasses choose the kernel: `spec()`,
+    `grid()`, `block()` and `shared_bytes()`."""
 
     op = "attention"
     dtypes: tuple = ()
     head_dims: tuple = ()
 
-    def __init__(self, q, k, v, *, causal=False, scale=None, return_lse=False):
-        p, infos = validate(
+    def __init__(
+        self, q, k, v, *, causal=False, scale=None, return_lse=False, stream=None, allocate=True
+    ):
+        if tensors.is_torch(q):
+            self.stream, self.on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
+        else:
+            self.stream, self.on_current = streams.handle(stream), True
+        infos = [
+            tensors.inspect(x, name, self.op, self.stream)
+            for x, name in ((q, "q"), (k, "k"), (v, "v"))
+        ]
+        check_no_grad(self.op, (("q", q), ("k", k), ("v", v)))
+        p = validate(
             self.op,
-            q,
-            k,
-            v,
+            infos,
             causal=causal,
             scale=scale,
             dtypes=self.dtypes,
             head_dims=self.head_dims,
         )
         self.problem = p
+        self.return_lse = bool(return_lse)
         self.check(infos)
+        self.o_shape = (p.batch, p.heads, p.seqlen_q, p.head_dim)
+        self.lse_shape = (p.batch, p.heads, p.seqlen_q)
+        self.pipeline = runtime.pipeline(self.spec())
+        o_strides = tensors.contiguous_strides(self.o_shape)
+        packer = (
+            runtime.ArgPacker()
+            .raw(params_bytes(p, return_lse=self.return_lse), 4)
+            .raw(strides_bytes(*(i["strides"][:3] for i in infos), o_strides), 8)
+        )
+        for _ in range(5):  # q, k, v, o, lse
+            packer.slot()
+        self.slots = packer.slots
+        self.plan = _core.LaunchPlan(
+            [(self.pipeline, self.grid(), self.block(), self.shared_bytes())],
+            packer.bytes(),
+            packer.slots,
+        )
+        if allocate:
+            self._allocate(q, k, v, infos)
+
+    def _allocate(self, q, k, v, infos) -> None:
+        p = self.problem
         self.q, self.k, self.v = (
             tensors.to_device(x, i) for x, i in zip((q, k, v), infos, strict=True)
         )
-        fw = self.q.framework
-        self.o = tensors.empty((p.batch, p.heads, p.seqlen_q, p.head_dim), p.dtype, fw)
+        self.o = allocate(self.o_shape, p.dtype, self.q, self.stream, self.on_current)
         self.lse = (
-            tensors.empty((p.batch, p.heads, p.seqlen_q), "float32", fw) if return_lse else None
+            allocate(self.lse_shape, "float32", self.q, self.stream, self.on_current)
+            if self.return_lse
+            else None
         )
-        self.pipeline = runtime.pipeline(self.spec())
-        self.args = (
-            runtime.ArgPacker()
-            .raw(params_bytes(p, return_lse=return_lse), 4)
-            .raw(strides_bytes(self.q, self.k, self.v, self.o), 8)
-            .ptr(self.q.address)
-            .ptr(self.k.address)
-            .ptr(self.v.address)
-            .ptr(self.o.address)
-            .ptr(self.lse.address if self.lse else 0)
-            .bytes()
-        )
-        self.launch_args = (self.grid(), self.block(), self.shared_bytes(), self.args)
+        self.addresses = [
+            self.q.address,
+            self.k.address,
+            self.v.address,
+            self.o.address,
+            self.lse.address if self.lse else 0,
+        ]
 
     def check(self, infos) -> None:
         """Kernel-specific checks beyond `validate` (alignment, say)."""
@@ -179,13 +297,24 @@ class PreparedAttention:
     def shared_bytes(self) -> int:
         return 0
 
+    @property
+    def launch_args(self):
+        """(grid, block, shared bytes, packed arguments) of this problem's kernel,
+        addresses filled in: for timing the kernel alone (Pipeline.benchmark)."""
+        args = bytearray(self.plan.args)
+        for off, addr in zip(self.slots, self.addresses, strict=True):
+            args[off : off + 8] = addr.to_bytes(8, "little")
+        return (self.grid(), self.block(), self.shared_bytes(), bytes(args))
+
     def launch(self) -> None:
-        self.pipeline.launch(*self.launch_args)
+        self.plan.run(self.stream, self.addresses)
 
     def results(self):
         host = self.problem.host
-        o = tensors.result(self.o, host)
-        return (o, tensors.result(self.lse, host)) if self.lse is not None else o
+        if host:
+            _core.stream_synchronize(self.stream)
+        o = result(self.o, host)
+        return (o, result(self.lse, host)) if self.lse is not None else o
 
     def __call__(self):
         self.launch()

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 
-from .. import cuda, runtime
-from . import attention_front, tuning
+from .. import _core, cuda, debug, runtime
+from . import attention_front, streams, tensors, tuning
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
@@ -40,7 +41,7 @@ class FlashConfig:
         return self.block_m // (16 * self.warps)
 
     def shared_bytes(self, head_dim: int) -> int:
-        return 2 * head_dim * (self.block_m + 2 * self.stages * self.block_n)
+        return _core.flash_shared_bytes(head_dim, self.block_m, self.block_n, self.stages)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -147,6 +148,8 @@ class Prepared(attention_front.PreparedAttention):
         return_lse=False,
         config=None,
         stitch_mode=None,
+        stream=None,
+        allocate=True,
     ):
         self.config = config
         if stitch_mode not in (None, *STITCH_MODES):
@@ -155,7 +158,16 @@ class Prepared(attention_front.PreparedAttention):
                 f"got {stitch_mode!r}"
             )
         self.stitch_mode = stitch_mode
-        super().__init__(q, k, v, causal=causal, scale=scale, return_lse=return_lse)
+        super().__init__(
+            q,
+            k,
+            v,
+            causal=causal,
+            scale=scale,
+            return_lse=return_lse,
+            stream=stream,
+            allocate=allocate,
+        )
 
     def check(self, infos):
         p = self.problem
@@ -172,14 +184,8 @@ class Prepared(attention_front.PreparedAttention):
                     f"{attention_front.GRID_YZ_MAX}, got {p.heads * p.batch} and {m_blocks}"
                 )
         if not p.host:
-            # cp.async moves 16-byte chunks: every row must start 16-byte aligned.
             for name, info in zip("qkv", infos, strict=True):
-                if info["address"] % 16 or any(s % 8 for s in info["strides"][:3]):
-                    raise ValueError(
-                        f"[flash_attention] {name} must be 16-byte aligned with strides that "
-                        f"are multiples of 8 elements, got address {info['address']:#x} and "
-                        f"strides {list(info['strides'])}"
-                    )
+                check_alignment(name, info["address"], info["strides"])
         smem = self.config.shared_bytes(p.head_dim)
         limit = cuda.properties()["shared_memory_per_block_optin"]
         if smem > limit:
@@ -208,17 +214,103 @@ class Prepared(attention_front.PreparedAttention):
         return self.config.shared_bytes(self.problem.head_dim)
 
 
-def flash_attention(q, k, v, *, causal=False, scale=None, return_lse=False, config=None):
+def check_alignment(name, address, strides) -> None:
+    # cp.async moves 16-byte chunks: every row must start 16-byte aligned.
+    # (Strides of size-1 dimensions are reported as 0 and never matter.)
+    if address % 16 or any(s % 8 for s in strides[:3]):
+        raise ValueError(
+            f"[flash_attention] {name} must be 16-byte aligned with strides that are "
+            f"multiples of 8 elements, got address {address:#x} and strides {list(strides)}"
+        )
+
+
+_PLANS: dict = {}
+
+
+def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=True):
+    """The torch fast path: a cached plan per (shapes, strides, dtypes, options),
+    outputs from torch's allocator on the call's stream, no host synchronization."""
+    if type(scale) is not float and scale is not None:
+        scale = attention_front.normalize_scale(OP, scale, None)
+    key = (
+        q.shape,
+        q.stride(),
+        k.shape,
+        k.stride(),
+        v.shape,
+        v.stride(),
+        q.dtype,
+        k.dtype,
+        v.dtype,
+        q.device,
+        k.device,
+        v.device,
+        bool(causal),
+        scale,
+        bool(return_lse),
+        config,
+    )
+    plan = _PLANS.get(key)
+    if plan is None:
+        # Validates everything a shape can get wrong, once; nothing is allocated.
+        plan = Prepared(
+            q,
+            k,
+            v,
+            causal=causal,
+            scale=scale,
+            return_lse=return_lse,
+            config=config,
+            stream=stream,
+            allocate=False,
+        )
+        attention_front.remember(_PLANS, key, plan)
+    if check_grad and (q.requires_grad or k.requires_grad or v.requires_grad):
+        attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
+    qa, ka, va = q.data_ptr(), k.data_ptr(), v.data_ptr()
+    if (qa | ka | va) & 15:
+        for name, x in (("q", q), ("k", k), ("v", v)):
+            check_alignment(name, x.data_ptr(), x.stride())
+    device = q.device
+    s, on_current = streams.for_torch(stream, device.index)
+    o = streams.torch_empty(plan.o_shape, q.dtype, device, s, on_current)
+    lse = None
+    if return_lse:
+        lse = streams.torch_empty(
+            plan.lse_shape, sys.modules["torch"].float32, device, s, on_current
+        )
+    if debug.poison_outputs:
+        for t in (o, lse) if lse is not None else (o,):
+            attention_front.poison_torch(t, s, on_current)
+    plan.plan.run(s, [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0])
+    return (o, lse) if return_lse else o
+
+
+OP = "flash_attention"
+
+
+def flash_attention(
+    q, k, v, *, causal=False, scale=None, return_lse=False, config=None, stream=None
+):
     """Softmax attention forward, FlashAttention-2 style, on tensor cores.
 
     q [B, H, Nq, D], k and v [B, KVH, Nk, D] (H % KVH == 0), bfloat16 or float16,
     D in {64, 128}; any strides on B, H, N with a contiguous last dimension.
-    NumPy arrays are uploaded and the result downloaded; DLPack CUDA arrays
-    (torch, cupy, jax) are used in place and the result comes back as the same
-    framework's array. Causal masks align bottom-right as in FlashAttention 2:
-    query i sees keys j <= i + Nk - Nq, and a row that sees no key returns 0
-    (lse = -inf). With return_lse, also returns the float32 log-sum-exp
-    [B, H, Nq] of the scaled scores. `config` (a FlashConfig) overrides the
-    tuned tile choice.
+    torch CUDA tensors take the fast path: the call runs on `stream` (default:
+    torch's current stream), its outputs come from torch's caching allocator,
+    and nothing waits for the GPU, so it can be captured in a CUDA graph. Other
+    DLPack CUDA arrays (cupy, jax) are used in place on `stream` (default: the
+    legacy default stream) and the result comes back as the same framework's
+    array; NumPy arrays are uploaded and the result downloaded. Causal masks
+    align bottom-right as in FlashAttention 2: query i sees keys
+    j <= i + Nk - Nq, and a row that sees no key returns 0 (lse = -inf). With
+    return_lse, also returns the float32 log-sum-exp [B, H, Nq] of the scaled
+    scores. `config` (a FlashConfig) overrides the tuned tile choice. Forward
+    only: inputs that require grad are refused while grad mode is on.
     """
-    return Prepared(q, k, v, causal=causal, scale=scale, return_lse=return_lse, config=config)()
+    if tensors.is_torch(q):
+        return _call_torch(q, k, v, causal, scale, return_lse, config, stream)
+    prepared = Prepared(
+        q, k, v, causal=causal, scale=scale, return_lse=return_lse, config=config, stream=stream
+    )
+    return prepared()

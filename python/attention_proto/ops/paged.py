@@ -4,18 +4,19 @@
 q [B, H, D] (one query per sequence); k_pages, v_pages [num_pages, KVH, page_size, D];
 page_table [B, max_pages] int32; context_lens [B] int32. Only the first
 ceil(len / page_size) entries of a table row are read; the rest may hold anything.
+The contract for bad values in device-resident tables is in paged_attention().
 """
 
 from __future__ import annotations
 
-import math
-import struct
+import ctypes
+import sys
 
 import numpy as np
 
-from .. import _core, runtime
-from ..params import AttentionParams
-from . import attention_front, tensors
+from .. import _core, cuda, debug, runtime
+from ..params import PAGED_POINTER_FIELDS, AttentionParams, PagedArgs, layout
+from . import attention_front, streams, tensors
 
 OP = "paged_attention"
 HEAD_DIMS = (64, 128)
@@ -53,9 +54,8 @@ def spec(entry, head_dim, group, page_size, dtype, contiguous=False, scores=None
 
 
 def mma_shared_bytes(head_dim: int) -> int:
-    """Dynamic shared memory of the mma path: 16 Q rows + each warp's K/V ring."""
-    row = head_dim * 2
-    return 16 * row + WARPS * STAGES * 2 * 16 * row
+    """Dynamic shared memory of the mma path (kernel_layouts.h)."""
+    return _core.paged_mma_shared_bytes(head_dim, WARPS, STAGES)
 
 
 def all_specs():
@@ -79,26 +79,59 @@ def all_specs():
     return out
 
 
-def _contiguous_c(info) -> bool:
-    expect, stride = [], 1
-    for n in reversed(info["shape"]):
-        expect.insert(0, stride)
-        stride *= n
-    return all(
-        s == e for s, e, n in zip(info["strides"], expect, info["shape"], strict=True) if n > 1
-    )
+VALIDATION_MODES = ("device", "host")
+
+
+def default_partition_size(batch: int, kv_heads: int, longest: int, sm_count: int) -> int:
+    """Keys per partition: one partition (no reduce kernel) while the (kv head,
+    sequence) CTAs alone fill two waves of the SMs, else the largest of 512, 256
+    and 128 keys that does, so a short batch still spreads over the GPU."""
+    ctas = batch * kv_heads
+    one = -(-longest // 16) * 16  # the mma path reads the table ahead in 16-key steps
+    if ctas >= 2 * sm_count or longest <= 128:
+        return one
+    for size in (512, 256):
+        if ctas * -(-longest // size) >= 2 * sm_count:
+            return min(size, one)
+    return min(128, one)
 
 
 def _host_values(x, info, dtype):
+    """A device or host array's values on the host (a device read waits for it)."""
     if info["host"]:
-        return np.ascontiguousarray(x)
-    out = np.empty(info["shape"], dtype=dtype)
-    _core.copy_device_to_host(info["address"], out.reshape(-1).view(np.uint8))
-    return out
+        return np.asarray(x)
+    if info.get("framework") == "torch":
+        return x.cpu().numpy()
+    return np.ascontiguousarray(np.from_dlpack(x) if hasattr(x, "__array__") else x)
+
+
+def check_values_on_host(lens, table, page_size: int, num_pages: int, capacity: int, contiguous):
+    """validate='host': every length and every page id a kernel would read."""
+    lens = np.asarray(lens).astype(np.int64)
+    bad = np.nonzero((lens < 1) | (lens > capacity))[0]
+    if bad.size:
+        row = int(bad[0])
+        what = "k's rows" if contiguous else "max_pages * page_size"
+        raise ValueError(
+            f"[{OP}] context_lens[{row}] = {int(lens[row])} is outside 1..{capacity} ({what})"
+        )
+    if contiguous:
+        return
+    for row, n in enumerate(lens):
+        used = np.asarray(table[row, : -(-int(n) // page_size)])
+        bad_ids = used[(used < 0) | (used >= num_pages)]
+        if bad_ids.size:
+            col = int(np.nonzero((used < 0) | (used >= num_pages))[0][0])
+            raise ValueError(
+                f"[{OP}] page_table[{row}, {col}] = {int(bad_ids[0])} is outside the pool of "
+                f"{num_pages} pages"
+            )
 
 
 class Prepared:
-    """A validated decode problem, ready to launch (benchmarks launch it repeatedly)."""
+    """A validated decode problem and its launch plan; with `allocate`, also its
+    inputs on the device and its outputs, ready to launch (benchmarks launch it
+    repeatedly)."""
 
     def __init__(
         self,
@@ -112,16 +145,31 @@ class Prepared:
         partition_size=None,
         contiguous=False,
         scores=None,
+        stream=None,
+        validate=None,
+        max_context_len=None,
+        allocate=True,
     ):
+        if tensors.is_torch(q):
+            self.stream, self.on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
+        else:
+            self.stream, self.on_current = streams.handle(stream), True
         names = ("q", "k", "v", "page_table", "context_lens")
         arrays = (q, k, v, page_table, context_lens)
         if contiguous:
             names, arrays = names[:3] + names[4:], arrays[:3] + arrays[4:]
-        infos = {n: tensors.inspect(x, n, OP) for n, x in zip(names, arrays, strict=True)}
+        infos = {
+            n: tensors.inspect(x, n, OP, self.stream) for n, x in zip(names, arrays, strict=True)
+        }
+        attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
         hosts = {i["host"] for i in infos.values()}
         if len(hosts) != 1:
             raise TypeError(f"[{OP}] all arrays must be NumPy arrays or all CUDA arrays")
         self.host = hosts.pop()
+        if validate not in (None, *VALIDATION_MODES):
+            raise ValueError(f"[{OP}] validate must be one of {VALIDATION_MODES}, got {validate!r}")
+        # NumPy inputs are on the host already: checking their values is free.
+        self.validate = "host" if self.host else (validate or "device")
         qi, ki, vi, li = infos["q"], infos["k"], infos["v"], infos["context_lens"]
         kv_name = "k" if contiguous else "k_pages"
         if len(qi["shape"]) != 3:
@@ -136,8 +184,6 @@ class Prepared:
                 raise TypeError(f"[{OP}] {n} must be float16 or bfloat16, got {infos[n]['dtype']}")
             if infos[n]["dtype"] != qi["dtype"]:
                 raise TypeError(f"[{OP}] q, k and v must share a dtype")
-            if not _contiguous_c(infos[n]):
-                raise ValueError(f"[{OP}] {n} must be C-contiguous")
         if li["dtype"] != "int32" or len(li["shape"]) != 1:
             raise TypeError(
                 f"[{OP}] context_lens must be a 1-d int32 array, got "
@@ -145,7 +191,7 @@ class Prepared:
             )
         b, h, d = qi["shape"]
         if contiguous:
-            kb, kvh, n_max, kd = ki["shape"]
+            kb, kvh, capacity, kd = ki["shape"]
             page_size, num_pages, max_pages = 16, 0, 0
             if kb != b:
                 raise ValueError(f"[{OP}] k must have batch {b} like q, got {kb}")
@@ -158,12 +204,15 @@ class Prepared:
                 raise ValueError(
                     f"[{OP}] page_table must be [batch={b}, max_pages], got {list(ti['shape'])}"
                 )
-            if not _contiguous_c(ti):
-                raise ValueError(f"[{OP}] page_table must be C-contiguous")
             max_pages = ti["shape"][1]
             if page_size not in PAGE_SIZES:
                 raise ValueError(f"[{OP}] page size must be one of {PAGE_SIZES}, got {page_size}")
-            n_max = max_pages * page_size
+            capacity = max_pages * page_size
+        for name, n in (("batch", b), ("heads", h), ("kv heads", kvh)):
+            if n == 0 or n > attention_front.GRID_YZ_MAX:
+                raise ValueError(
+                    f"[{OP}] {name} must be in 1..{attention_front.GRID_YZ_MAX}, got {n}"
+                )
         if li["shape"][0] != b:
             raise ValueError(f"[{OP}] context_lens must have {b} entries, got {li['shape'][0]}")
         if kd != d or d not in HEAD_DIMS:
@@ -176,43 +225,73 @@ class Prepared:
                 f"[{OP}] q's heads ({h}) must be a multiple of the kv heads ({kvh}), "
                 f"at most {MAX_GROUP} per kv head"
             )
-        for name, n in (("batch", b), ("heads", h), ("kv heads", kvh)):
-            if n == 0 or n > attention_front.GRID_YZ_MAX:
-                raise ValueError(
-                    f"[{OP}] {name} must be in 1..{attention_front.GRID_YZ_MAX}, got {n}"
-                )
+        if (not contiguous and num_pages == 0) or capacity == 0:
+            raise ValueError(f"[{OP}] {kv_name} and page_table must hold at least one page")
         tensors.check_dims_fit_int32(OP, kv_name, ki["shape"])
-        lens = _host_values(context_lens, li, np.int32).astype(np.int64)
-        if lens.min() < 1:
-            raise ValueError(f"[{OP}] context_lens must be >= 1, got {int(lens.min())}")
-        if lens.max() > n_max:
-            what = (
-                f"max_pages * page_size = {max_pages} * {page_size}"
-                if not contiguous
-                else f"k's {n_max} rows"
-            )
-            raise ValueError(f"[{OP}] context length {int(lens.max())} exceeds {what}")
-        if not contiguous:
-            table = _host_values(page_table, infos["page_table"], np.int32)
-            for row, n in enumerate(lens):
-                used = table[row, : -(-int(n) // page_size)]
-                bad = used[(used < 0) | (used >= num_pages)]
-                if bad.size:
-                    raise ValueError(
-                        f"[{OP}] page_table[{row}] holds page id {int(bad[0])} "
-                        f"outside the pool of {num_pages} pages"
-                    )
-        if scale is None:
-            scale = 1.0 / math.sqrt(d)
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"[{OP}] scale must be a positive finite number, got {scale!r}")
-        longest = int(lens.max())
-        if partition_size is None:
-            partition_size = DEFAULT_PARTITION if longest > DEFAULT_PARTITION else longest
-        if not isinstance(partition_size, int) or partition_size < 1:
+        if capacity > tensors.INT32_MAX:
             raise ValueError(
-                f"[{OP}] partition_size must be a positive int, got {partition_size!r}"
+                f"[{OP}] max_pages * page_size = {capacity} overflows int32 (kernels take "
+                f"32-bit positions)"
             )
+        # Strides: K/V pages must be contiguous; q rows need 16-byte alignment
+        # (16-byte loads); table rows and lengths may have any stride.
+        for n in ("k", "v"):
+            if not tensors.is_contiguous(infos[n]):
+                raise ValueError(
+                    f"[{OP}] {kv_name if n == 'k' else 'v'} must be C-contiguous, got strides "
+                    f"{list(infos[n]['strides'])} for shape {list(infos[n]['shape'])}"
+                )
+        if contiguous and any(s % 8 for s in ki["strides"][:3]):
+            raise ValueError(f"[{OP}] k's strides must be multiples of 8 elements")
+        if qi["strides"][2] not in (0, 1) or any(s % 8 for s in qi["strides"][:2]):
+            raise ValueError(
+                f"[{OP}] q must be contiguous in head_dim with batch and head strides that are "
+                f"multiples of 8 elements, got strides {list(qi['strides'])}"
+            )
+        if not contiguous and infos["page_table"]["strides"][1] not in (0, 1):
+            raise ValueError(
+                f"[{OP}] page_table rows must be contiguous (stride 1 along max_pages), got "
+                f"strides {list(infos['page_table']['strides'])}"
+            )
+        if not self.host:
+            for n in ("q", "k", "v"):
+                if infos[n]["address"] % 16:
+                    raise ValueError(f"[{OP}] {n} must be 16-byte aligned")
+        scale = attention_front.normalize_scale(OP, scale, d)
+        self.capacity = capacity
+        self._check_args = (page_size, num_pages, capacity, contiguous)
+        lens_host = None
+        if self.validate == "host":
+            lens_host = _host_values(context_lens, li, np.int32)
+            table_host = None if contiguous else _host_values(page_table, ti, np.int32)
+            check_values_on_host(lens_host, table_host, *self._check_args)
+        # The longest context sets the partition count: the lengths' maximum
+        # when they were read on the host, else the caller's max_context_len,
+        # else the table's capacity (CTAs past a sequence's end exit at once).
+        if max_context_len is not None:
+            if not isinstance(max_context_len, int) or not 1 <= max_context_len <= capacity:
+                raise ValueError(
+                    f"[{OP}] max_context_len must be an int in 1..{capacity}, got "
+                    f"{max_context_len!r}"
+                )
+            longest = max_context_len
+            if lens_host is not None and int(lens_host.max()) > longest:
+                raise ValueError(
+                    f"[{OP}] context length {int(lens_host.max())} exceeds max_context_len "
+                    f"{longest}"
+                )
+        elif lens_host is not None:
+            longest = int(lens_host.max())
+        else:
+            longest = capacity
+        if partition_size is None:
+            sms = cuda.properties()["sm_count"] if cuda.is_available() else 132
+            partition_size = default_partition_size(b, kvh, longest, sms)
+        if isinstance(partition_size, bool) or not isinstance(partition_size, int):
+            raise TypeError(f"[{OP}] partition_size must be an int, got {partition_size!r}")
+        if partition_size < 1:
+            raise ValueError(f"[{OP}] partition_size must be positive, got {partition_size}")
+        self.partition_size = partition_size
         self.partitions = -(-longest // partition_size)
         group = h // kvh
         dtype = qi["dtype"]
@@ -222,75 +301,109 @@ class Prepared:
                 f"[{OP}] scores must be one of {SCORE_PATHS} ('mma' needs 2+ q heads per kv "
                 f"head), got {scores!r} with {group}"
             )
+        self.o_shape = (b, h, d)
+        self.scratch_floats = b * h * self.partitions * (d + 2) if self.partitions > 1 else 0
+        self._build_plan(
+            b,
+            h,
+            kvh,
+            d,
+            dtype,
+            group,
+            scale,
+            page_size,
+            max_pages,
+            num_pages,
+            capacity,
+            contiguous,
+            infos,
+        )
+        if lens_host is not None:
+            self.kv_bytes = int(lens_host.sum()) * kvh * d * 2 * 2  # K and V, 2 bytes each
+        if allocate:
+            self._allocate(names, arrays, infos, lens_host is None)
 
-        # Everything checked: now allocate and upload.
-        dev = {n: tensors.to_device(x, infos[n]) for n, x in zip(names, arrays, strict=True)}
-        self._inputs = dev
-        fw = dev["q"].framework
-        self.o = tensors.empty((b, h, d), dtype, fw)
-        if self.partitions > 1:
-            self._acc = tensors.empty((b, h, self.partitions, d), "float32", None)
-            self._max = tensors.empty((b, h, self.partitions), "float32", None)
-            self._sum = tensors.empty((b, h, self.partitions), "float32", None)
-        params = AttentionParams(
+    def _build_plan(
+        self,
+        b,
+        h,
+        kvh,
+        d,
+        dtype,
+        group,
+        scale,
+        page_size,
+        max_pages,
+        num_pages,
+        capacity,
+        contiguous,
+        infos,
+    ):
+        p = AttentionParams(
             batch=b,
             heads=h,
             kv_heads=kvh,
             seqlen_q=1,
-            seqlen_k=longest,
+            seqlen_k=capacity,
             head_dim=d,
             scale=float(scale),
             page_size=page_size,
             max_pages=max_pages,
             num_pages=num_pages,
-            partition_size=partition_size,
+            partition_size=self.partition_size,
         )
-        kv_stride = dev["k"].strides[:3] if contiguous else (0, 0, 0)
-        part = (
-            (self._acc.address, self._max.address, self._sum.address)
-            if (self.partitions > 1)
-            else (0, 0, 0)
+        a = PagedArgs()
+        a.errors = _core.input_error_address()
+        if contiguous:
+            a.kv_stride[:] = list(infos["k"]["strides"][:3])
+        a.q_stride[:] = list(infos["q"]["strides"][:2])
+        a.table_stride = 0 if contiguous else infos["page_table"]["strides"][0]
+        a.lens_stride = infos["context_lens"]["strides"][0]
+        a.partitions = self.partitions
+        base = ctypes.sizeof(AttentionParams)  # PagedArgs follows at 64, 8-aligned
+        fields = layout(PagedArgs)
+        self.slots = [base + fields[f][0] for f in PAGED_POINTER_FIELDS]
+        args = bytes(p) + bytes(a)
+        phase1 = runtime.pipeline(
+            spec("paged_attention_partition", d, group, page_size, dtype, contiguous, self.scores)
         )
-        paged = struct.pack(
-            "<9Q3qi4x",
-            dev["q"].address,
-            dev["k"].address,
-            dev["v"].address,
-            0 if contiguous else dev["page_table"].address,
-            dev["context_lens"].address,
-            self.o.address,
-            *part,
-            *kv_stride,
-            self.partitions,
-        )
-        self.args = runtime.ArgPacker().raw(bytes(params), 4).raw(paged, 8).bytes()
-        self.phase1 = runtime.pipeline(
-            spec(
-                "paged_attention_partition",
-                d,
-                group,
-                page_size,
-                dtype,
-                contiguous,
-                self.scores,
-            )
-        )
-        self.grid1 = [self.partitions, kvh, b]
-        self.block1 = [WARPS * 32, 1, 1]
         self.smem1 = mma_shared_bytes(d) if self.scores == "mma" else 0
-        self.phase2 = None
+        steps = [(phase1, [self.partitions, kvh, b], [WARPS * 32, 1, 1], self.smem1)]
+        self.phase1, self.phase2 = phase1, None
         if self.partitions > 1:
             self.phase2 = runtime.pipeline(
                 spec("paged_attention_reduce", d, group, page_size, dtype, contiguous)
             )
-            self.grid2 = [h, b, 1]
-            self.block2 = [d, 1, 1]
-        self.kv_bytes = int(lens.sum()) * kvh * d * 2 * 2  # K and V, 2 bytes each
+            steps.append((self.phase2, [h, b, 1], [d, 1, 1], 0))
+        self.plan = _core.LaunchPlan(steps, args, self.slots)
+
+    def _allocate(self, names, arrays, infos, lengths_unknown) -> None:
+        dev = {n: tensors.to_device(x, infos[n]) for n, x in zip(names, arrays, strict=True)}
+        self._inputs = dev
+        q = dev["q"]
+        self.o = attention_front.allocate(self.o_shape, q.dtype, q, self.stream, self.on_current)
+        acc = mx = sm = 0
+        if self.scratch_floats:
+            self._scratch = attention_front.allocate(
+                (self.scratch_floats,), "float32", q, self.stream, self.on_current
+            )
+            acc, mx, sm = scratch_addresses(self._scratch.address, self.o_shape, self.partitions)
+        self.addresses = [
+            q.address,
+            dev["k"].address,
+            dev["v"].address,
+            dev["page_table"].address if "page_table" in dev else 0,
+            dev["context_lens"].address,
+            self.o.address,
+            acc,
+            mx,
+            sm,
+        ]
+        if lengths_unknown:
+            self.kv_bytes = None  # lengths stay on the device
 
     def launch(self) -> None:
-        self.phase1.launch(self.grid1, self.block1, self.smem1, self.args)
-        if self.phase2 is not None:
-            self.phase2.launch(self.grid2, self.block2, 0, self.args)
+        self.plan.run(self.stream, self.addresses)
 
     def shared_bytes(self) -> int:
         """Static + dynamic shared memory of every kernel this problem launches."""
@@ -301,22 +414,163 @@ class Prepared:
 
     def __call__(self):
         self.launch()
-        return tensors.result(self.o, self.host)
+        if self.host:
+            _core.stream_synchronize(self.stream)
+        return attention_front.result(self.o, self.host)
+
+
+def scratch_addresses(base: int, o_shape, partitions: int) -> tuple[int, int, int]:
+    """(acc, max, sum) inside one float32 scratch block of B*H*P*(D+2) floats."""
+    b, h, d = o_shape
+    n = b * h * partitions
+    return base, base + 4 * n * d, base + 4 * n * (d + 1)
+
+
+_PLANS: dict = {}
+
+
+def _call_torch(
+    q,
+    k,
+    v,
+    page_table,
+    context_lens,
+    scale,
+    partition_size,
+    stream,
+    validate,
+    max_context_len,
+    check_grad=True,
+):
+    """The torch fast path (see attention_front): a cached plan per shapes,
+    strides, dtypes and options; no host synchronization unless validate='host'."""
+    if type(scale) is not float and scale is not None:
+        scale = attention_front.normalize_scale(OP, scale, None)
+    key = (
+        q.shape,
+        q.stride(),
+        k.shape,
+        k.stride(),
+        v.shape,
+        v.stride(),
+        page_table.shape,
+        page_table.stride(),
+        context_lens.shape,
+        context_lens.stride(),
+        q.dtype,
+        k.dtype,
+        v.dtype,
+        page_table.dtype,
+        context_lens.dtype,
+        q.device,
+        k.device,
+        v.device,
+        page_table.device,
+        context_lens.device,
+        scale,
+        partition_size,
+        validate,
+        max_context_len,
+    )
+    plan = _PLANS.get(key)
+    if plan is None or validate == "host":
+        plan = Prepared(
+            q,
+            k,
+            v,
+            page_table,
+            context_lens,
+            scale=scale,
+            partition_size=partition_size,
+            stream=stream,
+            validate=validate,
+            max_context_len=max_context_len,
+            allocate=False,
+        )
+        attention_front.remember(_PLANS, key, plan)
+    if check_grad and (q.requires_grad or k.requires_grad or v.requires_grad):
+        attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
+    qa, ka, va = q.data_ptr(), k.data_ptr(), v.data_ptr()
+    if (qa | ka | va) & 15:
+        raise ValueError(f"[{OP}] q, k_pages and v_pages must be 16-byte aligned")
+    device = q.device
+    s, on_current = streams.for_torch(stream, device.index)
+    o = streams.torch_empty(plan.o_shape, q.dtype, device, s, on_current)
+    if debug.poison_outputs:
+        attention_front.poison_torch(o, s, on_current)
+    acc = mx = sm = 0
+    if plan.scratch_floats:
+        torch = sys.modules["torch"]
+        scratch = streams.torch_empty((plan.scratch_floats,), torch.float32, device, s, on_current)
+        acc, mx, sm = scratch_addresses(scratch.data_ptr(), plan.o_shape, plan.partitions)
+    plan.plan.run(
+        s,
+        [qa, ka, va, page_table.data_ptr(), context_lens.data_ptr(), o.data_ptr(), acc, mx, sm],
+    )
+    return o
 
 
 def paged_attention(
-    q, k_pages, v_pages, page_table, context_lens, *, scale=None, partition_size=None
+    q,
+    k_pages,
+    v_pages,
+    page_table,
+    context_lens,
+    *,
+    scale=None,
+    partition_size=None,
+    max_context_len=None,
+    validate=None,
+    stream=None,
 ):
     """Decode attention (one query per sequence) over a paged KV cache.
 
     Each CTA of the first kernel takes one (partition of partition_size keys, kv
     head, sequence) and serves all q heads of that kv head (GQA); a second kernel
-    merges partitions with the log-sum-exp rule (skipped when one partition covers
-    the longest context). Page ids, lengths and dtypes are checked on the host
-    before anything is allocated or launched.
+    merges partitions with the log-sum-exp rule (skipped with one partition).
+
+    Shapes, dtypes and strides are checked on the host before any work. Values:
+    NumPy inputs are checked on the host. For device-resident page_table and
+    context_lens (validate='device', the default) nothing is copied back: the
+    kernels never read outside the pool whatever the table holds (an id outside
+    it reads page 0, a length outside 1..max_pages*page_size is clamped, and a
+    length below 1 gives zeros) and record the bad entry; the next call of any
+    op, or attention_proto.check_errors(), raises DeviceInputError naming the
+    sequence and the value. validate='host' copies both to the host and checks
+    them before launching (the call then waits for the GPU).
+
+    The partition count comes from max_context_len when given (a host int, as
+    in vLLM and FlashInfer), else from the table's capacity, so the same call
+    can be captured in a CUDA graph and replayed with new lengths and page ids.
+    torch tensors run on `stream` (default: torch's current stream) with
+    outputs and scratch from torch's caching allocator.
     """
+    if tensors.is_torch(q) and all(
+        tensors.is_torch(x) for x in (k_pages, v_pages, page_table, context_lens)
+    ):
+        return _call_torch(
+            q,
+            k_pages,
+            v_pages,
+            page_table,
+            context_lens,
+            scale,
+            partition_size,
+            stream,
+            validate,
+            max_context_len,
+        )
     return Prepared(
-        q, k_pages, v_pages, page_table, context_lens, scale=scale, partition_size=partition_size
+        q,
+        k_pages,
+        v_pages,
+        page_table,
+        context_lens,
+        scale=scale,
+        partition_size=partition_size,
+        stream=stream,
+        validate=validate,
+        max_context_len=max_context_len,
     )()
 
 

@@ -42,9 +42,9 @@ class Prepared(attention_front.PreparedAttention):
         return [ROWS_PER_BLOCK, 1, 1]
 
 
-def simple_attention(q, k, v, *, causal=False, scale=None, return_lse=False):
+def simple_attention(q, k, v, *, causal=False, scale=None, return_lse=False, stream=None):
     """Softmax attention, one thread per query row. Inputs [B, H, N, D]; NumPy in,
     NumPy out; DLPack CUDA in, the same framework out. Causal aligns bottom-right
     (query i sees keys j <= i + Nk - Nq); a row with no visible key gives 0 and
     lse = -inf."""
-    return Prepared(q, k, v, causal=causal, scale=scale, return_lse=return_lse)()
+    return Prepared(q, k, v, causal=causal, scale=scale, return_lse=return_lse, stream=stream)()
