@@ -170,3 +170,74 @@ def test_paged_score_path_is_checked_before_launch():
     q, kp, vp, table, lens = _paged_inputs()
     with pytest.raises(ValueError, match=r"scores must be one of \('lanes', 'mma'\)"):
         paged.Prepared(q, kp, vp, table, lens, scores="wgmma")
+
+
+def test_scale_accepts_real_numbers_of_any_type_and_refuses_bools():
+    from attention_proto.ops.attention_front import normalize_scale
+
+    for s in (0.125, 1, np.float32(0.125), np.float64(0.5), np.int64(2), np.array(0.25)):
+        assert normalize_scale("op", s, 64) == pytest.approx(float(s))
+    assert normalize_scale("op", None, 64) == 0.125
+    for bad in (True, np.bool_(False)):
+        with pytest.raises(TypeError, match=r"\[op\] scale must be a real number, got the bool"):
+            normalize_scale("op", bad, 64)
+    with pytest.raises(TypeError, match="scale must be a real number .* got str 'x'"):
+        normalize_scale("op", "x", 64)
+    with pytest.raises(TypeError, match="got complex"):
+        normalize_scale("op", 1j, 64)
+    with pytest.raises(ValueError, match="positive finite number, got -1"):
+        normalize_scale("op", -1, 64)
+
+
+def test_bool_scale_is_refused_by_the_ops():
+    q, k, v = qkv()
+    with pytest.raises(TypeError, match="got the bool True"):
+        simple_attention(q, k, v, scale=True)
+
+
+class _FakeCudaArray:
+    """A DLPack producer on CUDA device 1 (tests the device check without GPUs)."""
+
+    def __dlpack_device__(self):
+        return (2, 1)
+
+    def __dlpack__(self, stream=None):
+        raise AssertionError("the device is checked before the data is asked for")
+
+
+def test_an_array_on_another_cuda_device_names_both_devices():
+    from attention_proto.ops import tensors
+
+    with pytest.raises(
+        ValueError,
+        match=r"\[flash_attention\] q is on CUDA device 1, but "
+        r"attention_proto runs on CUDA device 0",
+    ):
+        tensors.inspect(_FakeCudaArray(), "q", "flash_attention")
+
+
+def test_size_one_dimensions_strides_do_not_matter():
+    from attention_proto.ops import tensors
+
+    base = np.zeros(4 * 64 + 8, np.float16)
+    x = as_strided(base[3:], shape=(1, 4, 1, 64), strides=(6, 128, 10, 2))
+    info = tensors.inspect(x, "q", "op")
+    assert info["strides"] == (0, 64, 0, 1)
+    assert tensors.is_contiguous(info)
+
+
+def test_paged_zero_kv_heads_names_the_head_count():
+    from attention_proto import paged_attention
+
+    q, kp, vp, table, lens = _paged_inputs()
+    with pytest.raises(ValueError, match=r"kv heads must be in 1\.\.65535, got 0"):
+        paged_attention(q, kp[:, :0], vp[:, :0], table, lens)
+
+
+def test_paged_non_contiguous_pages_are_refused_with_their_strides():
+    from attention_proto import paged_attention
+
+    q, kp, vp, table, lens = _paged_inputs()
+    wide = np.zeros(kp.shape[:-1] + (2 * kp.shape[-1],), kp.dtype)
+    with pytest.raises(ValueError, match=r"k_pages must be C-contiguous, got strides"):
+        paged_attention(q, wide[..., : kp.shape[-1]], vp, table, lens)
