@@ -1,7 +1,8 @@
 """python -m attention_proto.bench [suite ...] [--out DIR] [--findings PATH]
 
-Suites: foundation (default). On a machine without a GPU, each suite runs what
-needs no GPU (compiles, archive reads) and says what it skipped and why.
+Suites: foundation (default), flash, specialization, stitching, paged, callpath.
+On a machine without a GPU, each suite runs what needs no GPU (compiles, archive
+reads) and says what it skipped and why.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ SUITES = {
     "specialization": ".specialization",
     "stitching": ".stitching",
     "paged": ".paged",
+    "callpath": ".callpath",
 }
 
 
