@@ -299,8 +299,13 @@ void bind_runtime(nb::module_ &m) {
       .def_static("shared", &cuda::PipelineCache::shared, nb::rv_policy::reference)
       .def("get_or_compile", &cuda::PipelineCache::get_or_compile, "spec"_a,
            nb::call_guard<nb::gil_scoped_release>())
+      .def("compile_binary", &cuda::PipelineCache::compile_binary, "spec"_a, "arch"_a,
+           nb::call_guard<nb::gil_scoped_release>(),
+           "get_or_compile up to the GPU: archive, else NVRTC and store; needs no GPU.")
       .def("prebuild", &cuda::PipelineCache::prebuild, "spec"_a, "arch"_a,
            nb::call_guard<nb::gil_scoped_release>())
+      .def("take_warnings", &cuda::PipelineCache::take_warnings,
+           "Archive problems met since the last call, each reported once per process.")
       .def("set_archive", &cuda::PipelineCache::set_archive, "root"_a.none())
       .def_prop_ro("archive_root", &cuda::PipelineCache::archive_root)
       .def_prop_ro("archive_discarded", &cuda::PipelineCache::archive_discarded)

@@ -1,6 +1,8 @@
 #include "pipeline_cache.h"
 
 #include <chrono>
+#include <exception>
+#include <utility>
 
 #include "device.h"
 #include "errors.h"
@@ -68,22 +70,65 @@ PipelineCache &PipelineCache::shared() {
   return cache;
 }
 
+void PipelineCache::warn(const std::string &message) {
+  std::lock_guard<std::mutex> lock(warnings_mutex_);
+  if (!reported_warnings_.insert(message).second) return;
+  pending_warnings_.push_back(message);
+  has_warnings_.store(true, std::memory_order_release);
+}
+
+std::vector<std::string> PipelineCache::take_warnings() {
+  if (!has_warnings_.load(std::memory_order_acquire)) return {};
+  std::lock_guard<std::mutex> lock(warnings_mutex_);
+  has_warnings_.store(false, std::memory_order_relaxed);
+  return std::exchange(pending_warnings_, {});
+}
+
 CompileResult PipelineCache::compile_or_read(const KernelSpec &spec, const KernelKey &key,
-                                             BinaryArchive *archive) {
+                                             BinaryArchive *archive, OnArchiveFailure on_failure) {
+  const bool raise = on_failure == OnArchiveFailure::Raise;
+  // Set once this key's entry failed to read or lock: neither is retried for
+  // this call, and its store is skipped (it would fail the same way).
+  bool entry_failed = false;
+  // Only archive I/O runs inside the try blocks below, so any exception there
+  // is an archive failure: it must not fail a compile that succeeds.
+  auto archive_failed = [&](const std::exception &e) {
+    const auto *error = dynamic_cast<const ArchiveError *>(&e);
+    const bool whole = error && error->scope == ArchiveError::Scope::Archive;
+    if (whole) archive->mark_unwritable();
+    entry_failed = true;
+    warn(std::string(e.what()) +
+         (whole ? "; kernels stay in memory only" : "; this kernel stays in memory only"));
+  };
   auto read = [&]() -> std::optional<CompileResult> {
-    if (!archive) return std::nullopt;
+    if (!archive || entry_failed) return std::nullopt;
     const auto start = std::chrono::steady_clock::now();
-    auto binary = archive->load(key);
+    std::optional<std::string> binary;
+    try {
+      binary = archive->load(key);
+    } catch (const std::exception &e) {
+      if (raise) throw;
+      archive_failed(e);
+    }
     if (!binary) return std::nullopt;
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.archive_loads++;
     stats_.archive_read_ms += ms_since(start);
     return CompileResult{key, std::move(*binary), "", 0};
   };
+  // prebuild writes even after a warning marked the archive unwritable, so
+  // that it raises the current reason.
+  auto writing = [&] { return archive && !entry_failed && (raise || archive->writable()); };
+
   if (auto hit = read()) return std::move(*hit);
   std::optional<BinaryArchive::KeyLock> lock;
-  if (archive) {
-    lock.emplace(*archive, key);
+  if (writing()) {
+    try {
+      lock.emplace(*archive, key);
+    } catch (const std::exception &e) {
+      if (raise) throw;
+      archive_failed(e);
+    }
     if (auto hit = read()) return std::move(*hit); // another process built it meanwhile
   }
   if (compile_forbidden())
@@ -92,16 +137,32 @@ CompileResult PipelineCache::compile_or_read(const KernelSpec &spec, const Kerne
                            (archive ? archive->root() : std::string("<none>")) +
                            " does not hold it)");
   CompileResult result = Compiler::shared().compile(spec, key.arch);
-  if (archive) archive->store(key, result.binary);
+  if (writing()) {
+    try {
+      archive->store(key, result.binary);
+    } catch (const std::exception &e) {
+      if (raise) throw;
+      archive_failed(e);
+    }
+  }
   std::lock_guard<std::mutex> guard(mutex_);
   stats_.compiles++;
   stats_.compile_ms += result.compile_ms;
   return result;
 }
 
+CompileResult PipelineCache::compile_binary(const KernelSpec &spec, const std::string &arch) {
+  std::shared_ptr<BinaryArchive> archive;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    archive = archive_;
+  }
+  const KernelKey key = Compiler::shared().key_for(spec, arch);
+  return compile_or_read(spec, key, archive.get(), OnArchiveFailure::Warn);
+}
+
 std::shared_ptr<Pipeline> PipelineCache::get_or_compile(const KernelSpec &spec) {
   const std::string mkey = memory_key(spec);
-  std::shared_ptr<BinaryArchive> archive;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = pipelines_.find(mkey);
@@ -109,11 +170,10 @@ std::shared_ptr<Pipeline> PipelineCache::get_or_compile(const KernelSpec &spec) 
       stats_.hits++;
       return it->second;
     }
-    archive = archive_;
   }
   Device &device = Device::shared();
-  const KernelKey key = Compiler::shared().key_for(spec, device.properties().arch());
-  CompileResult compiled = compile_or_read(spec, key, archive.get());
+  CompileResult compiled = compile_binary(spec, device.properties().arch());
+  const KernelKey &key = compiled.key;
 
   const auto start = std::chrono::steady_clock::now();
   const auto &d = driver();
@@ -144,7 +204,7 @@ bool PipelineCache::prebuild(const KernelSpec &spec, const std::string &arch) {
     throw std::invalid_argument("[pipeline_cache] prebuild needs an archive; none is set");
   const KernelKey key = Compiler::shared().key_for(spec, arch);
   const long before = stats().compiles;
-  compile_or_read(spec, key, archive.get());
+  compile_or_read(spec, key, archive.get(), OnArchiveFailure::Raise);
   return stats().compiles > before;
 }
 

@@ -2,11 +2,14 @@
 // the persistent BinaryArchive: memory, then archive, then compile.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "binary_archive.h"
 #include "compiler.h"
@@ -51,14 +54,27 @@ struct CacheStats {
   double load_ms = 0; // total module load time (cuModuleLoadData)
 };
 
+// The archive is a cache: when it cannot be read or written, get_or_compile
+// and compile_binary still return the kernel (kept in memory) and queue a
+// warning instead of raising. Each distinct problem is queued once per
+// process; after a failure of the archive directory itself (not of one
+// entry) the archive is not written again.
 class PipelineCache {
 public:
   static PipelineCache &shared();
 
   std::shared_ptr<Pipeline> get_or_compile(const KernelSpec &spec);
+  // What get_or_compile does before the GPU: the binary for `arch` from the
+  // archive, else compiled and stored, archive failures queued as warnings.
+  // Needs no GPU; loaded pipelines are not consulted (they need one).
+  CompileResult compile_binary(const KernelSpec &spec, const std::string &arch);
   // Compiles into the archive without loading (no GPU needed); returns true
-  // when it compiled, false when the archive already held the binary.
+  // when it compiled, false when the archive already held the binary. Filling
+  // the archive is its purpose, so archive failures raise ArchiveError here.
   bool prebuild(const KernelSpec &spec, const std::string &arch);
+
+  // Archive warnings not yet taken, oldest first; cheap when there are none.
+  std::vector<std::string> take_warnings();
 
   void set_archive(std::optional<std::string> root);
   std::optional<std::string> archive_root() const;
@@ -74,14 +90,23 @@ public:
 
 private:
   PipelineCache() = default;
+  enum class OnArchiveFailure { Warn, Raise };
   CompileResult compile_or_read(const KernelSpec &spec, const KernelKey &key,
-                                BinaryArchive *archive);
+                                BinaryArchive *archive, OnArchiveFailure on_failure);
+  void warn(const std::string &message);
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Pipeline>> pipelines_;
   std::shared_ptr<BinaryArchive> archive_;
   bool compile_forbidden_ = false;
   CacheStats stats_;
+
+  // Apart from mutex_ so that a warning never waits on a cache lookup.
+  std::mutex warnings_mutex_;
+  std::vector<std::string> pending_warnings_;
+  std::unordered_set<std::string> reported_warnings_; // every one queued, for dedup
+  // Read without the mutex so that take_warnings costs one load when empty.
+  std::atomic<bool> has_warnings_{false};
 };
 
 } // namespace ap::cuda

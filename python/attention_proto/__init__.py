@@ -23,6 +23,7 @@ from ._core import (  # noqa: E402
 from .ops.flash import FlashConfig, flash_attention  # noqa: E402
 from .ops.paged import build_page_pool, paged_attention  # noqa: E402
 from .ops.simple import simple_attention  # noqa: E402
+from .runtime import ArchiveWarning  # noqa: E402
 
 
 def check_errors() -> None:
@@ -39,6 +40,7 @@ def check_errors() -> None:
 __version__ = _core.package_version()
 
 __all__ = [
+    "ArchiveWarning",
     "BackendError",
     "BackendUnavailable",
     "buffers",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import warnings
 from pathlib import Path
 
 from . import _core
@@ -16,6 +17,12 @@ from . import _core
 ARCHIVE_ENV = "ATTENTION_PROTO_ARCHIVE_DIR"
 FORBID_COMPILE_ENV = "ATTENTION_PROTO_FORBID_COMPILE"
 CPU_ARCH = "sm_90a"  # what CPU-only compiles target: the lent GPUs are Hopper
+
+
+class ArchiveWarning(UserWarning):
+    """The kernel archive could not be read or written. The call that met the
+    problem still returned its kernel, which stays in memory; each problem is
+    reported once per process."""
 
 
 def default_archive_dir() -> Path | None:
@@ -47,9 +54,30 @@ def cache() -> _core.PipelineCache:
     return _core.PipelineCache.shared()
 
 
+def _warn_archive_problems(c: _core.PipelineCache) -> None:
+    # One C++ atomic load when nothing is pending.
+    for message in c.take_warnings():
+        warnings.warn(message, ArchiveWarning, stacklevel=3)
+
+
 def pipeline(spec) -> _core.Pipeline:
-    """The loaded kernel for `spec`: memory, then archive, then NVRTC."""
-    return cache().get_or_compile(spec)
+    """The loaded kernel for `spec`: memory, then archive, then NVRTC. An archive
+    that cannot be read or written gives an ArchiveWarning, never an error."""
+    c = cache()
+    try:
+        return c.get_or_compile(spec)
+    finally:
+        _warn_archive_problems(c)
+
+
+def cached_binary(spec, arch: str = CPU_ARCH) -> _core.CompileResult:
+    """pipeline()'s path short of the GPU: the binary from the archive, else
+    compiled and stored; archive problems give an ArchiveWarning. No GPU needed."""
+    c = cache()
+    try:
+        return c.compile_binary(spec, arch)
+    finally:
+        _warn_archive_problems(c)
 
 
 def compile_for(spec, arch: str = CPU_ARCH) -> _core.CompileResult:
@@ -66,7 +94,9 @@ def archive_root() -> str | None:
 
 
 def prebuild(specs, arch: str | None = None) -> dict:
-    """Fill the archive with every spec for `arch` (default: this GPU, else sm_90a)."""
+    """Fill the archive with every spec for `arch` (default: this GPU, else sm_90a).
+    Filling the archive is the point, so an archive that cannot be written raises
+    RuntimeError naming the path."""
     if arch is None:
         from . import cuda
 
