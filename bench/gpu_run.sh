@@ -36,7 +36,7 @@ head -3 "$OUT/env.log"
 
 step build python3 -m pip install --no-build-isolation --no-deps -v . || { tail -40 "$OUT/build.log"; exit 1; }
 if [ -z "${SKIP_TESTS:-}" ]; then
-step tests python3 -m pytest ${TESTS:-tests} -m gpu -q -x -p no:cacheprovider
+step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 -p no:cacheprovider
 tail -5 "$OUT/tests.log"
 step memcheck compute-sanitizer --tool memcheck --error-exitcode 9 \
   python3 -m pytest ${TESTS:-tests} -m "gpu and small" -q -x -p no:cacheprovider
