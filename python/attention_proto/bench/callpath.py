@@ -127,7 +127,7 @@ def _paged_sets(torch, b, h, kvh, ctx, page_size, count):
         def pages(x, per=per, perm=perm):
             p = x.view(b, kvh, per, page_size, 128).permute(0, 2, 1, 3, 4)
             p = p.reshape(b * per, kvh, page_size, 128)
-            out = torch.empty_like(p)
+            out = torch.empty(p.shape, dtype=p.dtype, device=p.device)  # contiguous
             out[perm] = p
             return out
 
