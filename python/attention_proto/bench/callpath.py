@@ -288,7 +288,7 @@ def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
     for r in flash_rows:
         cfg = {k: r[k] for k in ("d", "n", "batch", "heads", "causal")}
         emit(
-            "callpath",
+            "integration",
             f"flash public call vs kernel D={r['d']} N={r['n']} B={r['batch']} "
             f"causal={r['causal']}",
             f"The public call with torch tensors runs at {r['public_tflops']:.0f} TFLOP/s, "
@@ -306,7 +306,7 @@ def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
         for r in rows:
             cfg = {k: r[k] for k in ("heads", "kv_heads", "context", "batch", "page_size")}
             emit(
-                "callpath",
+                "integration",
                 f"paged {label} public call KVH={r['kv_heads']} ctx={r['context']} B={r['batch']}",
                 f"The public call takes {r['public_us']:.1f} us ({r['public_tbps']:.2f} TB/s of "
                 f"K/V); kernel only {r['kernel_tbps']:.2f} TB/s; best SDPA backend "
@@ -327,7 +327,7 @@ def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
         by["empty custom op (torch floor)"],
     )
     emit(
-        "framework",
+        "integration",
         "torch custom op overhead (flash)",
         f"Host cost per call: direct {direct['host_us']:.1f} us, custom op {op['host_us']:.1f} us "
         f"(+{op['host_us'] - direct['host_us']:.1f} us), an empty custom op (torch's floor) "
@@ -345,7 +345,7 @@ def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
     with open(torch_ops.__file__) as f:
         glue = sum(1 for line in f if line.strip() and not line.strip().startswith("#"))
     emit(
-        "framework",
+        "integration",
         "torch custom ops viable (Proto 8)",
         f"Both ops register with torch.library in {glue} lines of Python glue (fake impls, "
         f"forward-only autograd); opcheck, torch.compile(fullgraph=True) and CUDA-graph capture "
@@ -360,7 +360,7 @@ def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
         n=1,
     )
     emit(
-        "callpath",
+        "integration",
         "host cost per public call",
         f"flash {direct['host_us']:.1f} us, paged {by['paged public call']['host_us']:.1f} us per "
         f"call from Python with torch tensors (prepared relaunch "
@@ -374,3 +374,14 @@ def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
         {"shape": [1, 2, 128, 64]},
         n=5,
     )
+
+
+def emit_from_results(results_path, findings_path, revision: str) -> None:
+    """Findings from a recorded run's JSON (the device machine has no .git, so
+    the run's commit is passed in)."""
+    import json
+    import os
+
+    r = json.loads(open(results_path).read())
+    os.environ["ATTENTION_PROTO_GIT_REVISION"] = revision
+    _emit(findings_path, r["env"], r["flash"], r["paged"], r["serving"], r["overhead"])
