@@ -201,6 +201,8 @@ def _overhead_rows(torch, ap):
         "paged custom op": (lambda: ops.paged_attention(*pargs)),
         "empty custom op (torch floor)": (lambda: ops.noop(q)),
         "torch.empty_like": (lambda: torch.empty_like(q)),
+        "q.new_empty (our output allocation)": (lambda: q.new_empty(q.shape)),
+        "torch current stream lookup": (lambda: torch._C._cuda_getCurrentRawStream(0)),
         "torch SDPA call": (lambda: sdpa(q, k, v)),
     }
     rows = []

@@ -227,6 +227,10 @@ def check_alignment(name, address, strides) -> None:
 _PLANS: dict = {}
 
 
+def _float32():
+    return sys.modules["torch"].float32
+
+
 def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=True):
     """The torch fast path: a cached plan per (shapes, strides, dtypes, options),
     outputs from torch's allocator on the call's stream, no host synchronization."""
@@ -242,9 +246,9 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
         q.dtype,
         k.dtype,
         v.dtype,
-        q.device,
-        k.device,
-        v.device,
+        q.get_device(),  # an int: cheaper to hash than a torch.device
+        k.get_device(),
+        v.get_device(),
         bool(causal),
         scale,
         bool(return_lse),
@@ -271,14 +275,18 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
     if (qa | ka | va) & 15:
         for name, x in (("q", q), ("k", k), ("v", v)):
             check_alignment(name, x.data_ptr(), x.stride())
-    device = q.device
-    s, on_current = streams.for_torch(stream, device.index)
-    o = streams.torch_empty(plan.o_shape, q.dtype, device, s, on_current)
-    lse = None
-    if return_lse:
-        lse = streams.torch_empty(
-            plan.lse_shape, sys.modules["torch"].float32, device, s, on_current
-        )
+    if stream is None:
+        s, on_current = streams.torch_current(tensors.RUNTIME_DEVICE), True
+    else:
+        s, on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
+    if on_current:
+        o = q.new_empty(plan.o_shape)
+        lse = q.new_empty(plan.lse_shape, dtype=_float32()) if return_lse else None
+    else:
+        o = streams.torch_empty(plan.o_shape, q.dtype, q.device, s, False)
+        lse = None
+        if return_lse:
+            lse = streams.torch_empty(plan.lse_shape, _float32(), q.device, s, False)
     if debug.poison_outputs:
         for t in (o, lse) if lse is not None else (o,):
             attention_front.poison_torch(t, s, on_current)

@@ -462,11 +462,11 @@ def _call_torch(
         v.dtype,
         page_table.dtype,
         context_lens.dtype,
-        q.device,
-        k.device,
-        v.device,
-        page_table.device,
-        context_lens.device,
+        q.get_device(),  # ints: cheaper to hash than torch.device objects
+        k.get_device(),
+        v.get_device(),
+        page_table.get_device(),
+        context_lens.get_device(),
         scale,
         partition_size,
         validate,
@@ -493,15 +493,23 @@ def _call_torch(
     qa, ka, va = q.data_ptr(), k.data_ptr(), v.data_ptr()
     if (qa | ka | va) & 15:
         raise ValueError(f"[{OP}] q, k_pages and v_pages must be 16-byte aligned")
-    device = q.device
-    s, on_current = streams.for_torch(stream, device.index)
-    o = streams.torch_empty(plan.o_shape, q.dtype, device, s, on_current)
+    if stream is None:
+        s, on_current = streams.torch_current(tensors.RUNTIME_DEVICE), True
+    else:
+        s, on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
+    torch = sys.modules["torch"]
+    if on_current:
+        o = q.new_empty(plan.o_shape)
+    else:
+        o = streams.torch_empty(plan.o_shape, q.dtype, q.device, s, False)
     if debug.poison_outputs:
         attention_front.poison_torch(o, s, on_current)
     acc = mx = sm = 0
     if plan.scratch_floats:
-        torch = sys.modules["torch"]
-        scratch = streams.torch_empty((plan.scratch_floats,), torch.float32, device, s, on_current)
+        if on_current:
+            scratch = q.new_empty((plan.scratch_floats,), dtype=torch.float32)
+        else:
+            scratch = streams.torch_empty((plan.scratch_floats,), torch.float32, q.device, s, False)
         acc, mx, sm = scratch_addresses(scratch.data_ptr(), plan.o_shape, plan.partitions)
     plan.plan.run(
         s,
