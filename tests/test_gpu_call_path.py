@@ -277,13 +277,17 @@ def _view(shape, rng, dtype):
 if given is not None:
 
     @settings(max_examples=20, deadline=None)
-    @given(seed=st.integers(0, 2**16), n=st.sampled_from([1, 17, 64, 65]))
-    def test_flash_strided_views_give_the_right_answer_or_a_clear_refusal(seed, n):
+    @given(
+        seed=st.integers(0, 2**16),
+        n=st.sampled_from([1, 17, 64, 65]),
+        op=st.sampled_from(["flash_attention", "simple_attention"]),
+    )
+    def test_attention_strided_views_give_the_right_answer_or_a_clear_refusal(seed, n, op):
         rng = np.random.default_rng(seed)
         d = 64
         q, k, v = (_view((2, 2, n, d), rng, torch.bfloat16) for _ in range(3))
         try:
-            out = ap.flash_attention(q, k, v)
+            out = getattr(ap, op)(q, k, v)
         except ValueError as e:
             assert "must be 16-byte aligned" in str(e) or "contiguous" in str(e)
             return
@@ -295,8 +299,8 @@ if given is not None:
     def test_paged_strided_views_give_the_right_answer_or_a_clear_refusal(seed):
         rng = np.random.default_rng(seed)
         q, kp, vp, table, lens = _paged_torch([17, 40], seed=seed)
-        which = ["q", "table", "lens", "k"][seed % 4]
-        args = {"q": q, "table": table, "lens": lens, "k": kp}
+        which = ["q", "table", "lens", "k", "v"][seed % 5]
+        args = {"q": q, "table": table, "lens": lens, "k": kp, "v": vp}
         if which == "lens":  # a column of a 2-d tensor
             big = torch.zeros((lens.shape[0] + 2, 3), dtype=torch.int32, device="cuda")
             col = int(rng.integers(0, 3))
@@ -310,10 +314,24 @@ if given is not None:
             args[which] = big[r0 : r0 + table.shape[0], c0 : c0 + table.shape[1]]
         else:
             args[which] = _view(tuple(args[which].shape), rng, torch.bfloat16)
-            args[which].copy_({"q": q, "k": kp}[which])
+            args[which].copy_({"q": q, "k": kp, "v": vp}[which])
         try:
-            out = ap.paged_attention(args["q"], args["k"], vp, args["table"], args["lens"])
+            out = ap.paged_attention(args["q"], args["k"], args["v"], args["table"], args["lens"])
         except ValueError as e:
             assert "contiguous" in str(e) or "aligned" in str(e) or "multiples of 8" in str(e)
             return
         _assert_paged_close(out, _paged_ref(q, kp, vp, table, lens))
+
+
+@pytest.mark.small
+def test_cupy_arrays_run_in_place_through_dlpack():
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((1, 2, 33, 64)).astype(np.float16) for _ in range(3))
+    s = cp.cuda.Stream(non_blocking=True)
+    with s:
+        cq, ck, cv = (cp.asarray(x) for x in (q, k, v))
+        out = ap.flash_attention(cq, ck, cv, causal=True, stream=s)
+    assert isinstance(out, cp.ndarray)
+    s.synchronize()
+    assert_close_to_reference(cp.asnumpy(out), q, k, v, "float16", causal=True)
