@@ -53,7 +53,13 @@ void LaunchPlan::run(CUstream stream, const std::vector<uint64_t> &addresses) co
   }
   for (size_t i = 0; i < offsets_.size(); ++i)
     std::memcpy(block + offsets_[i], &addresses[i], 8);
-  Device::shared();
+  // Binding the primary context is a driver call; once per thread is enough
+  // (every library in the process shares the primary context).
+  static thread_local bool context_bound = false;
+  if (!context_bound) {
+    Device::shared();
+    context_bound = true;
+  }
   size_t size = args_.size();
   // CU_LAUNCH_PARAM_BUFFER_POINTER (1), CU_LAUNCH_PARAM_BUFFER_SIZE (2), END (0).
   void *extra[] = {reinterpret_cast<void *>(1), block, reinterpret_cast<void *>(2), &size, nullptr};
