@@ -182,6 +182,34 @@ def _paged_row(torch, ap, b, h, kvh, ctx, page_size, l2_bytes, peers):
     return row
 
 
+def _split_rows(torch, l2_bytes):
+    """Kernel time against partition size where the default split is in doubt."""
+    rows = []
+    for b, kvh, ctx in ((16, 8, 16384), (64, 8, 4096), (4, 8, 65536)):
+        s = _paged_sets(torch, b, 32, kvh, ctx, 16, 1)[0]
+        args = (s["q"], s["kp"], s["vp"], s["table"], s["lens"])
+        default = paged.Prepared(*args).partition_size
+        kv_bytes = 2 * b * kvh * ctx * 128 * 2
+        for part in sorted({256, 512, 1024, 2048, ctx, default}):
+            prep = paged.Prepared(*args, partition_size=part)
+            t = _gpu_time(torch, lambda p: p.launch(), [(prep,)], batches=20)
+            rows.append(
+                dict(
+                    kv_heads=kvh,
+                    context=ctx,
+                    batch=b,
+                    partition_size=part,
+                    partitions=prep.partitions,
+                    us=t.median_s * 1e6,
+                    tbps=kv_bytes / t.median_s / 1e12,
+                    cv=t.cv,
+                    default=part == default,
+                )
+            )
+        del s, args
+    return rows
+
+
 def _overhead_rows(torch, ap):
     """Host microseconds per call: our public calls, the prepared relaunch, the
     torch custom ops, torch's floor (an empty custom op) and SDPA."""
@@ -232,6 +260,8 @@ def run(args) -> list[dict]:
         _paged_row(torch, ap, 16, 32, 8, 16384, 16, l2, peers),
         _paged_row(torch, ap, 64, 32, 8, 4096, 16, l2, peers),
     ]
+    print("paged partition sizes (kernel only) ...", flush=True)
+    split_rows = _split_rows(torch, l2)
     print("serving latency ...", flush=True)
     serving_peers = ("CUDNN_ATTENTION", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
     serving_rows = [
@@ -250,6 +280,7 @@ def run(args) -> list[dict]:
         "paged": paged_rows,
         "serving": serving_rows,
         "overhead": overhead_rows,
+        "split": split_rows,
     }
     write_json(args.out, "callpath", result)
     if args.findings:
@@ -266,6 +297,13 @@ def run(args) -> list[dict]:
     print(table(paged_rows, cols))
     print("serving latency (ctx 4K, page 16):")
     print(table(serving_rows, cols))
+    print(
+        table(
+            split_rows,
+            ["kv_heads", "context", "batch", "partition_size", "partitions"]
+            + ["us", "tbps", "cv", "default"],
+        )
+    )
     print(table(overhead_rows, ["call", "host_us", "cv"]))
     return flash_rows + paged_rows + serving_rows + overhead_rows
 
