@@ -17,8 +17,9 @@ def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None) -> np.ndarray:
-    """Attention as a same-dtype implementation computes it: scores, probabilities
-    and output each rounded to `dtype`, sums in float32."""
+    """Attention as a same-dtype implementation computes it: scores and sums in
+    float32, probabilities (after normalization) and output rounded to `dtype`.
+    Rows that see no key give 0; a NaN or +inf score gives NaN (as the reference)."""
 
     def rnd(x):
         return to_dtype(np.asarray(x, dtype=np.float32), dtype).astype(np.float32)
@@ -28,17 +29,18 @@ def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None) -> np.ndarr
     k32, v32 = reference.repeat_kv(k32, heads), reference.repeat_kv(v32, heads)
     d = q32.shape[-1]
     scale = 1.0 / np.sqrt(d) if scale is None else scale
-    s = np.einsum("bhid,bhjd->bhij", q32, k32) * np.float32(scale)
-    nq, nk = s.shape[-2:]
-    if causal:
-        s = np.where(reference.causal_mask(nq, nk), s, -np.inf)
-    m = s.max(-1, keepdims=True)
-    empty = ~np.isfinite(m)
-    p = np.exp(s - np.where(empty, 0, m))
-    denom = p.sum(-1, keepdims=True)
-    p = rnd(p / np.where(empty, 1, denom))
-    out = np.einsum("bhij,bhjd->bhid", p, v32)
-    return rnd(np.where(empty, 0, out))
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN on purpose
+        s = np.einsum("bhid,bhjd->bhij", q32, k32) * np.float32(scale)
+        nq, nk = s.shape[-2:]
+        if causal:
+            s = np.where(reference.causal_mask(nq, nk), s, -np.inf)
+        m = s.max(-1, keepdims=True)
+        empty = m == -np.inf  # not isfinite: NaN and +inf are not "no keys"
+        p = np.exp(s - np.where(empty, 0, m))
+        denom = p.sum(-1, keepdims=True)
+        p = rnd(p / np.where(empty, 1, denom))
+        out = np.einsum("bhij,bhjd->bhid", p, v32)
+        return rnd(np.where(empty, 0, out))
 
 
 FLOOR = {"float32": 1e-5, "float16": 1e-4, "bfloat16": 1e-3}

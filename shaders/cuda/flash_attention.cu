@@ -13,7 +13,8 @@
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
 // Grid (ceil(Nq / BLOCK_M), H, B); causal: (H * B, ceil(Nq / BLOCK_M)).
 // Causal aligns bottom-right (FlashAttention 2): query i sees keys
-// j <= i + Nk - Nq; a row that sees no key writes 0 and lse = -inf. Offsets
+// j <= i + Nk - Nq; a row that sees no key writes 0 and lse = -inf, a row
+// with a NaN or +inf score among its visible keys NaN and lse = NaN. Offsets
 // are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
 #include "mma.h"
@@ -229,9 +230,13 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int row = m0 + warp_row0 + mt * 16 + g + 8 * h;
       if (row >= p.seqlen_q) continue;
-      // A row that saw a key has sum >= 1 (its max contributes exp2(0)).
-      const bool seen = sum > 0.f;
-      const float inv = seen ? 1.f / sum : 0.f;
+      // Only a row that saw no key (or only -inf scores) has sum 0: its max
+      // key contributes about 1. A NaN score (NaN or Inf in q or k: fmaxf
+      // drops NaN from the max, exp2(+inf - +inf) is NaN) makes sum NaN, which
+      // is not 0, so the row's output and lse come out NaN.
+      const bool empty = sum == 0.f;
+      const float m = row_max[mt][h];
+      const float inv = empty ? 0.f : 1.f / sum;
       T *o_row = o_base + (long long)row * st.o[2];
 #pragma unroll
       for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
@@ -239,7 +244,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
             pack2<DTYPE>(o_acc[mt][dj][2 * h] * inv, o_acc[mt][dj][2 * h + 1] * inv);
       if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
         const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
-        lse[index] = seen ? row_max[mt][h] * p.scale + __logf(sum) : AP_NEG_INF;
+        lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
       }
     }
 }
