@@ -16,13 +16,15 @@ def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype({"float16": np.float16, "float32": np.float32}[dtype])
 
 
+def rounded(x, dtype: str) -> np.ndarray:
+    """float32 values rounded to `dtype` (round to nearest even) and back."""
+    return to_dtype(np.asarray(x, dtype=np.float32), dtype).astype(np.float32)
+
+
 def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None) -> np.ndarray:
     """Attention as a same-dtype implementation computes it: scores and sums in
     float32, probabilities (after normalization) and output rounded to `dtype`.
     Rows that see no key give 0; a NaN or +inf score gives NaN (as the reference)."""
-
-    def rnd(x):
-        return to_dtype(np.asarray(x, dtype=np.float32), dtype).astype(np.float32)
 
     q32, k32, v32 = (np.asarray(x).astype(np.float32) for x in (q, k, v))
     heads = q32.shape[1]
@@ -38,9 +40,9 @@ def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None) -> np.ndarr
         empty = m == -np.inf  # not isfinite: NaN and +inf are not "no keys"
         p = np.exp(s - np.where(empty, 0, m))
         denom = p.sum(-1, keepdims=True)
-        p = rnd(p / np.where(empty, 1, denom))
+        p = rounded(p / np.where(empty, 1, denom), dtype)
         out = np.einsum("bhij,bhjd->bhid", p, v32)
-        return rnd(np.where(empty, 0, out))
+        return rounded(np.where(empty, 0, out), dtype)
 
 
 FLOOR = {"float32": 1e-5, "float16": 1e-4, "bfloat16": 1e-3}
