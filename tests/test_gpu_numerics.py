@@ -12,7 +12,14 @@ import attention_proto as ap
 from attention_proto import buffers, reference
 from attention_proto.ops import flash
 from flash_emulation import flash_attention as emulated_flash
-from tolerance import FLOOR, assert_close_to_reference, lowp_attention, to_dtype
+from tolerance import (
+    FLOOR,
+    SCORE_SUMS,
+    assert_close_to_reference,
+    lowp_attention,
+    same_dtype_error,
+    to_dtype,
+)
 
 
 def _inputs(rng, b, h, nq, nk, d, dtype, scale=1.0):
@@ -90,9 +97,10 @@ def test_same_dtype_reference_propagates_nan_like_fp64(rng):
         q, k, v = _bad_inputs(rng, 200, 150, 64, "float16", kind)
         for causal in (False, True):
             nan_rows, _, _ = _expected_nan_rows(q, k, v, causal)
-            low = lowp_attention(q, k, v, "float16", causal=causal)
-            assert np.array_equal(np.isnan(low).all(-1), nan_rows)
-            assert not np.isnan(low[~nan_rows]).any()
+            for scores in SCORE_SUMS:
+                low = lowp_attention(q, k, v, "float16", causal=causal, scores=scores)
+                assert np.array_equal(np.isnan(low).all(-1), nan_rows)
+                assert not np.isnan(low[~nan_rows]).any()
 
 
 # ------------------------------------- CPU: fp16 with large logits, emulated kernel
@@ -137,8 +145,7 @@ def test_emulated_kernel_found_the_defect_and_the_fix_removes_it():
         off += int((old[rows] != value[rows]).any(-1).sum())
         total += int(rows.sum())
         ref = reference.attention(q, k, v, causal=True)
-        base = float(np.abs(lowp_attention(q, k, v, "float16", causal=True) - ref).max())
-        bound = 2 * base + FLOOR["float16"]
+        bound = 2 * same_dtype_error(q, k, v, "float16", ref, causal=True) + FLOOR["float16"]
         over += float(np.abs(old - ref).max()) > bound
     assert total > 1000 and off > total // 20, (off, total)  # 866 of 10028
     assert over >= 1
