@@ -217,8 +217,9 @@ def flash_attention(q, k, v, *, causal=False, scale=None, return_lse=False, conf
     (torch, cupy, jax) are used in place and the result comes back as the same
     framework's array. Causal masks align bottom-right as in FlashAttention 2:
     query i sees keys j <= i + Nk - Nq, and a row that sees no key returns 0
-    (lse = -inf). With return_lse, also returns the float32 log-sum-exp
-    [B, H, Nq] of the scaled scores. `config` (a FlashConfig) overrides the
-    tuned tile choice.
+    (lse = -inf); a row with a NaN or +inf score among its visible keys (NaN or
+    Inf in q or k) returns NaN (lse = NaN). With return_lse, also returns the
+    float32 log-sum-exp [B, H, Nq] of the scaled scores. `config` (a
+    FlashConfig) overrides the tuned tile choice.
     """
     return Prepared(q, k, v, causal=causal, scale=scale, return_lse=return_lse, config=config)()
