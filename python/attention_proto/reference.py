@@ -4,7 +4,10 @@ results come back as float32 (outputs) so they can be compared with kernels.
 Layout [batch, heads, seqlen, head_dim]. Causal masks align bottom-right as in
 FlashAttention 2: with Nq queries and Nk keys, query i sees keys
 j <= i + (Nk - Nq). When Nq > Nk the first Nq - Nk queries see no key: their
-output is 0 and their log-sum-exp is -inf.
+output is 0 and their log-sum-exp is -inf (so is a row whose every visible score
+is -inf). A NaN or +inf among a row's visible scores (NaN or Inf in q or k) makes
+its output and log-sum-exp NaN, as safe softmax gives: exp(s - max) is
+exp(+inf - +inf) = NaN. A NaN is never reported as "no keys".
 """
 
 from __future__ import annotations
@@ -49,22 +52,24 @@ def attention(q, k, v, *, causal=False, scale=None, bias=None, return_lse=False)
     heads, d = q.shape[1], q.shape[3]
     k, v = repeat_kv(k, heads), repeat_kv(v, heads)
     scale = 1.0 / np.sqrt(d) if scale is None else scale
-    s = np.einsum("bhid,bhjd->bhij", q, k) * scale
-    if bias is not None:
-        s = s + bias
-    nq, nk = s.shape[-2], s.shape[-1]
-    if causal:
-        s = np.where(causal_mask(nq, nk), s, -np.inf)
-    m = s.max(axis=-1, keepdims=True)
-    empty = ~np.isfinite(m)
-    m = np.where(empty, 0.0, m)
-    p = np.exp(s - m)
-    denom = p.sum(axis=-1, keepdims=True)
-    out = np.einsum("bhij,bhjd->bhid", p, v) / np.where(empty, 1.0, denom)
-    out = np.where(empty, 0.0, out).astype(np.float32)
-    if not return_lse:
-        return out
-    lse = np.where(empty[..., 0], -np.inf, (m + np.log(np.where(empty, 1.0, denom)))[..., 0])
+    with np.errstate(invalid="ignore"):  # inf - inf, 0 * inf: NaN on purpose
+        s = np.einsum("bhid,bhjd->bhij", q, k) * scale
+        if bias is not None:
+            s = s + bias
+        nq, nk = s.shape[-2], s.shape[-1]
+        if causal:
+            s = np.where(causal_mask(nq, nk), s, -np.inf)
+        m = s.max(axis=-1, keepdims=True)  # NaN if any score is NaN
+        # Only -inf means "no key": isfinite would also take NaN and +inf for it.
+        empty = m == -np.inf
+        m = np.where(empty, 0.0, m)
+        p = np.exp(s - m)
+        denom = p.sum(axis=-1, keepdims=True)
+        out = np.einsum("bhij,bhjd->bhid", p, v) / np.where(empty, 1.0, denom)
+        out = np.where(empty, 0.0, out).astype(np.float32)
+        if not return_lse:
+            return out
+        lse = np.where(empty[..., 0], -np.inf, (m + np.log(np.where(empty, 1.0, denom)))[..., 0])
     return out, lse.astype(np.float32)
 
 

@@ -13,7 +13,8 @@
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
 // Grid (ceil(Nq / BLOCK_M), H, B); causal: (H * B, ceil(Nq / BLOCK_M)).
 // Causal aligns bottom-right (FlashAttention 2): query i sees keys
-// j <= i + Nk - Nq; a row that sees no key writes 0 and lse = -inf. Offsets
+// j <= i + Nk - Nq; a row that sees no key writes 0 and lse = -inf, a row
+// with a NaN or +inf score among its visible keys NaN and lse = NaN. Offsets
 // are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
 #include "kernel_layouts.h"
@@ -233,9 +234,23 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int row = m0 + warp_row0 + mt * 16 + g + 8 * h;
       if (row >= p.seqlen_q) continue;
-      // A row that saw a key has sum >= 1 (its max contributes exp2(0)).
-      const bool seen = sum > 0.f;
-      const float inv = seen ? 1.f / sum : 0.f;
+      // Only a row that saw no key (or only -inf scores) has sum 0: its max
+      // key contributes about 1. A NaN score (NaN or Inf in q or k: fmaxf
+      // drops NaN from the max, exp2(+inf - +inf) is NaN) makes sum NaN, which
+      // is not 0, so the row's output and lse come out NaN.
+      const bool empty = sum == 0.f;
+      // The row max's weight was exp2(fma(m, c, -base)) with base = m * c
+      // rounded (flash_softmax.inc; it feeds only fma operands, so it is never
+      // contracted and __fmul_rn here is the same product): 2^(rounding error
+      // of m * c), within |m * c| * 2^-24 * ln 2 of 1 (3.4e-4 at m * c ~ 1e4,
+      // q and k x 50). P.V took it rounded to DTYPE (fp16: to 1 or 1 - 2^-11).
+      // Normalizing by the same rounded weight gives a row dominated by one key
+      // exactly that key's value, where the fp32 sum put it up to an fp16 ulp
+      // off. Branch-free: with m = -inf, norm is NaN but sum is 0 or NaN too.
+      const float m = row_max[mt][h];
+      const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
+      const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
+      const float inv = empty ? 0.f : 1.f / norm;
       T *o_row = o_base + (long long)row * st.o[2];
 #pragma unroll
       for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
@@ -243,7 +258,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
             pack2<DTYPE>(o_acc[mt][dj][2 * h] * inv, o_acc[mt][dj][2 * h + 1] * inv);
       if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
         const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
-        lse[index] = seen ? row_max[mt][h] * p.scale + __logf(sum) : AP_NEG_INF;
+        lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
       }
     }
 }

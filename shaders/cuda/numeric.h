@@ -42,6 +42,13 @@ template <int Dtype> __device__ __forceinline__ unsigned pack2(float lo, float h
   return r;
 }
 
+// f rounded to fp16 or bf16 (round to nearest even) and back: the value the
+// tensor cores see after pack2.
+template <int Dtype> __device__ __forceinline__ float round_to(float f) {
+  return Dtype == AP_DTYPE_BFLOAT16 ? bf16_to_float(float_to_bf16(f))
+                                    : f16_to_float(float_to_f16(f));
+}
+
 // Element type and conversions chosen by the DTYPE constant.
 template <int Dtype> struct Storage;
 template <> struct Storage<AP_DTYPE_FLOAT16> {

@@ -6,7 +6,8 @@
 // Constants: HEAD_DIM, DTYPE (AP_DTYPE_*), ROWS_PER_BLOCK.
 // Grid: (ceil(seqlen_q / ROWS_PER_BLOCK), heads, batch). Causal masks align
 // bottom-right: query i sees keys j <= i + seqlen_k - seqlen_q (FlashAttention 2).
-// A row that sees no key writes zeros and lse = -inf.
+// A row that sees no key writes zeros and lse = -inf; a row with a NaN or +inf
+// score among its visible keys writes NaN and lse = NaN.
 #include "attention_params.h"
 #include "numeric.h"
 
@@ -51,9 +52,12 @@ extern "C" __global__ void __launch_bounds__(ROWS_PER_BLOCK)
     float s = 0.f;
     for (int d = 0; d < HEAD_DIM; ++d)
       s += qf[d] * S::load(k_row[d]);
+    // fmaxf drops a NaN score, but exp(NaN - max) puts it into the sum. While
+    // every score so far is -inf, subtract 0: -inf - -inf would be NaN.
     const float new_max = fmaxf(running_max, s);
-    const float correction = __expf(running_max - new_max);
-    const float w = __expf(s - new_max);
+    const float base = new_max == AP_NEG_INF ? 0.f : new_max;
+    const float correction = __expf(running_max - base);
+    const float w = __expf(s - base);
     running_sum = running_sum * correction + w;
     const T *v_row = v_base + j * st.v[2];
     for (int d = 0; d < HEAD_DIM; ++d)
@@ -61,12 +65,15 @@ extern "C" __global__ void __launch_bounds__(ROWS_PER_BLOCK)
     running_max = new_max;
   }
 
+  // Sum 0: no visible key, or only -inf scores. A NaN or +inf score made the
+  // sum NaN (exp(+inf - +inf)), so output and lse come out NaN.
   T *o_row = o + batch * st.o[0] + head * st.o[1] + row * st.o[2];
-  const float inv = visible > 0 ? 1.f / running_sum : 0.f;
+  const bool empty = running_sum == 0.f;
+  const float inv = empty ? 0.f : 1.f / running_sum;
   for (int d = 0; d < HEAD_DIM; ++d)
     o_row[d] = S::store(acc[d] * inv);
   if (p.flags & AP_FLAG_RETURN_LSE) {
     const long long lse_index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
-    lse[lse_index] = visible > 0 ? running_max + __logf(running_sum) : AP_NEG_INF;
+    lse[lse_index] = empty ? AP_NEG_INF : running_max + __logf(running_sum);
   }
 }

@@ -311,10 +311,12 @@ def flash_attention(
     legacy default stream) and the result comes back as the same framework's
     array; NumPy arrays are uploaded and the result downloaded. Causal masks
     align bottom-right as in FlashAttention 2: query i sees keys
-    j <= i + Nk - Nq, and a row that sees no key returns 0 (lse = -inf). With
-    return_lse, also returns the float32 log-sum-exp [B, H, Nq] of the scaled
-    scores. `config` (a FlashConfig) overrides the tuned tile choice. Forward
-    only: inputs that require grad are refused while grad mode is on.
+    j <= i + Nk - Nq, and a row that sees no key returns 0 (lse = -inf); a row
+    with a NaN or +inf score among its visible keys (NaN or Inf in q or k)
+    returns NaN (lse = NaN). With return_lse, also returns the float32
+    log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
+    overrides the tuned tile choice. Forward only: inputs that require grad are
+    refused while grad mode is on.
     """
     if tensors.is_torch(q):
         return _call_torch(q, k, v, causal, scale, return_lse, config, stream)

@@ -46,5 +46,6 @@ def simple_attention(q, k, v, *, causal=False, scale=None, return_lse=False, str
     """Softmax attention, one thread per query row. Inputs [B, H, N, D]; NumPy in,
     NumPy out; DLPack CUDA in, the same framework out. Causal aligns bottom-right
     (query i sees keys j <= i + Nk - Nq); a row with no visible key gives 0 and
-    lse = -inf."""
+    lse = -inf, a row with a NaN or +inf score among its visible keys NaN and
+    lse = NaN."""
     return Prepared(q, k, v, causal=causal, scale=scale, return_lse=return_lse, stream=stream)()
