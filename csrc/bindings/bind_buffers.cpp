@@ -95,6 +95,12 @@ void bind_buffers(nb::module_ &m) {
           "A stream-ordered allocation (memory pool): freed in `stream`'s order, with no wait.")
       .def_prop_ro("address", &cuda::DeviceBuffer::address)
       .def_prop_ro("stream_ordered", &cuda::DeviceBuffer::stream_ordered)
+      .def(
+          "used_on",
+          [](cuda::DeviceBuffer &b, uintptr_t stream) {
+            b.used_on(reinterpret_cast<cuda::CUstream>(stream));
+          },
+          "stream"_a, "Order the buffer's free after the work queued on `stream` so far.")
       .def_prop_ro("nbytes", &cuda::DeviceBuffer::size)
       .def(
           "upload",

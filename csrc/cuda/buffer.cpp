@@ -34,21 +34,34 @@ void keep_pool_memory() {
 }
 } // namespace
 
-DeviceBuffer::DeviceBuffer(size_t bytes, CUstream stream)
-    : bytes_(bytes), stream_(stream), stream_ordered_(true) {
+DeviceBuffer::DeviceBuffer(size_t bytes, CUstream stream) : bytes_(bytes), stream_ordered_(true) {
   Device::shared();
   keep_pool_memory();
-  check(driver().cuMemAllocAsync(&ptr_, bytes ? bytes : 1, stream),
-        ("cuMemAllocAsync(" + std::to_string(bytes) + " bytes)").c_str());
+  const auto &d = driver();
+  check(d.cuEventCreate(&last_use_, kEventDisableTiming), "cuEventCreate");
+  const CUresult code = d.cuMemAllocAsync(&ptr_, bytes ? bytes : 1, stream);
+  if (code != 0) {
+    d.cuEventDestroy(last_use_);
+    check(code, ("cuMemAllocAsync(" + std::to_string(bytes) + " bytes)").c_str());
+  }
+  used_on(stream);
+}
+
+void DeviceBuffer::used_on(CUstream stream) {
+  if (last_use_) check(driver().cuEventRecord(last_use_, stream), "cuEventRecord");
 }
 
 DeviceBuffer::~DeviceBuffer() {
   try {
     if (!ptr_) return;
-    if (stream_ordered_)
-      driver().cuMemFreeAsync(ptr_, stream_);
-    else
-      driver().cuMemFree(ptr_);
+    const auto &d = driver();
+    if (stream_ordered_) {
+      d.cuStreamWaitEvent(nullptr, last_use_, 0);
+      d.cuMemFreeAsync(ptr_, nullptr);
+      d.cuEventDestroy(last_use_);
+    } else {
+      d.cuMemFree(ptr_);
+    }
   } catch (...) {
   }
 }

@@ -15,8 +15,14 @@ public:
   explicit DeviceBuffer(size_t bytes);
   // A stream-ordered allocation from the device's default memory pool
   // (cuMemAllocAsync): usable by work queued on `stream` after this call, and
-  // returned to the pool in `stream`'s order when destroyed, with no wait.
+  // returned to the pool without a wait when destroyed, ordered after the last
+  // work marked by used_on(). The free goes to the legacy default stream behind
+  // an event, not to `stream`: a caller's stream may be destroyed before the
+  // buffer (a freed array outliving its CuPy stream), and a free queued on a
+  // destroyed stream is undefined behaviour.
   DeviceBuffer(size_t bytes, CUstream stream);
+  // Orders this buffer's eventual free after the work queued on `stream` so far.
+  void used_on(CUstream stream);
   ~DeviceBuffer();
   DeviceBuffer(const DeviceBuffer &) = delete;
   DeviceBuffer &operator=(const DeviceBuffer &) = delete;
@@ -35,7 +41,7 @@ private:
   void check_range(size_t bytes, size_t offset, const char *what) const;
   CUdeviceptr ptr_ = 0;
   size_t bytes_ = 0;
-  CUstream stream_ = nullptr;
+  CUevent last_use_ = nullptr;
   bool stream_ordered_ = false;
 };
 

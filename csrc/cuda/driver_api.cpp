@@ -113,6 +113,7 @@ void load_driver_once() {
          d.cuOccupancyMaxActiveBlocksPerMultiprocessor, missing);
     bind(h, "cuLaunchKernel", d.cuLaunchKernel, missing);
     bind(h, "cuStreamSynchronize", d.cuStreamSynchronize, missing);
+    bind(h, "cuStreamWaitEvent", d.cuStreamWaitEvent, missing);
     bind(h, "cuEventCreate", d.cuEventCreate, missing);
     bind(h, "cuEventDestroy_v2", d.cuEventDestroy, missing);
     bind(h, "cuEventRecord", d.cuEventRecord, missing);

@@ -38,6 +38,7 @@ enum DeviceAttribute : int {
 // cuMemHostAlloc flags and the memory-pool attribute we set.
 constexpr unsigned kMemHostAllocPortable = 1, kMemHostAllocDeviceMap = 2;
 constexpr int kMemPoolAttrReleaseThreshold = 4;
+constexpr unsigned kEventDisableTiming = 2;
 
 enum FunctionAttribute : int {
   kFuncMaxThreadsPerBlock = 0,
@@ -93,6 +94,7 @@ struct DriverApi {
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, CUstream, void **, void **);
   CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
   CUresult (*cuEventCreate)(CUevent *, unsigned);
   CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuEventRecord)(CUevent, CUstream);

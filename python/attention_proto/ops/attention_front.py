@@ -197,6 +197,16 @@ def poison_torch(t, stream: int, on_current: bool) -> None:
         t.fill_(float("nan"))
 
 
+def owned_buffers(*outputs) -> list:
+    """Our stream-ordered buffers among `outputs` (not torch's): each launch marks
+    them used so their free waits for it (DeviceBuffer.used_on)."""
+    return [
+        t.keepalive
+        for t in outputs
+        if t is not None and isinstance(t.keepalive, _core.DeviceBuffer)
+    ]
+
+
 def result(t: tensors.DeviceTensor, host: bool):
     if t.framework == "torch" and not isinstance(t.keepalive, _core.DeviceBuffer):
         return t.keepalive
@@ -274,6 +284,7 @@ class PreparedAttention:
             if self.return_lse
             else None
         )
+        self.owned = owned_buffers(self.o, self.lse)
         self.addresses = [
             self.q.address,
             self.k.address,
@@ -308,6 +319,8 @@ class PreparedAttention:
 
     def launch(self) -> None:
         self.plan.run(self.stream, self.addresses)
+        for buf in self.owned:
+            buf.used_on(self.stream)
 
     def results(self):
         host = self.problem.host
