@@ -19,20 +19,27 @@ PROG = "python -m attention_proto.bench"
 
 
 def git_revision() -> str:
-    """$ATTENTION_PROTO_GIT_REVISION (set where the tree travels without .git), else git."""
+    """$ATTENTION_PROTO_GIT_REVISION (set where the tree travels without .git), else
+    git in the source tree (an editable install) or in the working directory when
+    it is this project's checkout (`pip install . && python -m attention_proto.bench`
+    run from it), else 'unknown'."""
     if os.environ.get("ATTENTION_PROTO_GIT_REVISION"):
         return os.environ["ATTENTION_PROTO_GIT_REVISION"]
-    try:
-        root = Path(__file__).resolve().parents[3]
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
+        if not (root / "python" / "attention_proto").is_dir():
+            continue  # some other directory: its commit says nothing about this code
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    return "unknown"
 
 
 def _nvidia_smi(fields: str) -> list[str] | None:
