@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One call on the lent GPU: build, GPU tests, sanitizers on the small cases, a
-# short benchmark; logs and JSON under $OUT, a short table printed last.
+# short benchmark; logs and JSON under $OUT, a short table printed last. The
+# results ($OUT/<date>-<machine>-<suite>.json) can be committed to bench/results/
+# as they are; `python -m attention_proto.findings derive` then derives findings.
 #   bash bench/gpu_run.sh [bench suites...]     (default suites: foundation)
 # Env: ATTENTION_PROTO_GIT_REVISION (the tree travels without .git), TESTS,
 # RACECHECK_TESTS, BENCH_ARGS, SKIP_TESTS=1, SKIP_BENCH=1.

@@ -12,19 +12,22 @@ allocation) in the same way.
 
 from __future__ import annotations
 
-import functools
 import time
 
-from .. import cuda, findings
+from .. import cuda
 from ..ops import flash, paged
 from ..timing import summarize
-from .common import environment, evidence, table, write_json
+from .common import environment, run_block, skip_reason, table, write_json
 
-SOURCE = "python -m attention_proto.bench callpath"
 REPEAT = 10
+FLASH_BATCHES, PAGED_BATCHES = 30, 40  # timed batches of REPEAT calls per number
+HOST_SAMPLES, HOST_CALLS = 5, 300
+# The small inputs of the host-cost rows, where the GPU time hides behind the host's.
+FLASH_HOST_SHAPE = {"batch": 1, "heads": 2, "context": 128, "head_dim": 64}
+PAGED_HOST_SHAPE = {"batch": 1, "heads": 8, "kv_heads": 2, "context": 256, "page_size": 16}
 
 
-def _gpu_time(torch, fn, sets, *, batches=30, warmup=3):
+def _gpu_time(torch, fn, sets, *, batches=FLASH_BATCHES, warmup=3):
     """Seconds per call of fn(*sets[i % len(sets)]) (see the module docstring)."""
     for i in range(warmup * REPEAT):
         fn(*sets[i % len(sets)])
@@ -41,13 +44,13 @@ def _gpu_time(torch, fn, sets, *, batches=30, warmup=3):
     return summarize(samples)
 
 
-def _host_time(torch, fn, args, calls=300):
+def _host_time(torch, fn, args, calls=HOST_CALLS):
     """Host seconds per call, back to back (the GPU queue absorbs the kernels)."""
     for _ in range(20):
         fn(*args)
     torch.cuda.synchronize()
     samples = []
-    for _ in range(5):
+    for _ in range(HOST_SAMPLES):
         t0 = time.perf_counter()
         for _ in range(calls):
             fn(*args)
@@ -105,6 +108,7 @@ def _flash_rows(torch, ap, quick):
                 t = _gpu_time(torch, lambda q, k, v, f=peer, c=causal: f(q, k, v, c), sets)
                 key = "sdpa_" + name.split("_")[0].lower()
                 row[key + "_tflops"] = flops / t.median_s / 1e12
+                row[key + "_cv"] = t.cv
                 row["x_" + key] = t.median_s / public.median_s
             except RuntimeError as e:
                 row["sdpa_error"] = str(e)[:80]
@@ -142,9 +146,9 @@ def _paged_row(torch, ap, b, h, kvh, ctx, page_size, l2_bytes, peers):
     count = max(2, -(-3 * l2_bytes // kv_bytes)) if kv_bytes < 3 * l2_bytes else 1
     sets = _paged_sets(torch, b, h, kvh, ctx, page_size, min(count, 16))
     ours_args = [(s["q"], s["kp"], s["vp"], s["table"], s["lens"]) for s in sets]
-    public = _gpu_time(torch, ap.paged_attention, ours_args, batches=40)
+    public = _gpu_time(torch, ap.paged_attention, ours_args, batches=PAGED_BATCHES)
     preps = [paged.Prepared(*a) for a in ours_args]
-    kernel = _gpu_time(torch, lambda p: p.launch(), [(p,) for p in preps], batches=40)
+    kernel = _gpu_time(torch, lambda p: p.launch(), [(p,) for p in preps], batches=PAGED_BATCHES)
     row = dict(
         heads=h,
         kv_heads=kvh,
@@ -164,11 +168,12 @@ def _paged_row(torch, ap, b, h, kvh, ctx, page_size, l2_bytes, peers):
         f = _sdpa(torch, name)
         sdpa_args = [(s["q"].view(b, h, 1, 128), s["k"], s["v"]) for s in sets]
         try:
-            t = _gpu_time(torch, f, sdpa_args, batches=40)
+            t = _gpu_time(torch, f, sdpa_args, batches=PAGED_BATCHES)
         except RuntimeError:
             continue
         key = "sdpa_" + name.split("_")[0].lower()
         row[key + "_us"] = t.median_s * 1e6
+        row[key + "_cv"] = t.cv
         if best is None or t.median_s < best[1]:
             best = (key, t.median_s)
     if best:
@@ -216,8 +221,12 @@ def _overhead_rows(torch, ap):
     from .. import torch_ops  # noqa: F401  (registers the ops)
 
     ops = torch.ops.attention_proto
-    q, k, v = (torch.randn(1, 2, 128, 64, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    s = _paged_sets(torch, 1, 8, 2, 256, 16, 1)[0]
+    fs, ps = FLASH_HOST_SHAPE, PAGED_HOST_SHAPE
+    shape = (fs["batch"], fs["heads"], fs["context"], fs["head_dim"])
+    q, k, v = (torch.randn(*shape, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    s = _paged_sets(
+        torch, ps["batch"], ps["heads"], ps["kv_heads"], ps["context"], ps["page_size"], 1
+    )[0]
     pargs = (s["q"], s["kp"], s["vp"], s["table"], s["lens"])
     prep = flash.Prepared(q, k, v)
     sdpa = torch.nn.functional.scaled_dot_product_attention
@@ -243,7 +252,7 @@ def _overhead_rows(torch, ap):
 def run(args) -> list[dict]:
     env = environment()
     if not cuda.is_available():
-        print(f"SKIPPED callpath benchmark: no CUDA device ({cuda.unavailable_reason()})")
+        print(f"SKIPPED callpath benchmark: {skip_reason()}")
         return []
     import torch
 
@@ -271,20 +280,26 @@ def run(args) -> list[dict]:
     ]
     print("host cost per call ...", flush=True)
     overhead_rows = _overhead_rows(torch, ap)
+    iterations = {
+        "flash": FLASH_BATCHES,
+        "paged": PAGED_BATCHES,
+        "serving": PAGED_BATCHES,
+        "overhead": HOST_SAMPLES,
+    }
     result = {
+        "run": run_block("callpath", args, iterations),
         "env": env,
-        "command": SOURCE,
-        "revision": findings.git_revision(),
         "repeat": REPEAT,
+        "host_calls_per_sample": HOST_CALLS,
+        "overhead_shapes": {"flash": FLASH_HOST_SHAPE, "paged": PAGED_HOST_SHAPE},
+        "glue_lines": _glue_lines(),
         "flash": flash_rows,
         "paged": paged_rows,
         "serving": serving_rows,
         "overhead": overhead_rows,
         "split": split_rows,
     }
-    write_json(args.out, "callpath", result)
-    if args.findings:
-        _emit(args.findings, env, flash_rows, paged_rows, serving_rows, overhead_rows)
+    write_json(args, result)
     print(
         table(
             flash_rows,
@@ -308,120 +323,9 @@ def run(args) -> list[dict]:
     return flash_rows + paged_rows + serving_rows + overhead_rows
 
 
-def _emit(path, env, flash_rows, paged_rows, serving_rows, overhead_rows):
-    ev = functools.partial(evidence, env)
-
-    def emit(domain, title, content, tags, cv, metric, value, unit, config, n=30):
-        findings.emit_finding(
-            findings.Finding(
-                domain,
-                title,
-                content,
-                tags,
-                findings.confidence_for(cv),
-                SOURCE,
-                ev(metric, value, unit, cv, n, config),
-            ),
-            path,
-        )
-
-    for r in flash_rows:
-        cfg = {k: r[k] for k in ("d", "n", "batch", "heads", "causal")}
-        emit(
-            "integration",
-            f"flash public call vs kernel D={r['d']} N={r['n']} B={r['batch']} "
-            f"causal={r['causal']}",
-            f"The public call with torch tensors runs at {r['public_tflops']:.0f} TFLOP/s, "
-            f"{r['public_over_kernel']:.3f}x the prepared kernel's {r['kernel_tflops']:.0f}; "
-            f"SDPA cuDNN {r.get('sdpa_cudnn_tflops', float('nan')):.0f}, FLASH "
-            f"{r.get('sdpa_flash_tflops', float('nan')):.0f} TFLOP/s in the same run.",
-            ["call path", "flash", "torch"],
-            r["public_cv"],
-            "public_over_kernel",
-            r["public_over_kernel"],
-            "x",
-            cfg,
-        )
-    for label, rows in (("decode", paged_rows), ("serving", serving_rows)):
-        for r in rows:
-            cfg = {k: r[k] for k in ("heads", "kv_heads", "context", "batch", "page_size")}
-            emit(
-                "integration",
-                f"paged {label} public call KVH={r['kv_heads']} ctx={r['context']} B={r['batch']}",
-                f"The public call takes {r['public_us']:.1f} us ({r['public_tbps']:.2f} TB/s of "
-                f"K/V); kernel only {r['kernel_tbps']:.2f} TB/s; best SDPA backend "
-                f"{r.get('best_peer')} {r.get('best_peer_us', float('nan')):.1f} us: "
-                f"{r.get('x_best_peer', float('nan')):.2f}x its speed.",
-                ["call path", "paged", label],
-                r["public_cv"],
-                "x_best_peer",
-                r.get("x_best_peer", 0.0),
-                "x",
-                cfg,
-                n=40,
-            )
-    by = {r["call"]: r for r in overhead_rows}
-    direct, op, floor = (
-        by["flash public call"],
-        by["flash custom op"],
-        by["empty custom op (torch floor)"],
-    )
-    emit(
-        "integration",
-        "torch custom op overhead (flash)",
-        f"Host cost per call: direct {direct['host_us']:.1f} us, custom op {op['host_us']:.1f} us "
-        f"(+{op['host_us'] - direct['host_us']:.1f} us), an empty custom op (torch's floor) "
-        f"{floor['host_us']:.1f} us.",
-        ["proto8", "torch.library", "overhead"],
-        max(direct["cv"], op["cv"]),
-        "custom_op_overhead_us",
-        op["host_us"] - direct["host_us"],
-        "us",
-        {"shape": [1, 2, 128, 64]},
-        n=5,
-    )
+def _glue_lines() -> int:
+    """Lines of Python (not blank, not comments) that register the custom ops."""
     from .. import torch_ops
 
     with open(torch_ops.__file__) as f:
-        glue = sum(1 for line in f if line.strip() and not line.strip().startswith("#"))
-    emit(
-        "integration",
-        "torch custom ops viable (Proto 8)",
-        f"Both ops register with torch.library in {glue} lines of Python glue (fake impls, "
-        f"forward-only autograd); opcheck, torch.compile(fullgraph=True) and CUDA-graph capture "
-        f"are covered by tests/test_torch_ops.py; overhead +{op['host_us'] - direct['host_us']:.1f}"
-        f" us per call over the direct call.",
-        ["proto8", "torch.library", "viability"],
-        max(direct["cv"], op["cv"]),
-        "glue_lines",
-        glue,
-        "lines",
-        {"file": "python/attention_proto/torch_ops.py"},
-        n=1,
-    )
-    emit(
-        "integration",
-        "host cost per public call",
-        f"flash {direct['host_us']:.1f} us, paged {by['paged public call']['host_us']:.1f} us per "
-        f"call from Python with torch tensors (prepared relaunch "
-        f"{by['flash prepared relaunch']['host_us']:.1f} us, SDPA "
-        f"{by['torch SDPA call']['host_us']:.1f} us).",
-        ["call path", "host overhead"],
-        direct["cv"],
-        "host_us",
-        direct["host_us"],
-        "us",
-        {"shape": [1, 2, 128, 64]},
-        n=5,
-    )
-
-
-def emit_from_results(results_path, findings_path, revision: str) -> None:
-    """Findings from a recorded run's JSON (the device machine has no .git, so
-    the run's commit is passed in)."""
-    import json
-    import os
-
-    r = json.loads(open(results_path).read())
-    os.environ["ATTENTION_PROTO_GIT_REVISION"] = revision
-    _emit(findings_path, r["env"], r["flash"], r["paged"], r["serving"], r["overhead"])
+        return sum(1 for line in f if line.strip() and not line.strip().startswith("#"))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import time
 
-from .. import cuda, findings
+from .. import cuda
 from ..ops import flash
 from ..timing import summarize, time_callable
-from .common import environment, evidence, table, write_json
+from .common import environment, run_block, skip_reason, table, write_json
 
-SOURCE = "python -m attention_proto.bench flash"
 TOKENS = 16 * 1024
+GEMM_ITERATIONS = 30
 
 
 def _flops(b, h, n, d, causal):
@@ -28,7 +28,7 @@ def _flops(b, h, n, d, causal):
 def _gemm_tflops(torch):
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    s = time_callable(lambda: a @ b, warmup=5, iterations=30)
+    s = time_callable(lambda: a @ b, warmup=5, iterations=GEMM_ITERATIONS)
     return 2 * 8192**3 / s.median_s / 1e12, s
 
 
@@ -71,7 +71,7 @@ def _flex(torch):
 def run(args) -> list[dict]:
     env = environment()
     if not cuda.is_available():
-        print(f"SKIPPED flash benchmark: no CUDA device ({cuda.unavailable_reason()})")
+        print(f"SKIPPED flash benchmark: {skip_reason()}")
         return []
     import torch
 
@@ -157,16 +157,16 @@ def run(args) -> list[dict]:
                     f"cuDNN {row.get('sdpa_cudnn', 0):.0f} TFLOP/s",
                     flush=True,
                 )
+    iterations = {"rows": iters, "sweep": iters, "gemm": GEMM_ITERATIONS}
     result = {
+        "run": run_block("flash", args, iterations),
         "env": env,
         "gemm_tflops": gemm,
         "gemm_cv": gemm_stats.cv,
         "rows": rows,
         "sweep": sweep_rows,
     }
-    write_json(args.out, "flash", result)
-    if args.findings:
-        _emit(args.findings, env, gemm, rows, sweep_rows)
+    write_json(args, result)
     print()
     print(f"bf16 GEMM 8192^3: {gemm:.0f} TFLOP/s (CV {gemm_stats.cv:.3f}) on {env['gpu']}")
     print(
@@ -190,68 +190,3 @@ def run(args) -> list[dict]:
         )
     )
     return rows
-
-
-def _emit(path, env, gemm, rows, sweep_rows):
-    ev = functools.partial(evidence, env)
-
-    for d in flash.HEAD_DIMS:
-        for causal in (False, True):
-            at = [r for r in rows if r["d"] == d and r["causal"] == causal]
-            if not at:
-                continue
-            r = max(at, key=lambda r: r["n"] == 8192)
-            cfg = [
-                s
-                for s in sweep_rows
-                if s["d"] == d
-                and s["causal"] == causal
-                and s["n"] == r["n"]
-                and s["config"] == r["best"]
-            ][0]
-            conf = findings.confidence_for(r["cv"])
-            findings.emit_finding(
-                findings.Finding(
-                    "flash",
-                    f"Best tile D={d} causal={causal} N={r['n']}",
-                    f"Best config {r['best']}: {r['ours']:.0f} TFLOP/s "
-                    f"({r['util'] * 100:.0f}% of the "
-                    f"{gemm:.0f} TFLOP/s bf16 GEMM in the same run); {cfg['registers']} registers, "
-                    f"{cfg['smem']} B shared memory, {cfg['ctas_per_sm']} CTAs/SM.",
-                    ["tile", "tflops", "occupancy"],
-                    conf,
-                    SOURCE,
-                    ev(
-                        "tflops",
-                        r["ours"],
-                        "TFLOP/s",
-                        r["cv"],
-                        30,
-                        {"d": d, "causal": causal, "n": r["n"], "config": r["best"]},
-                    ),
-                ),
-                path,
-            )
-            for peer in ("sdpa_flash", "sdpa_cudnn", "sdpa_efficient", "flex"):
-                if "x_" + peer in r:
-                    cv = max(r["cv"], r.get(peer + "_cv", 0))
-                    findings.emit_finding(
-                        findings.Finding(
-                            "flash",
-                            f"Ratio to {peer} D={d} causal={causal} N={r['n']}",
-                            f"flash_attention ({r['ours']:.0f} TFLOP/s) runs at "
-                            f"{r['x_' + peer]:.2f}x {peer} ({r[peer]:.0f} TFLOP/s).",
-                            ["peer", peer],
-                            findings.confidence_for(cv),
-                            SOURCE,
-                            ev(
-                                "ratio_" + peer,
-                                r["x_" + peer],
-                                "x",
-                                cv,
-                                30,
-                                {"d": d, "causal": causal, "n": r["n"]},
-                            ),
-                        ),
-                        path,
-                    )

@@ -1,39 +1,44 @@
-"""The foundation's numbers: cold compile ms per variant, archive read and module
-load ms, load speedup over compile, and Python-to-launch host overhead."""
+"""Foundation: cold NVRTC compile of every kernel the package ships, archive
+read (and, on a GPU, module load) of each, load speedup over compile, and the
+host overhead of one dispatch from Python.
+
+Without a GPU it compiles (for sm_90a) and reads the archive back; module load,
+speedup and dispatch overhead need a CUDA device and are reported as skipped."""
 
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 import time
 
-from .. import _core, catalog, cuda, findings, probes, runtime
+from .. import _core, catalog, cuda, probes, runtime
 from ..timing import summarize
-from .common import environment, evidence, load_all_from_archive, table, write_json
+from .common import environment, load_all_from_archive, run_block, skip_reason, table, write_json
+from .progress import counted
 
-SOURCE = "python -m attention_proto.bench foundation"
+HOST_SAMPLES, LAUNCHES_PER_SAMPLE = 20, 200
 
 
-def _compile_rows(specs, arch):
-    rows = []
-    for spec in specs:
+def _compile(specs, arch):
+    """Each spec compiled once: the rows time it, the archive stores its binary."""
+    rows, binaries = [], []
+    for spec in counted(specs, "compile"):
         r = runtime.compile_for(spec, arch)
         rows.append({"kernel": spec.name, "compile_ms": r.compile_ms, "cubin_bytes": len(r.binary)})
-    return rows
+        binaries.append((r.key, r.binary))
+    return rows, binaries
 
 
-def _archive_rows(specs, arch):
-    """Read every entry back from a fresh archive; on a GPU also load the module."""
+def _archive_and_dispatch(specs, binaries):
+    """Read every binary back from a fresh archive; on a GPU also load each
+    module and time dispatches of one of them."""
     root = tempfile.mkdtemp(prefix="ap-bench-archive-")
     try:
         archive = _core.BinaryArchive(root)
-        for spec in specs:
-            r = runtime.compile_for(spec, arch)
-            archive.store(r.key, r.binary)
+        for key, binary in binaries:
+            archive.store(key, binary)
         read_ms = []
-        for spec in specs:
-            key = _core.kernel_key(spec, arch)
+        for key, _ in binaries:
             t0 = time.perf_counter()
             assert archive.load(key) is not None
             read_ms.append((time.perf_counter() - t0) * 1e3)
@@ -44,25 +49,33 @@ def _archive_rows(specs, arch):
             out["module_load_ms_per_kernel"] = s["load_ms"] / len(specs)
             out["archive_read_ms_per_kernel"] = s["archive_read_ms"] / len(specs)
             out["archive_loads"] = s["archive_loads"]
+            out["host_overhead"] = _host_overhead(root)
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _host_overhead():
+def _host_overhead(root):
     """Wall time per dispatch of an empty kernel from Python, synchronizing every
-    200 launches so the launch queue never fills (which would time the GPU)."""
-    pipe = runtime.pipeline(probes.spec("noop"))
+    LAUNCHES_PER_SAMPLE launches so the launch queue never fills (which would time
+    the GPU). The kernel comes from the run's archive: compiled once, above."""
+    before = runtime.archive_root()
+    runtime.set_archive(root)
+    try:
+        with runtime.compiles_forbidden():
+            pipe = runtime.pipeline(probes.spec("noop"))
+    finally:
+        runtime.set_archive(before)
     args = b""
     for _ in range(100):
         pipe.launch([1, 1, 1], [32, 1, 1], 0, args)
     cuda.synchronize()
     per = []
-    for _ in range(20):
+    for _ in range(HOST_SAMPLES):
         t0 = time.perf_counter()
-        for _ in range(200):
+        for _ in range(LAUNCHES_PER_SAMPLE):
             pipe.launch([1, 1, 1], [32, 1, 1], 0, args)
-        per.append((time.perf_counter() - t0) / 200)
+        per.append((time.perf_counter() - t0) / LAUNCHES_PER_SAMPLE)
         cuda.synchronize()
     return summarize(per)
 
@@ -71,10 +84,13 @@ def run(args) -> list[dict]:
     env = environment()
     arch = env.get("arch", runtime.CPU_ARCH)
     specs = catalog.all_specs()
-    compile_rows = _compile_rows(specs, arch)
+    print(f"{len(specs)} kernels for {arch}, each compiled once (cold), then read back", flush=True)
+    compile_rows, binaries = _compile(specs, arch)
     compile_stats = summarize([r["compile_ms"] for r in compile_rows])
-    archive = _archive_rows(specs, arch)
+    archive = _archive_and_dispatch(specs, binaries)
+    iterations = {"compile": 1, "archive_read": 1, "host_overhead": HOST_SAMPLES}
     result = {
+        "run": run_block("foundation", args, iterations),
         "env": env,
         "compile": compile_rows,
         "archive_read_ms": archive["archive_read_ms"].as_dict(),
@@ -97,8 +113,9 @@ def run(args) -> list[dict]:
     if cuda.is_available():
         load_ms = archive["module_load_ms_per_kernel"] + archive["archive_read_ms_per_kernel"]
         speedup = compile_stats.mean_s / load_ms
-        overhead = _host_overhead()
+        overhead = archive["host_overhead"]
         result.update(
+            host_launches_per_sample=LAUNCHES_PER_SAMPLE,
             module_load_ms=archive["module_load_ms_per_kernel"],
             archive_total_load_ms=load_ms,
             load_speedup=speedup,
@@ -124,79 +141,14 @@ def run(args) -> list[dict]:
                 "n": overhead.n,
             },
         ]
-        if args.findings:
-            _emit(args.findings, env, compile_stats, load_ms, speedup, overhead, arch)
     else:
-        skipped.append(
-            f"module load, load speedup and host overhead: no CUDA device "
-            f"({cuda.unavailable_reason().splitlines()[0]})"
-        )
+        skipped.append(f"module load, load speedup and host overhead: {skip_reason()}")
     result["summary"] = summary
     result["skipped"] = skipped
-    write_json(args.out, "foundation", result)
+    write_json(args, result)
     print(table(compile_rows, ["kernel", "compile_ms", "cubin_bytes"]))
     print()
     print(table(summary, ["metric", "value", "cv", "n"]))
     for s in skipped:
         print(f"SKIPPED {s}")
     return summary
-
-
-def _emit(path, env, compile_stats, load_ms, speedup, overhead, arch):
-    ev = functools.partial(evidence, env)
-
-    findings.emit_finding(
-        findings.Finding(
-            "runtime",
-            "Cold NVRTC compile per kernel variant",
-            f"Median cold compile {compile_stats.median_s:.1f} ms per variant for {arch} on "
-            f"{env['cpu']} ({env['cores']} cores).",
-            ["nvrtc", "compile"],
-            findings.confidence_for(compile_stats.cv, "medium"),
-            SOURCE,
-            ev(
-                "compile_ms_median",
-                compile_stats.median_s,
-                "ms",
-                compile_stats.cv,
-                compile_stats.n,
-                {"arch": arch},
-            ),
-        ),
-        path,
-    )
-    findings.emit_finding(
-        findings.Finding(
-            "runtime",
-            "Archive load vs compile",
-            f"Loading a kernel from the binary archive (read + module load) takes "
-            f"{load_ms:.3f} ms, "
-            f"{speedup:.0f}x faster than a cold compile.",
-            ["archive", "cubin"],
-            "medium",
-            SOURCE,
-            ev("archive_load_speedup", speedup, "x", None, compile_stats.n, {"arch": arch}),
-        ),
-        path,
-    )
-    findings.emit_finding(
-        findings.Finding(
-            "runtime",
-            "Python-to-launch host overhead",
-            f"An empty kernel dispatched from Python costs "
-            f"{overhead.median_s * 1e6:.2f} us of host "
-            f"time per launch (packed args, one nanobind call, cuLaunchKernel).",
-            ["dispatch", "overhead"],
-            findings.confidence_for(overhead.cv),
-            SOURCE,
-            ev(
-                "host_overhead_us",
-                overhead.median_s * 1e6,
-                "us",
-                overhead.cv,
-                overhead.n,
-                {"kernel": "noop"},
-            ),
-        ),
-        path,
-    )

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import functools
 
-from .. import cuda, findings
+from .. import cuda
 from ..ops import paged
 from ..timing import time_callable
-from .common import environment, evidence, table, write_json
+from .common import environment, run_block, skip_reason, table, write_json
 
-SOURCE = "python -m attention_proto.bench paged"
 TOTAL_TOKENS = 256 * 1024
 H, D = 32, 128
+ITERATIONS, COPY_ITERATIONS = 30, 20
 
 
 def _copy_ceiling(torch):
     a = torch.empty(2**30, device="cuda", dtype=torch.float16)
     b = torch.empty_like(a)
-    s = time_callable(lambda: b.copy_(a), warmup=3, iterations=20)
+    s = time_callable(lambda: b.copy_(a), warmup=3, iterations=COPY_ITERATIONS)
     return 2 * a.numel() * 2 / s.median_s / 1e12, s
 
 
@@ -58,7 +58,7 @@ def _sdpa(torch, backend):
 def run(args) -> list[dict]:
     env = environment()
     if not cuda.is_available():
-        print(f"SKIPPED paged benchmark: no CUDA device ({cuda.unavailable_reason()})")
+        print(f"SKIPPED paged benchmark: {skip_reason()}")
         return []
     import torch
 
@@ -66,7 +66,7 @@ def run(args) -> list[dict]:
     contexts = [4096, 32768] if quick else [1024, 4096, 8192, 16384, 32768, 65536]
     page_sizes = [16, 32] if quick else list(paged.PAGE_SIZES)
     kv_heads = [8] if quick else [8, 32]
-    iters = 30
+    iters = ITERATIONS
     ceiling, ceiling_stats = _copy_ceiling(torch)
     peers = {
         "sdpa_cudnn": _sdpa(torch, "CUDNN_ATTENTION"),
@@ -168,7 +168,9 @@ def run(args) -> list[dict]:
                         )
                     )
             del q, k, v
+    iterations = {"rows": iters, "split": iters, "score_paths": iters, "copy": COPY_ITERATIONS}
     result = {
+        "run": run_block("paged", args, iterations),
         "env": env,
         "copy_ceiling_tbps": ceiling,
         "copy_cv": ceiling_stats.cv,
@@ -177,9 +179,7 @@ def run(args) -> list[dict]:
         "split": split_rows,
         "score_paths": path_rows,
     }
-    write_json(args.out, "paged", result)
-    if args.findings:
-        _emit(args.findings, env, ceiling, rows, smem_rows, split_rows, path_rows)
+    write_json(args, result)
     print(
         f"copy ceiling {ceiling:.2f} TB/s (read+write, CV {ceiling_stats.cv:.3f}) on {env['gpu']}"
     )
@@ -214,149 +214,3 @@ def run(args) -> list[dict]:
         )
     )
     return rows
-
-
-def _emit(path, env, ceiling, rows, smem_rows, split_rows, path_rows=()):
-    def ev(metric, value, unit, cv, config):
-        return evidence(env, metric, value, unit, cv, 30, config)
-
-    pg = [r for r in rows if r["path"] == "paged" and r["context"] >= 4096]
-    by_ps = {}
-    for r in pg:
-        by_ps.setdefault(r["page_size"], []).append(r["tbps"])
-    best_ps = max(by_ps, key=lambda p: sum(by_ps[p]) / len(by_ps[p]))
-    mean_best = sum(by_ps[best_ps]) / len(by_ps[best_ps])
-    cv = max(r["cv"] for r in pg)
-    findings.emit_finding(
-        findings.Finding(
-            "paged",
-            "Best page size for decode",
-            f"Averaged over contexts >= 4K, page size {best_ps} reads K/V fastest: "
-            f"{mean_best:.2f} TB/s (copy ceiling {ceiling:.2f} TB/s read+write).",
-            ["page-size", "bandwidth"],
-            findings.confidence_for(cv),
-            SOURCE,
-            ev("best_page_size_tbps", mean_best, "TB/s", cv, {"page_size": best_ps}),
-        ),
-        path,
-    )
-    findings.emit_finding(
-        findings.Finding(
-            "paged",
-            "Shared-memory map of the partition kernel",
-            "Shared memory (static + dynamic) per phase-1 CTA by (group, page size): "
-            + ", ".join(
-                f"group {r['group']} {r.get('scores', 'lanes')} ps {r['page_size']}: {r['smem']} B"
-                for r in smem_rows
-            )
-            + "; page size does not change it (lanes: merge buffers scale with group and head "
-            "dim; mma: 16 Q rows + each warp's K/V ring, reused for the merge).",
-            ["shared-memory"],
-            "high",
-            SOURCE,
-            ev(
-                "max_smem_bytes",
-                max(r["smem"] for r in smem_rows),
-                "B",
-                None,
-                {"head_dim": D},
-            ),
-        ),
-        path,
-    )
-    over = [r["overhead_pct"] for r in pg if r["page_size"] == best_ps]
-    findings.emit_finding(
-        findings.Finding(
-            "paged",
-            "Paging overhead against contiguous K/V",
-            f"At page size {best_ps} the page-table walk costs {min(over):+.1f}% to "
-            f"{max(over):+.1f}% against the same kernel reading contiguous K/V (contexts >= 4K).",
-            ["overhead", "paging"],
-            findings.confidence_for(cv),
-            SOURCE,
-            ev("paging_overhead_pct_max", max(over), "%", cv, {"page_size": best_ps}),
-        ),
-        path,
-    )
-    if split_rows:
-        best_split = {}
-        for r in split_rows:
-            key = (r["kv_heads"], r["context"])
-            if key not in best_split or r["us"] < best_split[key]["us"]:
-                best_split[key] = r
-        text = "; ".join(
-            f"kvh {k[0]} ctx {k[1]}: {r['partitions']} partition(s) fastest ({r['us']:.0f} us)"
-            for k, r in best_split.items()
-        )
-        findings.emit_finding(
-            findings.Finding(
-                "paged",
-                "Where the two-phase split pays",
-                "One partition vs 512- and 256-key partitions: " + text + ".",
-                ["split-kv", "partition"],
-                "medium",
-                SOURCE,
-                ev("split_rows", len(split_rows), "rows", None, {}),
-            ),
-            path,
-        )
-    if path_rows:
-        sp = [r["speedup"] for r in path_rows]
-        pcv = max(max(r["mma_cv"], r["lanes_cv"]) for r in path_rows)
-        findings.emit_finding(
-            findings.Finding(
-                "paged",
-                "GQA decode: tensor-core scores vs per-key lane reductions",
-                f"Page size 16, GQA {H}/{path_rows[0]['kv_heads']}: scoring the head group as "
-                f"the rows of mma.sync m16n8k16 runs {min(sp):.2f}x to {max(sp):.2f}x faster "
-                f"than one lane group per key with shuffle reductions "
-                f"({min(r['mma_tbps'] for r in path_rows):.2f}-"
-                f"{max(r['mma_tbps'] for r in path_rows):.2f} TB/s vs "
-                f"{min(r['lanes_tbps'] for r in path_rows):.2f}-"
-                f"{max(r['lanes_tbps'] for r in path_rows):.2f} TB/s over contexts "
-                f"{path_rows[0]['context']}-{path_rows[-1]['context']}).",
-                ["gqa", "tensor-cores", "decode"],
-                findings.confidence_for(pcv),
-                SOURCE,
-                ev("gqa_mma_speedup_min", min(sp), "x", pcv, {"page_size": 16}),
-            ),
-            path,
-        )
-    for peer in ("sdpa_cudnn", "sdpa_flash"):
-        for kvh in sorted({r["kv_heads"] for r in pg}):
-            ratios = []
-            for r in pg:
-                if r["page_size"] != best_ps or r["kv_heads"] != kvh:
-                    continue
-                p = [
-                    x
-                    for x in rows
-                    if x["path"] == peer
-                    and x["context"] == r["context"]
-                    and x["kv_heads"] == kvh
-                    and "tbps" in x
-                ]
-                if p:
-                    ratios.append(r["tbps"] / p[0]["tbps"])
-            if not ratios:
-                continue
-            kind = "MHA" if kvh == H else f"GQA {H}/{kvh}"
-            findings.emit_finding(
-                findings.Finding(
-                    "paged",
-                    f"Paged decode vs {peer}, {kind}",
-                    f"{kind}, page size {best_ps}, contexts >= 4K: {min(ratios):.2f}x to "
-                    f"{max(ratios):.2f}x the K/V bandwidth of {peer} on contiguous data.",
-                    ["peer", peer],
-                    findings.confidence_for(cv),
-                    SOURCE,
-                    ev(
-                        f"ratio_{peer}_min",
-                        min(ratios),
-                        "x",
-                        cv,
-                        {"page_size": best_ps, "kv_heads": kvh},
-                    ),
-                ),
-                path,
-            )

@@ -13,7 +13,6 @@ a driver is present, so the GPU script runs with CUDA_CACHE_DISABLE=1.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -22,12 +21,11 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import _core, cuda, findings, runtime
+from .. import _core, cuda, runtime
 from ..ops import flash
 from ..timing import summarize
-from .common import environment, evidence, load_all_from_archive, table, write_json
-
-SOURCE = "python -m attention_proto.bench specialization"
+from .common import environment, load_all_from_archive, run_block, skip_reason, table, write_json
+from .progress import counted
 
 # The archive grid: HEAD_DIM x (BLOCK_M, WARPS) x BLOCK_N x VARIANT = 2 x 3 x 2 x 6 = 72.
 # VARIANT bundles the flags a deployment would ship: (dtype, causal, stages).
@@ -78,13 +76,16 @@ def _constants(spec) -> dict:
     return out
 
 
-def _compile_all(specs, arch, workers):
+def _compile_all(specs, arch, workers, label):
+    """Every spec compiled cold on `workers` threads (each compile is a separate
+    measurement: repeats across counts are the point, not waste)."""
     t0 = time.perf_counter()
     if workers == 1:
-        results = [runtime.compile_for(s, arch) for s in specs]
+        results = [runtime.compile_for(s, arch) for s in counted(specs, label)]
     else:
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda s: runtime.compile_for(s, arch), specs))
+            done = pool.map(lambda s: runtime.compile_for(s, arch), specs)
+            results = list(counted(done, label, total=len(specs)))
     return time.perf_counter() - t0, results
 
 
@@ -123,7 +124,7 @@ def run(args) -> dict:
         for workers in (1, cores):
             if workers == 1 and n == 500 and cores > 1 and quick:
                 continue
-            secs, _ = _compile_all(distinct_specs(n), arch, workers)
+            secs, _ = _compile_all(distinct_specs(n), arch, workers, f"{n} on {workers}")
             cold_rows.append(
                 {
                     "variants": n,
@@ -144,13 +145,14 @@ def run(args) -> dict:
     try:
         archive = _core.BinaryArchive(root)
         t0 = time.perf_counter()
-        compile_s, results = _compile_all(specs, arch, cores)
+        compile_s, results = _compile_all(specs, arch, cores, "archive grid")
         for r in results:
             archive.store(r.key, r.binary)
         build_s = time.perf_counter() - t0
         size = sum(os.path.getsize(p) for p in archive.entries())
         compile_ms = [r.compile_ms for r in results]
         out = {
+            "run": run_block("specialization", args, {"cold": 1, "first_dispatch": 1}),
             "env": env,
             "cold": cold_rows,
             "archive": {
@@ -180,16 +182,11 @@ def run(args) -> dict:
                 first_dispatch_warm_s=first_warm,
             )
         else:
-            skipped.append(
-                "module load from the archive and first-dispatch times: no CUDA "
-                f"device ({cuda.unavailable_reason().splitlines()[0]})"
-            )
+            skipped.append(f"archive module load and first-dispatch times: {skip_reason()}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     out["skipped"] = skipped
-    write_json(args.out, "specialization", out)
-    if args.findings:
-        _emit(args.findings, env, out, cores)
+    write_json(args, out)
     print()
     print(f"on {env['cpu']} ({cores} cores), target {arch}")
     print(table(cold_rows, ["variants", "workers", "total_s", "ms_per_variant"]))
@@ -204,98 +201,3 @@ def run(args) -> dict:
     for s in skipped:
         print(f"SKIPPED {s}")
     return out
-
-
-def _emit(path, env, out, cores):
-    ev = functools.partial(evidence, env)
-
-    serial = [r for r in out["cold"] if r["workers"] == 1]
-    big = max(serial, key=lambda r: r["variants"])
-    findings.emit_finding(
-        findings.Finding(
-            "specialization",
-            "Cold compile cost per flash variant",
-            f"NVRTC compiles one flash_attention variant in {big['ms_per_variant']:.0f} ms "
-            f"serially ({big['variants']} variants, {env['cpu']}, {cores} cores).",
-            ["nvrtc", "compile", "cold"],
-            "medium",
-            SOURCE,
-            ev(
-                "cold_compile_ms_per_variant",
-                big["ms_per_variant"],
-                "ms",
-                None,
-                big["variants"],
-                {"cores": cores, "workers": 1},
-            ),
-        ),
-        path,
-    )
-    a = out["archive"]
-    findings.emit_finding(
-        findings.Finding(
-            "specialization",
-            "Building a 72-variant archive",
-            f"Compiling and storing the 72-variant grid took {a['build_s']:.1f} s on {cores} "
-            f"workers; the archive holds {a['bytes'] / 1e6:.1f} MB.",
-            ["archive", "build"],
-            "medium",
-            SOURCE,
-            ev(
-                "archive_build_s",
-                a["build_s"],
-                "s",
-                None,
-                a["variants"],
-                {"cores": cores, "bytes": a["bytes"]},
-            ),
-        ),
-        path,
-    )
-    if "speedup" in a:
-        findings.emit_finding(
-            findings.Finding(
-                "specialization",
-                "Archive load vs cold compile",
-                f"Loading a variant from the archive takes {a['load_ms_per_kernel']:.2f} ms, "
-                f"{a['speedup']:.0f}x faster than a serial cold compile "
-                f"({a['serial_compile_ms']:.0f} ms); a fresh process reaches its first "
-                f"flash dispatch in {a['first_dispatch_warm_s']:.2f} s with a warm archive vs "
-                f"{a['first_dispatch_cold_s']:.2f} s with an empty one.",
-                ["archive", "load", "startup"],
-                "medium",
-                SOURCE,
-                ev(
-                    "archive_load_speedup", a["speedup"], "x", None, a["variants"], {"cores": cores}
-                ),
-            ),
-            path,
-        )
-        compile_ms = a["serial_compile_ms"]
-        budget_ms = 1000.0
-        threshold = int(budget_ms // compile_ms)
-        findings.emit_finding(
-            findings.Finding(
-                "specialization",
-                "When to specialize at run time vs precompile",
-                f"With {compile_ms:.0f} ms per cold compile, a 1 s startup budget covers "
-                f"{threshold} run-time specializations, while {a['load_ms_per_kernel']:.2f} ms "
-                f"archive loads cover {int(budget_ms // a['load_ms_per_kernel'])}. Specialize at "
-                f"run time (with the archive as a persistent cache) when a process needs at most "
-                f"about {threshold} variants it has never seen; precompile the archive for any "
-                f"deployment whose variant set is known and larger, and forbid compiles while "
-                f"measuring.",
-                ["recommendation", "archive", "specialization"],
-                "medium",
-                SOURCE,
-                ev(
-                    "compile_vs_load_ratio",
-                    a["speedup"],
-                    "x",
-                    None,
-                    a["variants"],
-                    {"serial_compile_ms": compile_ms},
-                ),
-            ),
-            path,
-        )

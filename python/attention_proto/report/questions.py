@@ -1,0 +1,317 @@
+"""The seed's six questions, each answered from findings (numbers and links to
+their ids) and ending with what is not yet measured. Sentences that judge
+(on par, behind) follow from the numbers by the thresholds written here."""
+
+from __future__ import annotations
+
+from ..findings.prototypes import PROTOTYPES, label
+from ..ops import tuning
+from .doc import Doc, num
+
+PAR = 0.95  # a ratio to a peer at or above this reads "on par"
+ARCH = "sm_90a"  # the tuning table's key for the GPU the findings come from (Hopper)
+
+
+def _shape(d, causal):
+    return f"d{d}" + (".causal" if causal else "")
+
+
+def _host(record) -> str:
+    return record["id"].split("@")[1]
+
+
+def tiles(doc: Doc, plots: str) -> None:
+    doc.add("## 1. Optimal tile per head dim (Proto 1)", "")
+    rows = []
+    for d in (64, 128):
+        for causal in (False, True):
+            best = doc.get(f"flash.best-tile.{_shape(d, causal)}.n8192")
+            fa2 = doc.get(f"flash.vs-sdpa-flash.{_shape(d, causal)}.n8192")
+            causal_text = "yes" if causal else "no"
+            if best is None:
+                rows.append([str(d), causal_text, "not measured", "", "", ""])
+                continue
+            tile = best["evidence"]["config"]["config"]
+            shipped = "m{}n{}s{}w{}".format(*tuning.TABLE.get((ARCH, d, causal), ("?",) * 4))
+            ships = "yes" if tile == shipped else f"no: `{shipped}`"
+            cells = [f"`{tile}`", doc.value(best), doc.value(fa2), ships, doc.cite(best)]
+            rows.append([str(d), causal_text, *cells])
+    doc.add(
+        "bf16, N = 8192, B*N = 16K tokens, H = 2048 / D: the fastest of every swept tile "
+        "(query rows, keys per step, K/V stages, warps) in one run.",
+        "",
+    )
+    header = ["D", "causal", "best tile", "TFLOP/s", "x FA2", "in ops/tuning.py", "finding"]
+    doc.table(header, rows)
+    every = doc.find("flash.vs-sdpa-flash-every-n.")
+    if every:
+        doc.add(
+            f"Over N = 512-16K the tuned kernel runs at {doc.span(every)} SDPA's FLASH backend "
+            f"(FlashAttention 2) at its worst N per shape ({doc.cite_all(every)}). The sweep, "
+            "per tile and N (bold: the fastest at that N):",
+            "",
+            f"![tile sweep D=64]({plots}/tile-sweep-d64.png)",
+            f"![tile sweep D=128]({plots}/tile-sweep-d128.png)",
+            f"![TFLOP/s vs N against peers]({plots}/flash-vs-peers.png)",
+            "",
+        )
+    cudnn = doc.find("flash.vs-sdpa-cudnn.")
+    if cudnn:
+        doc.add(
+            f"cuDNN stays ahead: ours runs at {doc.span(cudnn)} its speed at N = 8K "
+            f"({doc.cite_all(cudnn)}); mma.sync at 255 registers leaves no room to overlap "
+            "softmax with the matrix units, which is what a wgmma/TMA kernel would change.",
+            "",
+        )
+    doc.add(
+        f"Not yet measured: fp16 (it shares the bf16 entry), GPUs other than the "
+        f"{doc.gpu_name}, head dims other than 64 and 128, a wgmma/TMA kernel.",
+        "",
+    )
+
+
+def _compile_sentence(doc: Doc) -> str:
+    serial = doc.find("specialization.cold-compile-serial@")
+    par = doc.find("specialization.cold-compile-parallel@")
+    parts = [f"{doc.value(r)} serially on {_host(r)} {doc.cite(r)}" for r in serial]
+    parts += [f"{doc.value(r)} amortized over all cores of {_host(r)} {doc.cite(r)}" for r in par]
+    return (
+        "**Each specialization costs a cold compile**: a flash variant takes "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _archive_sentence(doc: Doc) -> str:
+    load_all = doc.get("runtime.archive-load-vs-compile")
+    load_flash = doc.get("specialization.archive-load-vs-serial-compile")
+    first = doc.get("specialization.first-dispatch")
+    builds = doc.find("specialization.archive-build@")
+    said = ["**The archive removes it**:"]
+    if load_all:
+        said.append(
+            f"read + module load of a cubin takes {num(load_all['evidence']['config']['load_ms'])}"
+            f" ms, {doc.value(load_all)} less than the mean cold compile of every shipped kernel "
+            f"{doc.cite(load_all)};"
+        )
+    if load_flash:
+        said.append(
+            f"{doc.value(load_flash)} less than a serial compile for flash variants "
+            f"{doc.cite(load_flash)}."
+        )
+    if first:
+        cold = first["evidence"]["config"]["first_dispatch_cold_s"]
+        said.append(
+            f"A fresh process reaches its first flash dispatch in {doc.value(first)} with a "
+            f"warm archive, {num(cold)} s with an empty one {doc.cite(first)}."
+        )
+    if builds:
+        times = "; ".join(f"{doc.value(r)} on {_host(r)} {doc.cite(r)}" for r in builds)
+        said.append(f"Building the {builds[0]['evidence']['n']}-variant archive took {times}.")
+    return " ".join(said)
+
+
+def dispatch(doc: Doc, plots: str) -> None:
+    doc.add("## 2. Dispatch strategy: constants vs archive vs stitching (Protos 4, 2)", "")
+    doc.add(_compile_sentence(doc), "", _archive_sentence(doc), "")
+    doc.add(f"![compile vs archive load]({plots}/compile-vs-archive.png)", "")
+    inline = doc.get("stitching.inline-overhead")
+    table = doc.get("stitching.function-table-overhead")
+    if inline and table:
+        cfg = inline["evidence"]["config"]
+        stale = (
+            f" Both were measured at `{cfg['config']}`, no longer the tuned tile "
+            f"(`{cfg['tuned_config']}`): the verdict stands, the inline figure needs a re-run."
+            if "stale-config" in inline["tags"]
+            else ""
+        )
+        doc.add(
+            f"**Stitching**: pieces inlined at compile time cost {doc.value(inline)} "
+            f"{doc.cite(inline)}; the same pieces behind device function pointers cost "
+            f"{doc.value(table)} {doc.cite(table)}, because the register-resident tiles cross "
+            f"every call through local memory.{stale}",
+            "",
+        )
+    host = doc.get("runtime.host-overhead-us")
+    rec = doc.get("specialization.runtime-vs-precompile")
+    doc.add(
+        "**Recommendation**: compose variants at compile time (specialization constants and "
+        "inlined pieces), never through function tables in the inner loop; ship a prebuilt "
+        "archive for every known variant set and let run-time specialization fill it for the "
+        f"rest: one second of startup covers {num(rec['evidence']['value'])} cold compiles "
+        f"{doc.cite(rec)}. A dispatch from Python costs {doc.value(host)} of host time "
+        f"{doc.cite(host)}."
+        if rec and host
+        else "**Recommendation**: not enough measured to make one.",
+        "",
+        "Not yet measured: the archive on a second GPU model (binaries are per arch), and "
+        "stitching at the current tuned tile.",
+        "",
+    )
+
+
+def _call_case(record) -> str:
+    c = record["evidence"]["config"]
+    kind = "MHA" if c["kv_heads"] == c["heads"] else f"GQA {c['heads']}/{c['kv_heads']}"
+    use = record["id"].split(".")[2]  # decode or serving
+    return f"{use}, {kind}, context {c['context']}, B={c['batch']}"
+
+
+def paged(doc: Doc, plots: str) -> None:
+    doc.add("## 3. Paged-attention viability (Proto 3)", "")
+    rows, ratios = [], []
+    for key, kind in (("mha", "MHA 32/32"), ("gqa-32-8", "GQA 32/8")):
+        best = doc.get(f"paged.best-page-size.{key}")
+        cudnn = doc.get(f"paged.vs-sdpa-cudnn.{key}")
+        over = doc.get(f"paged.paging-overhead.{key}")
+        if not (best and cudnn and over):
+            continue
+        ratios.append(cudnn["evidence"]["value"])
+        rows.append(
+            [
+                kind,
+                str(best["evidence"]["config"]["page_size"]),
+                doc.value(best),
+                doc.value(cudnn),
+                doc.value(over),
+                doc.cite_all([best, cudnn, over]),
+            ]
+        )
+    doc.add("Decode, D = 128, bf16, 256K K/V tokens, contexts 4K-64K, one run:", "")
+    header = ["heads", "page size", "K/V TB/s (mean)", "x SDPA cuDNN (min)", "paging cost (max)"]
+    doc.table([*header, "findings"], rows)
+    mma = doc.get("paged.gqa-mma-vs-lanes")
+    split = doc.get("paged.split-kv")
+    if ratios:
+        verdict = "on par with" if min(ratios) >= PAR else "behind"
+        doc.add(
+            f"**Viable**: paged decode is {verdict} cuDNN decoding contiguous K/V (at least "
+            f"{num(min(ratios))}x) and the page table costs a few percent at most. For GQA, "
+            f"scoring the head group on tensor cores is what gets it there: {doc.value(mma)} "
+            f"the lane-shuffle path {doc.cite(mma)}.",
+            "",
+        )
+    if split:
+        contexts = split["evidence"]["config"]["contexts"]
+        doc.add(
+            (
+                f"One partition per sequence was the fastest at every context measured "
+                f"({contexts[0]}-{contexts[-1]}, B = 256K / context) {doc.cite(split)}; "
+                "the default keeps 512-key partitions for long contexts with small batches."
+            )
+            if split["evidence"]["value"] <= 1.0
+            else f"The two-phase split pays up to {doc.value(split)} {doc.cite(split)}.",
+            "",
+        )
+    doc.add(f"![decode bandwidth vs context]({plots}/decode-bandwidth.png)", "")
+    calls = doc.find("paged.public-call.")
+    if calls:
+        doc.add(
+            "Through the public call with torch tensors, against the fastest SDPA backend "
+            "timed the same way (serving sizes are host-bound for SDPA):",
+            "",
+        )
+        rows = [[_call_case(r), doc.value(r), doc.cite(r)] for r in calls]
+        doc.table(["case (ctx 4K-16K, page size 16)", "ours x best SDPA", "finding"], rows)
+    doc.add(
+        "Not yet measured: fp16 and D = 64 decode, pools fragmented by a real allocator, a "
+        "partition-size heuristic.",
+        "",
+    )
+
+
+def linear(doc: Doc, plots: str) -> None:
+    doc.add(
+        "## 4. Linear-attention crossover (Proto 6)",
+        "",
+        "Not measured: Proto 6 (chunked linear attention) is not built, so there is no kernel "
+        "to time and no crossover to plot. What would answer it: a chunked linear-attention "
+        "kernel and a `bench linear` suite timing it against `flash_attention` over N at "
+        "D = 64 and 128, giving the N where linear attention starts to win and its accuracy.",
+        "",
+    )
+
+
+def variants(doc: Doc, plots: str) -> None:
+    mma = doc.get("paged.gqa-mma-vs-lanes")
+    gqa = doc.get("paged.best-page-size.gqa-32-8")
+    mha = doc.get("paged.best-page-size.mha")
+    doc.add(
+        "## 5. Variant overheads: RoPE, ALiBi, GQA (Proto 7)",
+        "",
+        "Not built as a prototype: RoPE and ALiBi have no kernel and no numbers. What is known "
+        "about GQA comes from Proto 3's decode kernels: GQA 32/8 reads K/V at "
+        f"{doc.value(gqa)} {doc.cite(gqa)} against {doc.value(mha)} for MHA {doc.cite(mha)}, "
+        f"once the group's heads share tensor-core tiles ({doc.value(mma)} over per-key lane "
+        f"reductions {doc.cite(mma)}). GQA in the flash (prefill) kernel is tested for "
+        "correctness, not benchmarked.",
+        "",
+        "Not yet measured: RoPE (fused into the Q/K loads) and ALiBi (a bias on the score "
+        "tile) against the plain kernel; GQA prefill against MHA prefill.",
+        "",
+    )
+
+
+def recommendations(doc: Doc, plots: str) -> None:
+    doc.add("## 6. DSL and framework-extension recommendations (Protos 5, 8)", "")
+    flex = doc.find("flash.vs-flex.")
+    if flex:
+        doc.add(
+            "**DSL**: the Triton twin (Proto 5) is not built. The nearest data point is "
+            "FlexAttention, which torch.compile generates in Triton: at N = 8K the hand-written "
+            f"mma.sync kernel runs at {doc.span(flex)} Flex's speed ({doc.cite_all(flex)}), so "
+            "a generated kernel is not behind ours on this GPU. Whether a Triton twin of ours "
+            "matches Flex is what Proto 5 must measure before recommending for or against a DSL.",
+            "",
+        )
+    op = doc.get("integration.custom-op-overhead")
+    glue = doc.get("integration.custom-op-glue")
+    hosts = doc.find("integration.host-cost.")
+    public = doc.find("integration.public-vs-kernel.")
+    if op and glue:
+        floor = op["evidence"]["config"]["floor_us"]
+        direct = "; ".join(
+            f"{doc.value(h)} for {h['id'].split('.')[2][:5]} {doc.cite(h)}" for h in hosts
+        )
+        doc.add(
+            f"**Framework extension (Proto 8)**: both ops register as torch custom ops in "
+            f"{doc.value(glue)} of Python {doc.cite(glue)}, which buys torch.compile and "
+            f"CUDA-graph capture. A call through the custom op costs {doc.value(op)} more host "
+            f"time than the direct call {doc.cite(op)}; an empty custom op costs {num(floor)} us "
+            f"by itself, so that is torch's dispatch, not ours. The direct call costs {direct}; "
+            f"on the GPU the public flash call runs at {doc.span(public)} the kernel alone "
+            f"({doc.cite_all(public)}).",
+            "",
+            "**Recommendation**: ship the custom ops for compiled and captured graphs and the "
+            "direct calls for eager, latency-bound loops; the host path, not the kernel, is what "
+            "to shorten next.",
+            "",
+        )
+    doc.add("Not yet measured: Proto 5 (the Triton twin); frameworks other than torch.", "")
+
+
+def status(doc: Doc) -> None:
+    """Findings per prototype, and what to re-run."""
+    doc.add("## What is measured, and what is not", "")
+    counts = {label(p.number): 0 for p in PROTOTYPES}
+    for r in doc.by_id.values():
+        counts[r["prototype"]] += 1
+    rows = [
+        [label(p.number), p.question, "yes" if p.built else "no", str(counts[label(p.number)])]
+        for p in PROTOTYPES
+    ]
+    doc.table(["prototype", "question", "built", "findings"], rows)
+    missing = [k for k, v in counts.items() if v < 2]
+    stale = sorted(i for i, r in doc.by_id.items() if "stale-config" in r["tags"])
+    noisy = sorted(i for i, r in doc.by_id.items() if r["confidence"] == "low")
+    doc.add(
+        f"- No runs, so the validator's rule of 2 findings per prototype fails for: "
+        f"{', '.join(missing) or 'none'}.",
+        f"- Measured at a configuration that has since changed (re-run): "
+        f"{', '.join(f'`{i}`' for i in stale) or 'none'}.",
+        f"- Low confidence (CV >= 5 %): {', '.join(f'`{i}`' for i in noisy) or 'none'}.",
+        "",
+    )
+
+
+SECTIONS = (tiles, dispatch, paged, linear, variants, recommendations)
