@@ -86,7 +86,7 @@ def default_partition_size(batch: int, kv_heads: int, longest: int, sm_count: in
     """Keys per partition: one partition (no reduce kernel) while the (kv head,
     sequence) CTAs alone fill two waves of the SMs, else the largest of 2048,
     1024, 512 and 256 keys that does, else 128. Measured on the H200
-    (bench/results/2026-11-29-h200-callpath-v2.json, split table): GQA 32/8
+    (bench callpath split table, run 3 at 00b84eb, docs/gpu-notes.md): GQA 32/8
     reads 4.25 TB/s with 2048-key partitions at 16K x 16 against 3.90 with 512,
     and 4.17 against 3.70 at 64K x 4."""
     ctas = batch * kv_heads
