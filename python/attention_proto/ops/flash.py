@@ -275,18 +275,9 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
     if (qa | ka | va) & 15:
         for name, x in (("q", q), ("k", k), ("v", v)):
             check_alignment(name, x.data_ptr(), x.stride())
-    if stream is None:
-        s, on_current = streams.torch_current(tensors.RUNTIME_DEVICE), True
-    else:
-        s, on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
-    if on_current:
-        o = q.new_empty(plan.o_shape)
-        lse = q.new_empty(plan.lse_shape, dtype=_float32()) if return_lse else None
-    else:
-        o = streams.torch_empty(plan.o_shape, q.dtype, q.device, s, False)
-        lse = None
-        if return_lse:
-            lse = streams.torch_empty(plan.lse_shape, _float32(), q.device, s, False)
+    s, on_current = streams.for_torch_call(stream)
+    o = streams.new_output(q, plan.o_shape, None, s, on_current)
+    lse = streams.new_output(q, plan.lse_shape, _float32(), s, on_current) if return_lse else None
     if debug.poison_outputs:
         for t in (o, lse) if lse is not None else (o,):
             attention_front.poison_torch(t, s, on_current)

@@ -500,23 +500,14 @@ def _call_torch(
     qa, ka, va = q.data_ptr(), k.data_ptr(), v.data_ptr()
     if (qa | ka | va) & 15:
         raise ValueError(f"[{OP}] q, k_pages and v_pages must be 16-byte aligned")
-    if stream is None:
-        s, on_current = streams.torch_current(tensors.RUNTIME_DEVICE), True
-    else:
-        s, on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
-    torch = sys.modules["torch"]
-    if on_current:
-        o = q.new_empty(plan.o_shape)
-    else:
-        o = streams.torch_empty(plan.o_shape, q.dtype, q.device, s, False)
+    s, on_current = streams.for_torch_call(stream)
+    o = streams.new_output(q, plan.o_shape, None, s, on_current)
     if debug.poison_outputs:
         attention_front.poison_torch(o, s, on_current)
     acc = mx = sm = 0
     if plan.scratch_floats:
-        if on_current:
-            scratch = q.new_empty((plan.scratch_floats,), dtype=torch.float32)
-        else:
-            scratch = streams.torch_empty((plan.scratch_floats,), torch.float32, q.device, s, False)
+        f32 = sys.modules["torch"].float32
+        scratch = streams.new_output(q, (plan.scratch_floats,), f32, s, on_current)
         acc, mx, sm = scratch_addresses(scratch.data_ptr(), plan.o_shape, plan.partitions)
     plan.plan.run(
         s,

@@ -62,3 +62,21 @@ def torch_empty(shape, dtype, device, stream_handle: int, on_current: bool):
         return torch.empty(shape, dtype=dtype, device=device)
     with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle, device=device)):
         return torch.empty(shape, dtype=dtype, device=device)
+
+
+def for_torch_call(stream) -> tuple[int, bool]:
+    """(handle, is torch's current stream) for a torch call on the runtime's
+    device; the common case (stream=None) costs one lookup."""
+    from .tensors import RUNTIME_DEVICE
+
+    if stream is None:
+        return torch_current(RUNTIME_DEVICE), True
+    return for_torch(stream, RUNTIME_DEVICE)
+
+
+def new_output(like, shape, dtype, stream_handle: int, on_current: bool):
+    """An output on `like`'s device from torch's allocator, safe on the stream
+    (dtype None: like's)."""
+    if on_current:
+        return like.new_empty(shape) if dtype is None else like.new_empty(shape, dtype=dtype)
+    return torch_empty(shape, dtype or like.dtype, like.device, stream_handle, False)
