@@ -53,10 +53,13 @@ def test_n_and_provenance_come_from_the_runs(derived):
     stitch = derived["stitching.inline-overhead@nvidia-h200"]
     assert stitch["evidence"]["n"] == 100  # the stitching bench's repetitions
     compile_ms = derived["runtime.cold-compile-ms@intel-xeon-processor-16c"]
-    assert compile_ms["evidence"]["n"] == 116  # kernels compiled in that run
+    # Kernels compiled in the newest foundation run (2026-11-29, 140 variants).
+    assert compile_ms["evidence"]["n"] == 140
     host = derived["integration.host-cost.flash@nvidia-h200"]
-    assert host["evidence"]["git_revision"] == "7fc3de9"  # the file says edfbfd4: wrong
-    assert host["evidence"]["driver"] == "580.159.04"  # the file says 13000: the CUDA API
+    # The newest call-path run carries its own run block (revision 878175d); the
+    # older file's wrong revision (edfbfd4) is overridden by provenance.json.
+    assert host["evidence"]["git_revision"] == "878175d"
+    assert host["evidence"]["driver"] == "580.159.04"  # env.driver holds the CUDA API (13000)
     assert all(r["evidence"]["git_revision"] != "unknown" for r in derived.values())
 
 
