@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Quality gates on the lent GPU, in one call: build, then compute-sanitizer
+#   memcheck  over every GPU test (not only the small ones),
+#   racecheck and synccheck over the small GPU tests,
+#   initcheck over the small GPU tests (where the tool runs; its result is logged
+#             either way, and a tool failure is reported, not hidden).
+# Logs under $OUT; a summary table last. Env: ATTENTION_PROTO_GIT_REVISION,
+# TESTS (default: tests), SKIP=<space-separated tools to skip>.
+set -uo pipefail
+OUT=${OUT:-$(pwd)/out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 CI=1 CUDA_CACHE_DISABLE=1
+export ATTENTION_PROTO_ARCHIVE_DIR="$OUT/archive_unused"
+TESTS=${TESTS:-tests}
+declare -A STATUS
+
+run() { # tool, marker expression
+  local tool=$1 marks=$2 t0=$SECONDS
+  [[ " ${SKIP:-} " == *" $tool "* ]] && { STATUS[$tool]="skipped"; return 0; }
+  compute-sanitizer --tool "$tool" --error-exitcode 9 \
+    python3 -m pytest $TESTS -m "$marks" -q -p no:cacheprovider >"$OUT/$tool.log" 2>&1
+  local rc=$?
+  STATUS[$tool]="rc=$rc $((SECONDS - t0))s $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1)"
+  echo "[$tool] ${STATUS[$tool]}"
+}
+
+python3 -m pip install --no-build-isolation --no-deps -q . >"$OUT/build.log" 2>&1 ||
+  { tail -40 "$OUT/build.log"; exit 1; }
+run memcheck "gpu"
+run racecheck "gpu and small"
+run synccheck "gpu and small"
+run initcheck "gpu and small"
+rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
+
+echo
+echo "== sanitizers at ${ATTENTION_PROTO_GIT_REVISION:-unknown} ($(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader))"
+for k in memcheck racecheck synccheck initcheck; do printf '%-10s %s\n' "$k" "${STATUS[$k]:-}"; done
+for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == rc=0* || ${STATUS[$k]} == skipped ]] || exit 1; done
