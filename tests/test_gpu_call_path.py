@@ -31,10 +31,6 @@ def _qkv(b=2, h=4, kvh=2, n=97, nk=None, d=64, dtype=torch.bfloat16, seed=0):
     return r(b, h, n, d), r(b, kvh, nk, d), r(b, kvh, nk, d)
 
 
-def _dtype_name(t):
-    return str(t.dtype).removeprefix("torch.")
-
-
 def _paged_torch(lens, *, h=8, kvh=2, d=128, page_size=16, extra=3, seed=0):
     rng = np.random.default_rng(seed)
     n = max(lens)

@@ -28,3 +28,14 @@ def test_shared_memory_sizes_come_from_the_kernel_header():
     cfg = flash.FlashConfig(128, 64, 2, 4)
     assert cfg.shared_bytes(128) == 2 * 128 * (128 + 2 * 2 * 64)
     assert paged.mma_shared_bytes(128) == 2 * 128 * (16 + paged.WARPS * paged.STAGES * 2 * 16)
+
+
+def test_input_error_records_read_as_documented():
+    # input_error_record.h: word 0 = code | seq << 8 | value << 32, word 1 = aux | limit << 32.
+    def record(code, seq, value, aux, limit):
+        return code | seq << 8 | (value & 0xFFFFFFFF) << 32, aux | limit << 32
+
+    msg = _core.describe_input_error(*record(1, 3, 0, 0, 4096))
+    assert msg.startswith("[paged_attention] context_lens[3] = 0 is outside 1..4096")
+    msg = _core.describe_input_error(*record(2, 1, -7, 5, 10))
+    assert msg.startswith("[paged_attention] page_table[1, 5] = -7 is outside the pool of 10")

@@ -290,7 +290,6 @@ void bind_runtime(nb::module_ &m) {
           "stream"_a, "addresses"_a,
           "Launch on `stream` with `addresses` in the pointer slots; raises DeviceInputError "
           "first if a finished kernel reported a bad device-resident input.")
-      .def_prop_ro("pointer_slots", &cuda::LaunchPlan::pointer_slots)
       .def_prop_ro("args", [](const cuda::LaunchPlan &p) {
         return nb::bytes(p.args().data(), p.args().size());
       });

@@ -18,6 +18,16 @@ struct LaunchConfig {
 
 std::string describe(const Pipeline &pipeline, const LaunchConfig &config);
 
+// Checks a launch against the device (dynamic shared memory, empty grid),
+// throwing with the kernel, grid, block and smem named, and raises the
+// kernel's dynamic shared-memory limit where needed. Once per configuration.
+void prepare_launch(Pipeline &pipeline, const LaunchConfig &config);
+
+// Queues a prepared launch on `stream` (config.stream is not used).
+void enqueue(const Pipeline &pipeline, const LaunchConfig &config, CUstream stream,
+             const void *args, size_t args_size);
+
+// prepare_launch, then enqueue on config.stream.
 // `args` holds the kernel's parameters packed with C alignment (Python's
 // struct module in native mode); the driver copies them at launch, so the
 // bytes need not outlive the call. Throws naming kernel, grid, block, smem.

@@ -18,18 +18,9 @@ LaunchPlan::LaunchPlan(std::vector<Step> steps, std::string args,
       throw std::invalid_argument("[encode] pointer slot at byte " + std::to_string(off) +
                                   " is misaligned or outside the " + std::to_string(args_.size()) +
                                   "-byte argument block");
-  const auto &props = Device::shared().properties();
   for (auto &s : steps_) {
     if (!s.pipeline) throw std::invalid_argument("[encode] a launch plan step has no kernel");
-    if (int(s.config.shared_bytes) > props.shared_memory_per_block_optin)
-      throw std::invalid_argument("[encode] " + describe(*s.pipeline, s.config) +
-                                  ": dynamic shared memory exceeds the device's " +
-                                  std::to_string(props.shared_memory_per_block_optin) +
-                                  "-byte opt-in limit");
-    for (unsigned v : s.config.grid)
-      if (v == 0)
-        throw std::invalid_argument("[encode] " + describe(*s.pipeline, s.config) + ": empty grid");
-    s.pipeline->ensure_dynamic_shared(int(s.config.shared_bytes));
+    prepare_launch(*s.pipeline, s.config);
   }
   // Allocated here, outside any graph capture, before a kernel can need it.
   InputErrors::shared();
@@ -60,16 +51,8 @@ void LaunchPlan::run(CUstream stream, const std::vector<uint64_t> &addresses) co
     Device::shared();
     context_bound = true;
   }
-  size_t size = args_.size();
-  // CU_LAUNCH_PARAM_BUFFER_POINTER (1), CU_LAUNCH_PARAM_BUFFER_SIZE (2), END (0).
-  void *extra[] = {reinterpret_cast<void *>(1), block, reinterpret_cast<void *>(2), &size, nullptr};
-  for (const auto &s : steps_) {
-    const auto &c = s.config;
-    const CUresult code = driver().cuLaunchKernel(
-        s.pipeline->function(), c.grid[0], c.grid[1], c.grid[2], c.block[0], c.block[1], c.block[2],
-        c.shared_bytes, stream, nullptr, size ? extra : nullptr);
-    if (code != 0) check(code, ("cuLaunchKernel " + describe(*s.pipeline, c)).c_str());
-  }
+  for (const auto &s : steps_)
+    enqueue(*s.pipeline, s.config, stream, block, args_.size());
 }
 
 } // namespace ap::cuda

@@ -31,7 +31,6 @@ public:
   // input, then writes `addresses` into the pointer slots and launches.
   void run(CUstream stream, const std::vector<uint64_t> &addresses) const;
 
-  size_t pointer_slots() const { return offsets_.size(); }
   const std::vector<Step> &steps() const { return steps_; }
   const std::string &args() const { return args_; }
 

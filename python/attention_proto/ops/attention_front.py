@@ -47,8 +47,6 @@ def normalize_scale(op: str, scale, head_dim: int | None) -> float:
     """The softmax scale as a float: 1/sqrt(head_dim) by default; any real number
     (Python, NumPy scalar, 0-d array or tensor), never a bool."""
     if scale is None:
-        if head_dim is None:
-            return None
         return 1.0 / math.sqrt(head_dim)
     if type(scale) is float:
         value = scale
@@ -169,32 +167,17 @@ def dtype_code(dtype: str) -> int:
     return DTYPE_CODES[dtype]
 
 
-def torch_dtype(name: str):
-    torch = sys.modules["torch"]
-    return getattr(torch, name)
-
-
 def allocate(shape, dtype: str, like, stream: int, on_current: bool) -> tensors.DeviceTensor:
     """An output for a call on `stream`: from torch's caching allocator when the
     inputs are torch tensors, else from the driver's stream-ordered pool."""
     if like.framework == "torch":
-        t = streams.torch_empty(
-            shape, torch_dtype(dtype), like.keepalive.device, stream, on_current
-        )
+        torch_dtype = getattr(sys.modules["torch"], dtype)
+        t = streams.new_output(like.keepalive, shape, torch_dtype, stream, on_current)
         if debug.poison_outputs:
-            poison_torch(t, stream, on_current)
+            streams.poison(t, stream, on_current)
         strides = tensors.contiguous_strides(shape)
         return tensors.DeviceTensor(t.data_ptr(), tuple(shape), strides, dtype, t, "torch")
     return tensors.empty(shape, dtype, like.framework, stream)
-
-
-def poison_torch(t, stream: int, on_current: bool) -> None:
-    torch = sys.modules["torch"]
-    if on_current:
-        t.fill_(float("nan"))
-        return
-    with torch.cuda.stream(torch.cuda.ExternalStream(stream, device=t.device)):
-        t.fill_(float("nan"))
 
 
 def owned_buffers(*outputs) -> list:
@@ -233,10 +216,7 @@ class PreparedAttention:
     def __init__(
         self, q, k, v, *, causal=False, scale=None, return_lse=False, stream=None, allocate=True
     ):
-        if tensors.is_torch(q):
-            self.stream, self.on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
-        else:
-            self.stream, self.on_current = streams.handle(stream), True
+        self.stream, self.on_current = streams.for_inputs(q, stream)
         infos = [
             tensors.inspect(x, name, self.op, self.stream)
             for x, name in ((q, "q"), (k, "k"), (v, "v"))

@@ -275,12 +275,12 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
     if (qa | ka | va) & 15:
         for name, x in (("q", q), ("k", k), ("v", v)):
             check_alignment(name, x.data_ptr(), x.stride())
-    s, on_current = streams.for_torch_call(stream)
+    s, on_current = streams.for_torch(stream)
     o = streams.new_output(q, plan.o_shape, None, s, on_current)
     lse = streams.new_output(q, plan.lse_shape, _float32(), s, on_current) if return_lse else None
     if debug.poison_outputs:
         for t in (o, lse) if lse is not None else (o,):
-            attention_front.poison_torch(t, s, on_current)
+            streams.poison(t, s, on_current)
     plan.plan.run(s, [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0])
     return (o, lse) if return_lse else o
 

@@ -99,13 +99,17 @@ def default_partition_size(batch: int, kv_heads: int, longest: int, sm_count: in
     return min(128, one)
 
 
-def _host_values(x, info, dtype):
-    """A device or host array's values on the host (a device read waits for it)."""
+def _host_values(x, info, dtype, stream: int):
+    """An array's values on the host for validate='host', strides honoured: a
+    device array is read after the call's stream has finished its queued work,
+    by one copy of the span its view covers."""
     if info["host"]:
         return np.asarray(x)
-    if info.get("framework") == "torch":
-        return x.cpu().numpy()
-    return np.ascontiguousarray(np.from_dlpack(x) if hasattr(x, "__array__") else x)
+    shape, strides = info["shape"], info["strides"]  # element strides, 0 on size-1 dims
+    flat = np.empty(1 + sum((n - 1) * st for n, st in zip(shape, strides, strict=True)), dtype)
+    _core.stream_synchronize(stream)
+    _core.copy_device_to_host(info["address"], flat.view(np.uint8))
+    return np.lib.stride_tricks.as_strided(flat, shape, [st * flat.itemsize for st in strides])
 
 
 def check_values_on_host(lens, table, page_size: int, num_pages: int, capacity: int, contiguous):
@@ -153,10 +157,7 @@ class Prepared:
         max_context_len=None,
         allocate=True,
     ):
-        if tensors.is_torch(q):
-            self.stream, self.on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
-        else:
-            self.stream, self.on_current = streams.handle(stream), True
+        self.stream, self.on_current = streams.for_inputs(q, stream)
         names = ("q", "k", "v", "page_table", "context_lens")
         arrays = (q, k, v, page_table, context_lens)
         if contiguous:
@@ -265,8 +266,8 @@ class Prepared:
         self._check_args = (page_size, num_pages, capacity, contiguous)
         lens_host = None
         if self.validate == "host":
-            lens_host = _host_values(context_lens, li, np.int32)
-            table_host = None if contiguous else _host_values(page_table, ti, np.int32)
+            lens_host = _host_values(context_lens, li, np.int32, self.stream)
+            table_host = None if contiguous else _host_values(page_table, ti, np.int32, self.stream)
             check_values_on_host(lens_host, table_host, *self._check_args)
         # The longest context sets the partition count: the lengths' maximum
         # when they were read on the host, else the caller's max_context_len,
@@ -500,10 +501,10 @@ def _call_torch(
     qa, ka, va = q.data_ptr(), k.data_ptr(), v.data_ptr()
     if (qa | ka | va) & 15:
         raise ValueError(f"[{OP}] q, k_pages and v_pages must be 16-byte aligned")
-    s, on_current = streams.for_torch_call(stream)
+    s, on_current = streams.for_torch(stream)
     o = streams.new_output(q, plan.o_shape, None, s, on_current)
     if debug.poison_outputs:
-        attention_front.poison_torch(o, s, on_current)
+        streams.poison(o, s, on_current)
     acc = mx = sm = 0
     if plan.scratch_floats:
         f32 = sys.modules["torch"].float32

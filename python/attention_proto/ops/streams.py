@@ -13,7 +13,10 @@ pool (tensors.empty).
 
 from __future__ import annotations
 
+import contextlib
 import sys
+
+from .tensors import RUNTIME_DEVICE, is_torch
 
 _raw_current_stream = None
 
@@ -46,8 +49,9 @@ def torch_current(device_index: int) -> int:
     return _raw_current_stream(device_index)
 
 
-def for_torch(stream, device_index: int) -> tuple[int, bool]:
-    """(handle, is torch's current stream) for a torch call."""
+def for_torch(stream, device_index: int = RUNTIME_DEVICE) -> tuple[int, bool]:
+    """(handle, is torch's current stream) for a torch call; the common case
+    (stream=None) costs one lookup."""
     current = torch_current(device_index)
     if stream is None:
         return current, True
@@ -55,23 +59,21 @@ def for_torch(stream, device_index: int) -> tuple[int, bool]:
     return h, h == current
 
 
-def torch_empty(shape, dtype, device, stream_handle: int, on_current: bool):
-    """torch.empty whose memory is safe to use on `stream_handle`."""
+def for_inputs(first, stream) -> tuple[int, bool]:
+    """(handle, is torch's current stream) for a call whose first input is
+    `first`: torch's current stream by default for torch tensors, the legacy
+    default stream for any other array."""
+    if is_torch(first):
+        return for_torch(stream)
+    return handle(stream), True
+
+
+@contextlib.contextmanager
+def _ordered_on(stream_handle: int, device):
+    """torch work (allocation, fills) ordered on a stream torch is not using."""
     torch = sys.modules["torch"]
-    if on_current:
-        return torch.empty(shape, dtype=dtype, device=device)
     with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle, device=device)):
-        return torch.empty(shape, dtype=dtype, device=device)
-
-
-def for_torch_call(stream) -> tuple[int, bool]:
-    """(handle, is torch's current stream) for a torch call on the runtime's
-    device; the common case (stream=None) costs one lookup."""
-    from .tensors import RUNTIME_DEVICE
-
-    if stream is None:
-        return torch_current(RUNTIME_DEVICE), True
-    return for_torch(stream, RUNTIME_DEVICE)
+        yield
 
 
 def new_output(like, shape, dtype, stream_handle: int, on_current: bool):
@@ -79,4 +81,14 @@ def new_output(like, shape, dtype, stream_handle: int, on_current: bool):
     (dtype None: like's)."""
     if on_current:
         return like.new_empty(shape) if dtype is None else like.new_empty(shape, dtype=dtype)
-    return torch_empty(shape, dtype or like.dtype, like.device, stream_handle, False)
+    with _ordered_on(stream_handle, like.device):
+        return like.new_empty(shape) if dtype is None else like.new_empty(shape, dtype=dtype)
+
+
+def poison(t, stream_handle: int, on_current: bool) -> None:
+    """Fill a torch output with NaN on the call's stream (debug.poison_outputs)."""
+    if on_current:
+        t.fill_(float("nan"))
+        return
+    with _ordered_on(stream_handle, t.device):
+        t.fill_(float("nan"))

@@ -51,14 +51,6 @@ def torch_dtype_name(dtype) -> str:
     return name
 
 
-def dtype_name(x) -> str:
-    if isinstance(x, np.ndarray):
-        return x.dtype.name
-    if is_torch(x):
-        return torch_dtype_name(x.dtype)
-    return _core.tensor_info(x)["dtype"]
-
-
 def describe(x) -> str:
     if isinstance(x, np.ndarray):
         return f"NumPy array {x.dtype.name}{list(x.shape)}"
