@@ -21,6 +21,7 @@ from ._core import (  # noqa: E402
     DeviceInputError,
 )
 from .ops.flash import FlashConfig, flash_attention  # noqa: E402
+from .ops.linear import linear_attention  # noqa: E402
 from .ops.paged import build_page_pool, paged_attention  # noqa: E402
 from .ops.simple import simple_attention  # noqa: E402
 from .runtime import ArchiveWarning  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "simple_attention",
     "flash_attention",
     "FlashConfig",
+    "linear_attention",
     "paged_attention",
     "build_page_pool",
 ]
