@@ -95,3 +95,17 @@ def test_monolithic_flash_body_keeps_the_algorithm_order():
     body = src[src.index("#if STITCH_MODE == 0\n    //") :]
     assert body.index("flash_score.inc") < body.index("flash_softmax.inc")
     assert body.index("flash_softmax.inc") < body.index("flash_accumulate.inc")
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in SPECS if s.entry.startswith("linear_attention")], ids=lambda s: s.name
+)
+def test_linear_attention_runs_on_tensor_cores_without_spills(spec, compiled):
+    # Every chunk size x head dim x dtype of both kernels (Proto 6): mma.sync
+    # (HMMA) fed by ldmatrix, tiles by cp.async, nothing in local memory.
+    result = compiled[spec.name]
+    counts = sass.opcode_counts(sass.disassemble(result.binary))
+    assert counts["HMMA"] > 0 and counts["LDSM"] > 0 and counts["LDGSTS"] > 0, counts
+    assert counts["LDL"] == counts["STL"] == 0, counts
+    res = sass.resources_from_log(result.log, spec.entry)
+    assert res.stack_frame_bytes == 0 and not res.spills, res
