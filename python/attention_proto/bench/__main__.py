@@ -45,6 +45,11 @@ SUITES = {
         "Proto 3: paged decode bandwidth, paging cost, split, peers",
         "a CUDA GPU and torch",
     ),
+    "linear": (
+        ".linear",
+        "Proto 6: chunked linear attention per chunk size vs causal softmax: crossover T",
+        "a CUDA GPU and torch; fla (optional) adds its chunk kernel",
+    ),
     "callpath": (
         ".callpath",
         "Proto 8 and the public call: call vs kernel vs SDPA, host cost, custom ops",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..sources import Run, load_runs
-from . import callpath, flash, foundation, paged, specialization, stitching
+from . import callpath, flash, foundation, linear, paged, specialization, stitching
 
 SUITES = {
     "foundation": foundation.derive,
@@ -16,6 +16,7 @@ SUITES = {
     "stitching": stitching.derive,
     "paged": paged.derive,
     "callpath": callpath.derive,
+    "linear": linear.derive,
 }
 
 
