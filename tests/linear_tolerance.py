@@ -88,8 +88,9 @@ def assert_linear_close(
     assert err <= bound, f"max error {err:.3g} > {factor} x same-dtype error {base:.3g} + floor"
     if final_state is not None:
         # Never rounded: fp32 sums of exact 16-bit products, a random walk of
-        # roundings of the partial sums (8 ulps x sqrt(T) of the |k||v| sum).
+        # roundings of the partial sums (32 ulps x sqrt(T) of the |k||v| sum: tensor-core
+        # fp32 accumulation is not IEEE-exact, a bug is off by the whole magnitude).
         st = np.asarray(final_state, np.float64)
-        tol = 8 * 2.0**-24 * np.sqrt(q.shape[2]) * magnitude + 1e-30
+        tol = 32 * 2.0**-24 * np.sqrt(q.shape[2]) * magnitude + 1e-30
         assert (np.abs(st - ref_state) <= tol).all(), np.abs(st - ref_state).max()
     return err, base
