@@ -40,10 +40,7 @@ class Prepared:
         stream=None,
         allocate=True,
     ):
-        if tensors.is_torch(q):
-            self.stream, self.on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
-        else:
-            self.stream, self.on_current = streams.handle(stream), True
+        self.stream, self.on_current = streams.for_inputs(q, stream)
         infos = [tensors.inspect(x, n, OP, self.stream) for x, n in ((q, "q"), (k, "k"), (v, "v"))]
         attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
         p = linear_front.validate(infos, causal=causal, chunk_size=chunk_size, scale=scale)
@@ -220,7 +217,7 @@ def _call_torch(q, k, v, chunk_size, scale, h0, return_state, stream):
         if ha & 15:
             raise ValueError(f"[{OP}] initial_state must be 16-byte aligned, got {ha:#x}")
     p = plan.problem
-    s, on_current = streams.for_torch_call(stream)
+    s, on_current = streams.for_torch(stream)
     o = streams.new_output(q, plan.o_shape, None, s, on_current)
     h = streams.new_output(q, p.h_shape, None, s, on_current)
     ht = (
@@ -231,7 +228,7 @@ def _call_torch(q, k, v, chunk_size, scale, h0, return_state, stream):
     if debug.poison_outputs:
         for t in (o, h, ht):
             if t is not None:
-                attention_front.poison_torch(t, s, on_current)
+                streams.poison(t, s, on_current)
     plan.plan.run(s, [qa, ka, va, o.data_ptr(), h.data_ptr(), ha, ht.data_ptr() if ht else 0])
     # h is dropped here: torch's allocator reuses it only for work queued later
     # on the same stream, after chunk_o.
