@@ -23,6 +23,7 @@ from ._core import (  # noqa: E402
 from .ops.flash import FlashConfig, flash_attention  # noqa: E402
 from .ops.linear import linear_attention  # noqa: E402
 from .ops.paged import build_page_pool, paged_attention  # noqa: E402
+from .ops.rope import rope, rope_tables  # noqa: E402
 from .ops.simple import simple_attention  # noqa: E402
 from .runtime import ArchiveWarning  # noqa: E402
 
@@ -61,4 +62,6 @@ __all__ = [
     "linear_attention",
     "paged_attention",
     "build_page_pool",
+    "rope",
+    "rope_tables",
 ]

@@ -35,15 +35,31 @@ def repeat_kv(x: np.ndarray, heads: int) -> np.ndarray:
 
 
 def alibi_slopes(heads: int) -> np.ndarray:
-    """ALiBi slopes 2^(-8(h+1)/H) for h = 0..H-1 (the paper's geometric sequence)."""
-    return 2.0 ** (-8.0 * (np.arange(heads) + 1) / heads)
+    """ALiBi slopes as the paper's code makes them: 2^(-8(h+1)/H) for h = 0..H-1
+    when H is a power of 2; otherwise those of the power of 2 below H, then every
+    other slope of twice that power (BLOOM, FlashAttention users, vLLM)."""
+
+    def geometric(n):
+        return 2.0 ** (-8.0 * (np.arange(n) + 1) / n)
+
+    low = 1 << (heads.bit_length() - 1)
+    if low == heads:
+        return geometric(heads)
+    return np.concatenate([geometric(low), geometric(2 * low)[0::2][: heads - low]])
 
 
-def alibi_bias(heads: int, nq: int, nk: int) -> np.ndarray:
-    """[H, Nq, Nk] bias slope_h * (j - i'), where i' = i + Nk - Nq aligns the ends."""
+def alibi_bias(heads: int, nq: int, nk: int, *, slopes=None, symmetric=False) -> np.ndarray:
+    """[H, Nq, Nk] bias slope_h * (j - i'), where i' = i + Nk - Nq aligns the ends
+    (the causal form); `symmetric`: -slope_h * |j - i'|, what the kernels add
+    (equal to the causal form on every key a causal row sees). `slopes` [H] or
+    [B, H] replaces alibi_slopes(heads) (the bias is then [B, H, Nq, Nk])."""
     i = np.arange(nq)[:, None] + (nk - nq)
     j = np.arange(nk)[None, :]
-    return alibi_slopes(heads)[:, None, None] * (j - i)[None].astype(np.float64)
+    dist = (j - i).astype(np.float64)
+    if symmetric:
+        dist = -np.abs(dist)
+    slopes = alibi_slopes(heads) if slopes is None else _f64(slopes)
+    return slopes[..., None, None] * dist
 
 
 def attention(q, k, v, *, causal=False, scale=None, bias=None, return_lse=False):
@@ -73,20 +89,40 @@ def attention(q, k, v, *, causal=False, scale=None, bias=None, return_lse=False)
     return out, lse.astype(np.float32)
 
 
-def rope(x, *, theta: float = 10000.0, positions=None) -> np.ndarray:
-    """Rotary embedding on [B, H, N, D] (pairs (2i, 2i+1) rotated by pos * theta^(-2i/D))."""
+def rope_tables(positions, head_dim: int, *, theta: float = 10000.0):
+    """(cos, sin) [len(positions), head_dim / 2] in float64: pair i of a token at
+    position p turns by p * theta^(-2i / head_dim)."""
+    pos = _f64(positions)
+    freqs = theta ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    angle = pos[:, None] * freqs[None, :]
+    return np.cos(angle), np.sin(angle)
+
+
+def rope(x, *, theta=10000.0, positions=None, offset=0, interleaved=False, cos=None, sin=None):
+    """Rotary embedding on [B, H, N, D]. Pair i is (x[i], x[i + D/2]) (GPT-NeoX,
+    the default) or, with `interleaved`, (x[2i], x[2i + 1]) (GPT-J); it turns by
+    the angle of its token's position: `positions` [N], else offset + n.
+    `cos`/`sin` tables [>= offset + N, D/2] replace the angles from `theta`
+    (rows offset .. offset + N - 1 are used)."""
     x = _f64(x)
     n, d = x.shape[-2], x.shape[-1]
     if d % 2:
         raise ValueError(f"[reference] rope needs an even head_dim, got {d}")
-    pos = np.arange(n, dtype=np.float64) if positions is None else _f64(positions)
-    freqs = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)
-    angle = pos[:, None] * freqs[None, :]
-    cos, sin = np.cos(angle), np.sin(angle)
-    x0, x1 = x[..., 0::2], x[..., 1::2]
+    if cos is None:
+        pos = np.arange(n, dtype=np.float64) + offset if positions is None else _f64(positions)
+        cos, sin = rope_tables(pos, d, theta=theta)
+    else:
+        cos, sin = _f64(cos)[offset : offset + n], _f64(sin)[offset : offset + n]
+    if interleaved:
+        x0, x1 = x[..., 0::2], x[..., 1::2]
+    else:
+        x0, x1 = x[..., : d // 2], x[..., d // 2 :]
+    r0, r1 = x0 * cos - x1 * sin, x0 * sin + x1 * cos
     out = np.empty_like(x)
-    out[..., 0::2] = x0 * cos - x1 * sin
-    out[..., 1::2] = x0 * sin + x1 * cos
+    if interleaved:
+        out[..., 0::2], out[..., 1::2] = r0, r1
+    else:
+        out[..., : d // 2], out[..., d // 2 :] = r0, r1
     return out.astype(np.float32)
 
 
