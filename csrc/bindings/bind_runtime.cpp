@@ -90,8 +90,8 @@ nb::dict params_layout() {
   AP_FIELD(num_pages);
   AP_FIELD(chunk_size);
   AP_FIELD(partition_size);
-  AP_FIELD(rope_theta);
-  AP_FIELD(alibi_base);
+  AP_FIELD(reserved);
+  AP_FIELD(alibi_stride);
   AP_FIELD(variant);
 #undef AP_FIELD
   d["__size__"] = sizeof(AttentionParams);

@@ -6,9 +6,7 @@ from __future__ import annotations
 import ctypes
 
 FLAG_CAUSAL = 1
-FLAG_ALIBI = 2
-FLAG_ROPE = 4
-FLAG_RETURN_LSE = 8
+FLAG_RETURN_LSE = 8  # bits 2 and 4 (ALiBi, RoPE) became specialization constants
 
 DTYPE_CODES = {"float16": 0, "bfloat16": 1, "float32": 2}
 
@@ -28,8 +26,8 @@ class AttentionParams(ctypes.Structure):
         ("num_pages", ctypes.c_int32),
         ("chunk_size", ctypes.c_int32),
         ("partition_size", ctypes.c_int32),
-        ("rope_theta", ctypes.c_float),
-        ("alibi_base", ctypes.c_float),
+        ("reserved", ctypes.c_int32),
+        ("alibi_stride", ctypes.c_int32),
         ("variant", ctypes.c_int32),
     ]
 

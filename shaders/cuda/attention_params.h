@@ -8,9 +8,9 @@
 #define AP_DTYPE_BFLOAT16 1
 #define AP_DTYPE_FLOAT32 2
 
+// Bits 2 and 4 were ALiBi and RoPE flags: those are specialization constants
+// now (ALIBI in flash_attention.cu), so a kernel built without one pays nothing.
 #define AP_FLAG_CAUSAL 1
-#define AP_FLAG_ALIBI 2
-#define AP_FLAG_ROPE 4
 #define AP_FLAG_RETURN_LSE 8
 
 // 64 bytes: every prototype's scalars. Sequence lengths and shapes are runtime
@@ -29,8 +29,8 @@ struct AttentionParams {
   int num_pages;      // 40  paged KV: pages in the pool (bounds of page ids)
   int chunk_size;     // 44  chunked linear attention
   int partition_size; // 48  split-KV decode: keys per partition
-  float rope_theta;   // 52  RoPE base
-  float alibi_base;   // 56  ALiBi slope base (slope_h = alibi_base^-(h+1)... per head)
+  int reserved;       // 52  unused (was rope_theta: RoPE takes cos/sin tables)
+  int alibi_stride;   // 56  ALiBi slopes between batches: 0 ([H] slopes) or H ([B, H])
   int variant;        // 60  runtime piece selector (Proto 2 function tables); 0 by default
 };
 

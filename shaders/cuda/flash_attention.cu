@@ -8,7 +8,11 @@
 // MMAs, halving shared-memory traffic per MMA, and Q fragments are re-read
 // from shared memory instead of living in registers), STAGES (1: load then
 // compute; 2: the next K/V tile loads while this one computes), CAUSAL (0/1),
-// DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16).
+// DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), ALIBI (0/1, default 0: adds
+// -slope_h * |i + Nk - Nq - j| to the scaled scores, slope_h from
+// alibi_slopes[batch * p.alibi_stride + head]; with CAUSAL this is the
+// causal form -slope_h * (i + Nk - Nq - j)). A constant, not a flag: at 0 the
+// loop compiles to the same SASS as before ALiBi existed.
 //
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
 // Grid (ceil(Nq / BLOCK_M), H, B); causal: (H * B, ceil(Nq / BLOCK_M)).
@@ -75,6 +79,20 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
 #ifndef STITCH_MODE
 #define STITCH_MODE 0
 #endif
+#ifndef ALIBI
+#define ALIBI 0
+#endif
+// The pieces take the ALiBi slope only when ALIBI is on, so Proto 2's
+// function-table mode keeps its calling convention (and SASS) without it.
+#if ALIBI
+#define AP_ALIBI_PARAM , float alibi_slope
+#define AP_ALIBI_TYPE , float
+#define AP_ALIBI_ARG , alibi_slope
+#else
+#define AP_ALIBI_PARAM
+#define AP_ALIBI_TYPE
+#define AP_ALIBI_ARG
+#endif
 
 // Proto 2: the loop body as three pieces. STITCH_MODE 0 pastes them into the
 // kernel (monolithic), 1 calls them as __forceinline__ functions, 2 calls them
@@ -96,7 +114,7 @@ AP_PIECE void score_piece(unsigned q_tile, unsigned k_tile, const QFragments &q_
 
 AP_PIECE void softmax_piece(Scores &s, float (&row_max)[MT][2], float (&row_sum)[MT][2],
                             Output &o_acc, float scale_log2, int n0, int m0, int diag, int seqlen_k,
-                            int warp_row0, int g, int t) {
+                            int warp_row0, int g, int t AP_ALIBI_PARAM) {
 #include "flash_softmax.inc"
 }
 
@@ -107,7 +125,7 @@ AP_PIECE void accumulate_piece(const Scores &s, unsigned v_tile, Output &o_acc, 
 #if STITCH_MODE == 2
 typedef void (*ScorePiece)(unsigned, unsigned, const QFragments &, Scores &, int, int);
 typedef void (*SoftmaxPiece)(Scores &, float (&)[MT][2], float (&)[MT][2], Output &, float, int,
-                             int, int, int, int, int, int);
+                             int, int, int, int, int, int AP_ALIBI_TYPE);
 typedef void (*AccumulatePiece)(const Scores &, unsigned, Output &, int);
 __device__ ScorePiece score_table[2] = {score_piece, score_piece};
 __device__ SoftmaxPiece softmax_table[2] = {softmax_piece, softmax_piece};
@@ -118,7 +136,7 @@ __device__ AccumulatePiece accumulate_table[2] = {accumulate_piece, accumulate_p
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention(const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
                     const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o,
-                    float *__restrict__ lse) {
+                    float *__restrict__ lse, const float *__restrict__ alibi_slopes) {
   extern __shared__ __align__(128) unsigned char smem[];
   constexpr unsigned kTileBytes = BLOCK_N * kRowBytes;
   const unsigned q_tile = smem_address(smem);
@@ -162,6 +180,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   for (int mt = 0; mt < MT; ++mt)
     row_max[mt][0] = row_max[mt][1] = AP_NEG_INF, row_sum[mt][0] = row_sum[mt][1] = 0.f;
   const float scale_log2 = p.scale * 1.4426950408889634f;
+  // The ALiBi bias joins the raw scores q.k, which the softmax scales inside
+  // its exp2: in those units it is -slope / scale per key of distance.
+  const float alibi_slope =
+      ALIBI ? -alibi_slopes[(long long)batch * p.alibi_stride + head] / p.scale : 0.f;
   const int warp_row0 = warp * 16 * MT; // first row of this warp within the CTA
   unsigned q_frag[kQInRegisters ? HEAD_DIM / 16 : 1][4];
 
@@ -203,14 +225,15 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     // clang-format on
 #elif STITCH_MODE == 1
     score_piece(q_tile, k_tile, q_frag, s, warp_row0, lane);
-    softmax_piece(s, row_max, row_sum, o_acc, scale_log2, n0, m0, diag, seqlen_k, warp_row0, g, t);
+    softmax_piece(s, row_max, row_sum, o_acc, scale_log2, n0, m0, diag, seqlen_k, warp_row0, g,
+                  t AP_ALIBI_ARG);
     accumulate_piece(s, v_tile, o_acc, lane);
 #else
     // Through tables of device function pointers indexed by a runtime value the
     // compiler cannot see through (p.variant is 0; both entries are valid).
     score_table[p.variant & 1](q_tile, k_tile, q_frag, s, warp_row0, lane);
     softmax_table[p.variant & 1](s, row_max, row_sum, o_acc, scale_log2, n0, m0, diag, seqlen_k,
-                                 warp_row0, g, t);
+                                 warp_row0, g, t AP_ALIBI_ARG);
     accumulate_table[p.variant & 1](s, v_tile, o_acc, lane);
 #endif
 

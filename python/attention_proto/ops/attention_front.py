@@ -138,7 +138,8 @@ def validate(op, infos, *, causal, scale, dtypes, head_dims) -> AttentionProblem
     return AttentionProblem(b, h, kvh, nq, nk, d, qi["dtype"], bool(causal), scale, qi["host"])
 
 
-def params_bytes(p: AttentionProblem, *, return_lse: bool) -> bytes:
+def params_bytes(p: AttentionProblem, *, return_lse: bool, **fields) -> bytes:
+    """AttentionParams of a problem; `fields` sets the kernel-specific ones."""
     flags = (FLAG_CAUSAL if p.causal else 0) | (FLAG_RETURN_LSE if return_lse else 0)
     s = AttentionParams(
         batch=p.batch,
@@ -149,6 +150,7 @@ def params_bytes(p: AttentionProblem, *, return_lse: bool) -> bytes:
         head_dim=p.head_dim,
         scale=p.scale,
         flags=flags,
+        **fields,
     )
     return bytes(s)
 
@@ -212,6 +214,9 @@ class PreparedAttention:
     op = "attention"
     dtypes: tuple = ()
     head_dims: tuple = ()
+    # Pointer arguments after q, k, v, o, lse (flash: the ALiBi slopes); their
+    # addresses come from extra_addresses().
+    extra_pointers = 0
 
     def __init__(
         self, q, k, v, *, causal=False, scale=None, return_lse=False, stream=None, allocate=True
@@ -239,10 +244,10 @@ class PreparedAttention:
         o_strides = tensors.contiguous_strides(self.o_shape)
         packer = (
             runtime.ArgPacker()
-            .raw(params_bytes(p, return_lse=self.return_lse), 4)
+            .raw(params_bytes(p, return_lse=self.return_lse, **self.param_fields()), 4)
             .raw(strides_bytes(*(i["strides"][:3] for i in infos), o_strides), 8)
         )
-        for _ in range(5):  # q, k, v, o, lse
+        for _ in range(5 + self.extra_pointers):  # q, k, v, o, lse, then the extras
             packer.slot()
         self.slots = packer.slots
         self.plan = _core.LaunchPlan(
@@ -271,10 +276,19 @@ class PreparedAttention:
             self.v.address,
             self.o.address,
             self.lse.address if self.lse else 0,
+            *self.extra_addresses(),
         ]
 
     def check(self, infos) -> None:
         """Kernel-specific checks beyond `validate` (alignment, say)."""
+
+    def param_fields(self) -> dict:
+        """Kernel-specific AttentionParams fields (after check())."""
+        return {}
+
+    def extra_addresses(self) -> list[int]:
+        """Addresses of the extra_pointers arguments (once inputs are on the device)."""
+        return []
 
     def spec(self):
         raise NotImplementedError

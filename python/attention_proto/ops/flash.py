@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict, dataclass
 
 from .. import _core, cuda, debug, runtime
-from . import attention_front, streams, tensors, tuning
+from . import alibi, attention_front, streams, tensors, tuning
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
@@ -74,6 +74,11 @@ def sweep(head_dim: int) -> tuple[FlashConfig, ...]:
 # (local_bytes) and the SASS test bounds it; the reloads are two 64-bit global
 # addresses per K/V step, next to ~1500 other instructions.
 REPORTED_SPILLS = {(128, "m128n64s2w4"): 16}
+# ALIBI=1 adds a float distance per row and step to the same 255 registers: at
+# head_dim 64 the tuned 128 x 128 tile then spills 4 bytes when causal (NVRTC
+# 13.0, sm_90a); every other sweep tile stays clean (and 128 x 64 at head_dim
+# 128 keeps its 16). Unmeasured: the next GPU run times it (bench variants).
+REPORTED_SPILLS_ALIBI = {(64, "m128n128s2w4"): 4}
 
 
 def reported_spill_bytes(kernel_spec) -> int:
@@ -86,15 +91,22 @@ def reported_spill_bytes(kernel_spec) -> int:
     if c.get("STITCH_MODE") == "2":
         return 0
     cfg = FlashConfig(int(c["BLOCK_M"]), int(c["BLOCK_N"]), int(c["STAGES"]), int(c["WARPS"]))
-    return REPORTED_SPILLS.get((int(c["HEAD_DIM"]), cfg.label()), 0)
+    key = (int(c["HEAD_DIM"]), cfg.label())
+    alibi_bound = REPORTED_SPILLS_ALIBI.get(key, 0) if c.get("ALIBI") == "1" else 0
+    return max(REPORTED_SPILLS.get(key, 0), alibi_bound)
 
 
 STITCH_MODES = {0: "monolithic", 1: "inline", 2: "function_table"}
 
 
-def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig, stitch_mode=None):
-    """The kernel for one tile; `stitch_mode` (Proto 2) adds STITCH_MODE 0/1/2."""
+def spec(
+    head_dim: int, dtype: str, causal: bool, config: FlashConfig, stitch_mode=None, alibi=False
+):
+    """The kernel for one tile; `stitch_mode` (Proto 2) adds STITCH_MODE 0/1/2,
+    `alibi` ALIBI=1 (left out at 0, so kernels without ALiBi keep their names
+    and archive entries)."""
     extra = {} if stitch_mode is None else {"STITCH_MODE": int(stitch_mode)}
+    variants = {"ALIBI": 1} if alibi else {}
     return runtime.kernel_spec(
         "flash_attention",
         "flash_attention.cu",
@@ -108,7 +120,8 @@ def spec(head_dim: int, dtype: str, causal: bool, config: FlashConfig, stitch_mo
             "STAGES": config.stages,
             "CAUSAL": bool(causal),
             "DTYPE": attention_front.dtype_code(dtype),
-        },
+        }
+        | variants,
     )
 
 
@@ -132,10 +145,21 @@ def default_specs():
     ]
 
 
+def alibi_specs():
+    """ALIBI=1 at every tuned default (what a first call with alibi_slopes compiles)."""
+    return [
+        spec(d, t, c, tuning.best_config(d, t, c), alibi=True)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+    ]
+
+
 class Prepared(attention_front.PreparedAttention):
     op = "flash_attention"
     dtypes = DTYPES
     head_dims = HEAD_DIMS
+    extra_pointers = 1  # the ALiBi slopes (0 without ALiBi)
 
     def __init__(
         self,
@@ -146,12 +170,14 @@ class Prepared(attention_front.PreparedAttention):
         causal=False,
         scale=None,
         return_lse=False,
+        alibi_slopes=None,
         config=None,
         stitch_mode=None,
         stream=None,
         allocate=True,
     ):
         self.config = config
+        self.alibi_slopes = alibi_slopes
         if stitch_mode not in (None, *STITCH_MODES):
             raise ValueError(
                 f"[flash_attention] stitch_mode must be one of {list(STITCH_MODES)}, "
@@ -186,6 +212,13 @@ class Prepared(attention_front.PreparedAttention):
         if not p.host:
             for name, info in zip("qkv", infos, strict=True):
                 check_alignment(name, info["address"], info["strides"])
+        self.alibi_info, self.alibi_stride = None, 0
+        if self.alibi_slopes is not None and not (
+            isinstance(self.alibi_slopes, str) and self.alibi_slopes == alibi.DEFAULT
+        ):
+            self.alibi_info, self.alibi_stride = alibi.check(
+                OP, self.alibi_slopes, p.batch, p.heads, p.host, self.stream
+            )
         smem = self.config.shared_bytes(p.head_dim)
         limit = cuda.properties()["shared_memory_per_block_optin"]
         if smem > limit:
@@ -196,7 +229,23 @@ class Prepared(attention_front.PreparedAttention):
 
     def spec(self):
         p = self.problem
-        return spec(p.head_dim, p.dtype, p.causal, self.config, self.stitch_mode)
+        alibi_on = self.alibi_slopes is not None
+        return spec(p.head_dim, p.dtype, p.causal, self.config, self.stitch_mode, alibi_on)
+
+    def param_fields(self) -> dict:
+        return {"alibi_stride": self.alibi_stride}
+
+    def default_alibi_address(self) -> int:
+        """The standard slopes' address when alibi_slopes is 'default', else 0."""
+        if isinstance(self.alibi_slopes, str):
+            return alibi.default_address(self.problem.heads)
+        return 0
+
+    def extra_addresses(self) -> list[int]:
+        if self.alibi_info is None:
+            return [self.default_alibi_address()]
+        self.alibi_device = tensors.to_device(self.alibi_slopes, self.alibi_info)
+        return [self.alibi_device.address]
 
     def query_blocks(self) -> int:
         return -(-self.problem.seqlen_q // self.config.block_m)
@@ -231,11 +280,26 @@ def _float32():
     return sys.modules["torch"].float32
 
 
-def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=True):
+def _alibi_key(slopes):
+    """What a plan depends on in alibi_slopes: its kind, or a tensor's layout."""
+    if slopes is None or isinstance(slopes, str):
+        return slopes
+    if not tensors.is_torch(slopes):
+        raise TypeError(
+            f"[{OP}] alibi_slopes must be a torch tensor like q (or None or "
+            f"{alibi.DEFAULT!r}), got {tensors.describe(slopes)}"
+        )
+    return (slopes.shape, slopes.stride(), slopes.dtype, slopes.get_device())
+
+
+def _call_torch(
+    q, k, v, causal, scale, return_lse, config, stream, check_grad=True, alibi_slopes=None
+):
     """The torch fast path: a cached plan per (shapes, strides, dtypes, options),
     outputs from torch's allocator on the call's stream, no host synchronization."""
     if type(scale) is not float and scale is not None:
         scale = attention_front.normalize_scale(OP, scale, None)
+    alibi_key = None if alibi_slopes is None else _alibi_key(alibi_slopes)
     key = (
         q.shape,
         q.stride(),
@@ -253,6 +317,7 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
         scale,
         bool(return_lse),
         config,
+        alibi_key,
     )
     plan = _PLANS.get(key)
     if plan is None:
@@ -264,10 +329,12 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
             causal=causal,
             scale=scale,
             return_lse=return_lse,
+            alibi_slopes=alibi_slopes,
             config=config,
             stream=stream,
             allocate=False,
         )
+        plan.alibi_address = plan.default_alibi_address()
         attention_front.remember(_PLANS, key, plan)
     if check_grad and (q.requires_grad or k.requires_grad or v.requires_grad):
         attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
@@ -281,7 +348,9 @@ def _call_torch(q, k, v, causal, scale, return_lse, config, stream, check_grad=T
     if debug.poison_outputs:
         for t in (o, lse) if lse is not None else (o,):
             streams.poison(t, s, on_current)
-    plan.plan.run(s, [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0])
+    slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
+    addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
+    plan.plan.run(s, [*addresses, slopes or plan.alibi_address])
     return (o, lse) if return_lse else o
 
 
@@ -289,7 +358,16 @@ OP = "flash_attention"
 
 
 def flash_attention(
-    q, k, v, *, causal=False, scale=None, return_lse=False, config=None, stream=None
+    q,
+    k,
+    v,
+    *,
+    causal=False,
+    scale=None,
+    alibi_slopes=None,
+    return_lse=False,
+    config=None,
+    stream=None,
 ):
     """Softmax attention forward, FlashAttention-2 style, on tensor cores.
 
@@ -308,10 +386,28 @@ def flash_attention(
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
     overrides the tuned tile choice. Forward only: inputs that require grad are
     refused while grad mode is on.
+
+    alibi_slopes adds ALiBi's bias -slope * |i + Nk - Nq - j| to the scaled
+    score of query i and key j (with causal: the causal form, -slope * (i +
+    Nk - Nq - j)), fused into the kernel (a separate specialization; without
+    ALiBi the kernel is unchanged). "default" takes the standard slopes of
+    the head count (reference.alibi_slopes; uploaded once per head count); an
+    array gives float32 slopes [H] or [B, H], on the device like q (NumPy
+    with NumPy inputs).
     """
     if tensors.is_torch(q):
-        return _call_torch(q, k, v, causal, scale, return_lse, config, stream)
+        return _call_torch(
+            q, k, v, causal, scale, return_lse, config, stream, alibi_slopes=alibi_slopes
+        )
     prepared = Prepared(
-        q, k, v, causal=causal, scale=scale, return_lse=return_lse, config=config, stream=stream
+        q,
+        k,
+        v,
+        causal=causal,
+        scale=scale,
+        return_lse=return_lse,
+        alibi_slopes=alibi_slopes,
+        config=config,
+        stream=stream,
     )
     return prepared()
