@@ -52,11 +52,12 @@ def rounded(x, dtype: str) -> np.ndarray:
     return to_dtype(np.asarray(x, dtype=np.float32), dtype).astype(np.float32)
 
 
-def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None, scores="einsum"):
+def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None, scores="einsum", bias=None):
     """Attention as a same-dtype implementation computes it: scores and sums in
     float32, probabilities (after normalization) and output rounded to `dtype`.
-    `scores` picks the fp32 summation order of Q K^T (one of SCORE_SUMS). Rows
-    that see no key give 0; a NaN or +inf score gives NaN (as the reference)."""
+    `scores` picks the fp32 summation order of Q K^T (one of SCORE_SUMS); `bias`
+    (an explicit additive bias, ALiBi's say) joins the scaled scores in float32.
+    Rows that see no key give 0; a NaN or +inf score gives NaN (as the reference)."""
     q32, k32, v32 = (np.asarray(x).astype(np.float32) for x in (q, k, v))
     heads = q32.shape[1]
     k32, v32 = reference.repeat_kv(k32, heads), reference.repeat_kv(v32, heads)
@@ -70,6 +71,8 @@ def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None, scores="ein
         else:
             raise ValueError(f"scores must be one of {SCORE_SUMS}, got {scores!r}")
         s = s * np.float32(scale)
+        if bias is not None:
+            s = s + np.asarray(bias, dtype=np.float32)
         nq, nk = s.shape[-2:]
         if causal:
             s = np.where(reference.causal_mask(nq, nk), s, -np.inf)
@@ -85,22 +88,27 @@ def lowp_attention(q, k, v, dtype: str, *, causal=False, scale=None, scores="ein
 FLOOR = {"float32": 1e-5, "float16": 1e-4, "bfloat16": 1e-3}
 
 
-def same_dtype_error(q, k, v, dtype: str, ref, *, causal=False, scale=None) -> float:
+def same_dtype_error(q, k, v, dtype: str, ref, *, causal=False, scale=None, bias=None) -> float:
     """The baseline: the larger max error against `ref` of the same-dtype
     references over the score summation orders."""
     return max(
         float(
-            np.abs(lowp_attention(q, k, v, dtype, causal=causal, scale=scale, scores=s) - ref).max()
+            np.abs(
+                lowp_attention(q, k, v, dtype, causal=causal, scale=scale, scores=s, bias=bias)
+                - ref
+            ).max()
         )
         for s in SCORE_SUMS
     )
 
 
-def assert_close_to_reference(out, q, k, v, dtype: str, *, causal=False, scale=None, factor=2.0):
+def assert_close_to_reference(
+    out, q, k, v, dtype: str, *, causal=False, scale=None, factor=2.0, bias=None
+):
     out = np.asarray(out).astype(np.float32)
     assert not np.isnan(out).any(), "output holds NaN (an element was never written?)"
-    ref = reference.attention(q, k, v, causal=causal, scale=scale)
-    base_err = same_dtype_error(q, k, v, dtype, ref, causal=causal, scale=scale)
+    ref = reference.attention(q, k, v, causal=causal, scale=scale, bias=bias)
+    base_err = same_dtype_error(q, k, v, dtype, ref, causal=causal, scale=scale, bias=bias)
     err = float(np.abs(out - ref).max())
     bound = factor * base_err + FLOOR[dtype]
     assert err <= bound, f"max error {err:.3g} > {factor} x same-dtype error {base_err:.3g} + floor"

@@ -197,6 +197,13 @@ class Prepared(attention_front.PreparedAttention):
 
     def check(self, infos):
         p = self.problem
+        self.alibi_info, self.alibi_stride = None, 0
+        if self.alibi_slopes is not None and not (
+            isinstance(self.alibi_slopes, str) and self.alibi_slopes == alibi.DEFAULT
+        ):
+            self.alibi_info, self.alibi_stride = alibi.check(
+                OP, self.alibi_slopes, p.batch, p.heads, p.host, self.stream
+            )
         if self.config is None:
             self.config = tuning.best_config(p.head_dim, p.dtype, p.causal)
         if not isinstance(self.config, FlashConfig):
@@ -212,13 +219,6 @@ class Prepared(attention_front.PreparedAttention):
         if not p.host:
             for name, info in zip("qkv", infos, strict=True):
                 check_alignment(name, info["address"], info["strides"])
-        self.alibi_info, self.alibi_stride = None, 0
-        if self.alibi_slopes is not None and not (
-            isinstance(self.alibi_slopes, str) and self.alibi_slopes == alibi.DEFAULT
-        ):
-            self.alibi_info, self.alibi_stride = alibi.check(
-                OP, self.alibi_slopes, p.batch, p.heads, p.host, self.stream
-            )
         smem = self.config.shared_bytes(p.head_dim)
         limit = cuda.properties()["shared_memory_per_block_optin"]
         if smem > limit:
