@@ -1,0 +1,176 @@
+"""Proto 7 on a GPU: standalone RoPE, ALiBi fused into flash and GQA group
+sizes, each against an FP64 reference (never run yet: written on a CPU-only
+machine for the next GPU session)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import attention_proto as ap
+from attention_proto import reference
+from attention_proto.ops import flash
+from tolerance import assert_close_to_reference, rounded, to_dtype
+
+pytestmark = pytest.mark.gpu
+
+
+def _normal(rng, shape, dtype, scale=1.0):
+    return to_dtype(rng.standard_normal(shape).astype(np.float32) * scale, dtype)
+
+
+def _rope_bound(x, dtype):
+    # One rounding of each output (fp32 math on exact inputs and tables): half
+    # an ulp of the dtype at the output's magnitude, plus fp32 noise.
+    ulp = {"float16": 2.0**-10, "bfloat16": 2.0**-7}[dtype]
+    return ulp * np.maximum(np.abs(x), 2.0**-14) + 1e-6
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.sampled_from([1, 2]),
+    h=st.sampled_from([1, 3, 8]),
+    n=st.sampled_from([1, 7, 128, 1000]),
+    d=st.sampled_from([16, 64, 80, 128, 256]),
+    dtype=st.sampled_from(["float16", "bfloat16"]),
+    interleaved=st.booleans(),
+    offset=st.sampled_from([0, 1, 517]),
+    seed=st.integers(0, 2**31),
+)
+def test_rope_matches_fp64_for_both_conventions_and_offsets(
+    b, h, n, d, dtype, interleaved, offset, seed
+):
+    rng = np.random.default_rng(seed)
+    x = _normal(rng, (b, h, n, d), dtype)
+    cos, sin = ap.rope_tables(offset + n + 3, d)
+    out = ap.rope(x, cos, sin, offset=offset, interleaved=interleaved)
+    ref = reference.rope(x, cos=cos, sin=sin, offset=offset, interleaved=interleaved)
+    err = np.abs(np.asarray(out).astype(np.float64) - ref)
+    assert (err <= _rope_bound(ref, dtype)).all(), float(err.max())
+
+
+def test_rope_torch_paths_strided_inplace_and_decode_plan_reuse():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    big = torch.from_numpy(rng.standard_normal((2, 16, 9, 128)).astype(np.float32))
+    x = big.to("cuda", torch.bfloat16).transpose(1, 2)[:, :, 1:5]  # [2, 9, 4, 128] view
+    cos, sin = (torch.from_numpy(t).cuda() for t in ap.rope_tables(64, 128))
+    xs = x.float().cpu().numpy()
+    for interleaved in (False, True):
+        for offset in (0, 3, 60):
+            out = ap.rope(x, cos, sin, offset=offset, interleaved=interleaved)
+            tables = {"cos": cos.cpu().numpy(), "sin": sin.cpu().numpy()}
+            ref = reference.rope(xs, **tables, offset=offset, interleaved=interleaved)
+            assert out.is_contiguous() and out.dtype == torch.bfloat16
+            err = np.abs(out.float().cpu().numpy() - ref)
+            assert (err <= _rope_bound(ref, "bfloat16")).all()
+    y = x.clone()
+    back = ap.rope(y, cos, sin, offset=2, inplace=True)
+    assert back is y
+    torch.testing.assert_close(y, ap.rope(x, cos, sin, offset=2), rtol=0, atol=0)
+    from attention_proto.ops import rope
+
+    plans = len(rope._PLANS)
+    for offset in range(10):  # decode: one plan for every offset
+        ap.rope(x[:, :, :1], cos, sin, offset=offset)
+    assert len(rope._PLANS) <= plans + 1
+
+
+def test_rope_numpy_inplace_writes_back():
+    rng = np.random.default_rng(2)
+    x = _normal(rng, (1, 2, 33, 64), "float16")
+    cos, sin = ap.rope_tables(40, 64)
+    expect = ap.rope(x, cos, sin, offset=7)
+    got = ap.rope(x, cos, sin, offset=7, inplace=True)
+    assert got is x
+    np.testing.assert_array_equal(x, expect)
+
+
+def _alibi_bias(slopes, nq, nk):
+    return reference.alibi_bias(slopes.shape[-1], nq, nk, slopes=slopes, symmetric=True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.sampled_from([1, 2]),
+    h=st.sampled_from([1, 4, 12]),
+    nq=st.sampled_from([1, 17, 128, 1000]),
+    nk=st.sampled_from([1, 97, 128, 1025]),
+    d=st.sampled_from(flash.HEAD_DIMS),
+    causal=st.booleans(),
+    dtype=st.sampled_from(flash.DTYPES),
+    per_batch=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_alibi_matches_fp64_with_an_explicit_bias(b, h, nq, nk, d, causal, dtype, per_batch, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v = (_normal(rng, (b, h, n, d), dtype) for n in (nq, nk, nk))
+    if per_batch:
+        slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
+    else:
+        slopes = reference.alibi_slopes(h).astype(np.float32)
+    bias = _alibi_bias(slopes, nq, nk)
+    out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes)
+    assert_close_to_reference(out, q, k, v, dtype, causal=causal, bias=bias)
+
+
+def test_alibi_default_slopes_and_lse_on_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    q, k, v = (_normal(rng, (2, 12, n, 128), "bfloat16") for n in (300, 500, 500))
+    tq, tk, tv = (
+        torch.from_numpy(x.astype(np.float32)).to("cuda", torch.bfloat16) for x in (q, k, v)
+    )
+    for causal in (False, True):
+        out, lse = ap.flash_attention(
+            tq, tk, tv, causal=causal, alibi_slopes="default", return_lse=True
+        )
+        bias = _alibi_bias(reference.alibi_slopes(12), 300, 500)
+        assert_close_to_reference(
+            out.float().cpu().numpy(), q, k, v, "bfloat16", causal=causal, bias=bias
+        )
+        _, ref_lse = reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
+        np.testing.assert_allclose(lse.cpu().numpy(), ref_lse, rtol=1e-4, atol=1e-4)
+        slopes = torch.from_numpy(reference.alibi_slopes(12).astype(np.float32)).cuda()
+        again = ap.flash_attention(tq, tk, tv, causal=causal, alibi_slopes=slopes)
+        torch.testing.assert_close(again, out, rtol=0, atol=0)
+
+
+def test_alibi_with_zero_slopes_is_plain_attention():
+    rng = np.random.default_rng(4)
+    q, k, v = (_normal(rng, (1, 4, 200, 64), "float16") for _ in range(3))
+    plain = ap.flash_attention(q, k, v)
+    zero = ap.flash_attention(q, k, v, alibi_slopes=np.zeros(4, np.float32))
+    np.testing.assert_array_equal(np.asarray(zero), np.asarray(plain))
+
+
+@pytest.mark.parametrize("group", [1, 2, 4, 8, 32])  # 32: MQA at 32 heads
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", flash.DTYPES)
+def test_gqa_group_sizes_equal_mha_on_expanded_kv(group, causal, dtype):
+    rng = np.random.default_rng(group)
+    h, d = 32, 128
+    q = _normal(rng, (1, h, 257, d), dtype)
+    k, v = (_normal(rng, (1, h // group, 300, d), dtype) for _ in range(2))
+    grouped = np.asarray(ap.flash_attention(q, k, v, causal=causal))
+    expanded = [reference.repeat_kv(np.asarray(x), h) for x in (k, v)]
+    mha = np.asarray(ap.flash_attention(q, *expanded, causal=causal))
+    # Same kernel, same keys in the same order: bit for bit.
+    np.testing.assert_array_equal(grouped, mha)
+    assert_close_to_reference(grouped, q, k, v, dtype, causal=causal)
+
+
+def test_fused_rope_candidates_agree_standalone_then_attention():
+    # What fused RoPE must reproduce (Proto 7, not built yet): standalone RoPE
+    # on q and k, then plain attention, against FP64 RoPE + attention.
+    rng = np.random.default_rng(5)
+    q, k, v = (_normal(rng, (1, 4, n, 128), "bfloat16") for n in (64, 96, 96))
+    cos, sin = ap.rope_tables(96, 128)
+    rq = ap.rope(q, cos, sin, offset=32)
+    rk = ap.rope(k, cos, sin)
+    out = ap.flash_attention(rq, rk, v, causal=True)
+    fq = rounded(reference.rope(q, cos=cos, sin=sin, offset=32), "bfloat16")
+    fk = rounded(reference.rope(k, cos=cos, sin=sin), "bfloat16")
+    assert_close_to_reference(out, fq, fk, v, "bfloat16", causal=True)
