@@ -89,10 +89,7 @@ class Prepared:
         stream=None,
         allocate=True,
     ):
-        if tensors.is_torch(x):
-            self.stream, self.on_current = streams.for_torch(stream, tensors.RUNTIME_DEVICE)
-        else:
-            self.stream, self.on_current = streams.handle(stream), True
+        self.stream, self.on_current = streams.for_inputs(x, stream)
         infos = [
             tensors.inspect(a, name, OP, self.stream)
             for a, name in ((x, "x"), (cos, "cos"), (sin, "sin"))
@@ -247,13 +244,13 @@ def _call_torch(x, cos, sin, offset, interleaved, inplace, stream):
         _check_aligned("x", xa, x.stride()[:3], 8)
         _check_aligned("cos", ca, cos.stride()[:1], 4)
         _check_aligned("sin", sa, sin.stride()[:1], 4)
-    s, on_current = streams.for_torch_call(stream)
+    s, on_current = streams.for_torch(stream)
     if inplace:
         out = x
     else:
         out = streams.new_output(x, x.shape, None, s, on_current)
         if debug.poison_outputs:
-            attention_front.poison_torch(out, s, on_current)
+            streams.poison(out, s, on_current)
     shift = offset * plan.table_row * 4
     plan.plan.run(s, [xa, out.data_ptr(), ca + shift, sa + shift])
     return out
