@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..sources import Run, load_runs
-from . import callpath, flash, foundation, linear, paged, specialization, stitching
+from . import callpath, dsl, flash, foundation, linear, paged, specialization, stitching
 
 SUITES = {
     "foundation": foundation.derive,
@@ -17,6 +17,7 @@ SUITES = {
     "paged": paged.derive,
     "callpath": callpath.derive,
     "linear": linear.derive,
+    "dsl": dsl.derive,
 }
 
 
