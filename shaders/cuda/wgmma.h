@@ -1,0 +1,119 @@
+// Warpgroup-level tensor-core primitives for sm_90a (wgmma.mma_async), f32
+// accumulators, bf16/fp16 operands. Descriptors and the shared-memory layout
+// are in wgmma_layout.h (host-checkable); this file only issues instructions.
+//
+// Accumulator layout of m64nNk16 (PTX ISA, "Register Fragments" of wgmma), as
+// float d[N / 8][4]: thread t of the warpgroup, warp w = (t / 32) % 4, lane l,
+// holds d[j][e] at row 16 * w + l / 4 + 8 * (e / 2), column 8 * j + 2 * (l % 4)
+// + e % 2: per 16-row warp slice, exactly mma.sync m16n8's C layout, once per
+// 8 columns. The A operand from registers (m64k16, 4 x 32-bit of two 16-bit
+// values) is mma.sync m16n8k16's A layout on the same rows, so a 16-column
+// slice of an f32 accumulator packs into an A fragment without data movement.
+//
+// Ordering: wgmma_fence() before the first wgmma of a batch (and whenever its
+// accumulator or A registers were written by other instructions since the last
+// wgmma), wgmma_commit() after it, wgmma_wait<0>() before reading the results.
+// fence_operands() keeps the compiler from moving reads or writes of those
+// registers across the asynchronous window (asm volatile orders the
+// instructions but not the compiler's own register traffic).
+#pragma once
+
+#include "attention_params.h"
+#include "wgmma_layout.h"
+
+namespace ap {
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int Pending> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
+}
+
+template <int J> __device__ __forceinline__ void fence_operands(float (&d)[J][4]) {
+#pragma unroll
+  for (int j = 0; j < J; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      asm volatile("" : "+f"(d[j][e])::"memory");
+}
+__device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
+#pragma unroll
+  for (int e = 0; e < 4; ++e)
+    asm volatile("" : "+r"(a[e])::"memory");
+}
+
+// Operand lists for N = 64 and 128 (32 and 64 accumulator registers), written
+// out because inline asm needs every register named. Generated text.
+// clang-format off
+#define AP_WGMMA_D64_OPERANDS "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+#define AP_WGMMA_D64_LIST "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}"
+#define AP_WGMMA_D64_SS_ARGS ", %32, %33, p, 1, 1, 0, 0;\n"
+#define AP_WGMMA_D64_SS_PRED "setp.ne.b32 p, %34, 0;\n"
+#define AP_WGMMA_D64_RS_ARGS ", {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n"
+#define AP_WGMMA_D64_RS_PRED "setp.ne.b32 p, %37, 0;\n"
+#define AP_WGMMA_D128_OPERANDS "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+#define AP_WGMMA_D128_LIST "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}"
+#define AP_WGMMA_D128_SS_ARGS ", %64, %65, p, 1, 1, 0, 0;\n"
+#define AP_WGMMA_D128_SS_PRED "setp.ne.b32 p, %66, 0;\n"
+#define AP_WGMMA_D128_RS_ARGS ", {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n"
+#define AP_WGMMA_D128_RS_PRED "setp.ne.b32 p, %69, 0;\n"
+// clang-format on
+
+
+// d (+)= A B, A [64 x 16] and B [16 x N] both from shared memory, K-major
+// (no transpose); scale_d 0 overwrites d, 1 accumulates.
+#define AP_DEFINE_WGMMA_SS(N)                                                                    \
+  template <int Dtype>                                                                           \
+  __device__ __forceinline__ void wgmma_ss(float (&d)[N / 8][4], unsigned long long desc_a,     \
+                                           unsigned long long desc_b, int scale_d) {             \
+    if (Dtype == AP_DTYPE_BFLOAT16)                                                              \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_SS_PRED                                  \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST \
+                       AP_WGMMA_D##N##_SS_ARGS "}\n"                                             \
+                   : AP_WGMMA_D##N##_OPERANDS                                                    \
+                   : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                    \
+    else                                                                                         \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_SS_PRED                                  \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST \
+                       AP_WGMMA_D##N##_SS_ARGS "}\n"                                             \
+                   : AP_WGMMA_D##N##_OPERANDS                                                    \
+                   : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                    \
+  }
+
+// d (+)= A B, A [64 x 16] from registers (see the layout above), B [16 x N]
+// from shared memory MN-major (transpose bit set: B's rows are the k index).
+#define AP_DEFINE_WGMMA_RS(N)                                                                    \
+  template <int Dtype>                                                                           \
+  __device__ __forceinline__ void wgmma_rs(float (&d)[N / 8][4], const unsigned (&a)[4],        \
+                                           unsigned long long desc_b, int scale_d) {             \
+    if (Dtype == AP_DTYPE_BFLOAT16)                                                              \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                  \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST \
+                       AP_WGMMA_D##N##_RS_ARGS "}\n"                                             \
+                   : AP_WGMMA_D##N##_OPERANDS                                                    \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));     \
+    else                                                                                         \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                  \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST \
+                       AP_WGMMA_D##N##_RS_ARGS "}\n"                                             \
+                   : AP_WGMMA_D##N##_OPERANDS                                                    \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));     \
+  }
+
+AP_DEFINE_WGMMA_SS(64)
+AP_DEFINE_WGMMA_SS(128)
+AP_DEFINE_WGMMA_RS(64)
+AP_DEFINE_WGMMA_RS(128)
+
+// Generic-proxy shared-memory writes (st.shared, cp.async) become visible to
+// wgmma's async-proxy reads only after this fence in each writing thread,
+// followed by a barrier.
+__device__ __forceinline__ void fence_proxy_async_shared() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+} // namespace ap
