@@ -1,0 +1,204 @@
+// Flash attention forward on Hopper warpgroup tensor cores (sm_90a), ablation
+// step (a) of Proto 1's Hopper path: wgmma with cp.async loads. Each 128-thread
+// warpgroup owns 64 query rows; S = Q K^T is an SS wgmma (both operands in
+// shared memory), O += P V an RS wgmma (P from registers). K/V tiles are
+// double-buffered; all threads load, then all compute (no specialization yet).
+//
+// Constants: HEAD_DIM (64, 128), BLOCK_M (64: one warpgroup, 128: two),
+// BLOCK_N (64, 128: keys per step, the N of the S wgmma), CAUSAL (0/1),
+// DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), HOPPER_STEP (1 = step (a);
+// later steps add TMA, warp specialization, overlap: docs/hopper-kernel.md).
+//
+// Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
+// strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
+// (H * B, query blocks) longest first; causal aligns bottom-right; a row that
+// sees no key writes 0 and lse = -inf; 64-bit offsets.
+//
+// Shared memory: Q, K and V tiles in the sw128 layout of wgmma_layout.h
+// (column blocks of 64 elements, 128-byte rows, 1024-byte swizzle atoms).
+// Q and K are K-major operands (D is the reduction of S = Q K^T and D is each
+// row). For O = P V the reduction runs over keys, which are V's rows: V is
+// the B operand MN-major, read with the transpose bit (allowed for 16-bit
+// types), so V needs no transposing copy.
+#include "attention_params.h"
+#include "mma.h"
+#include "numeric.h"
+#include "wgmma.h"
+
+using namespace ap;
+typedef half_bits T;
+
+#ifndef HOPPER_STEP
+#define HOPPER_STEP 1
+#endif
+
+constexpr int kWarpgroups = BLOCK_M / 64;
+constexpr int kThreads = kWarpgroups * 128;
+constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
+constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
+static_assert(HOPPER_STEP == 1, "only step (a) exists yet");
+static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
+static_assert(BLOCK_N == 64 || BLOCK_N == 128, "wgmma wrappers exist for N = 64, 128");
+static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
+static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or bf16");
+
+constexpr unsigned kQBytes = BLOCK_M * HEAD_DIM * 2;
+constexpr unsigned kKvBytes = BLOCK_N * HEAD_DIM * 2;
+static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0, "tiles stay 1024-byte aligned");
+static_assert(kQBytes + 4 * kKvBytes + 1024 == flash_wgmma_shared_bytes(HEAD_DIM, BLOCK_M, BLOCK_N),
+              "the host sizes dynamic shared memory by wgmma_layout.h");
+
+// Async copy of rows [row0, row0 + ROWS) of one head into a sw128 tile; rows
+// at or past `rows_valid` become zeros (a NaN there would survive 0 * NaN in
+// P V). One thread per chunk column, rows kRowsPerPass apart.
+constexpr int kRowsPerPass = kThreads / kChunks;
+static_assert(kThreads % kChunks == 0, "threads cover whole rows");
+template <int ROWS>
+__device__ __forceinline__ void load_tile(unsigned tile, const T *base, long long row_stride,
+                                          int row0, int rows_valid) {
+  static_assert(ROWS % kRowsPerPass == 0, "whole passes");
+  const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
+  const T *src = base + (long long)(row0 + r0) * row_stride + c * 8;
+  const long long step = (long long)kRowsPerPass * row_stride;
+  const int remaining = rows_valid - row0 - r0;
+#pragma unroll
+  for (int it = 0; it < ROWS / kRowsPerPass; ++it) {
+    const bool valid = it * kRowsPerPass < remaining;
+    cp_async_16(tile + sw128_offset(ROWS, r0 + it * kRowsPerPass, c), valid ? src + it * step : base,
+                valid ? 16 : 0);
+  }
+}
+
+// S = Q K^T for this warpgroup's 64 rows: D / 16 SS wgmmas into s.
+__device__ __forceinline__ void score(float (&s)[BLOCK_N / 8][4], unsigned q_wg, unsigned k_tile) {
+  fence_operands(s);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
+    wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
+                    kmajor_sw128(k_tile + kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
+  wgmma_commit();
+  wgmma_wait<0>();
+  fence_operands(s);
+}
+
+// O += P V: BLOCK_N / 16 RS wgmmas, P packed from the softmax's f32 scores
+// (see wgmma.h: a 16-column accumulator slice is an A fragment).
+__device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
+                                           float (&o)[HEAD_DIM / 8][4], unsigned v_tile) {
+  unsigned a[BLOCK_N / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+    a[kk][0] = pack2<DTYPE>(s[2 * kk][0], s[2 * kk][1]);
+    a[kk][1] = pack2<DTYPE>(s[2 * kk][2], s[2 * kk][3]);
+    a[kk][2] = pack2<DTYPE>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    a[kk][3] = pack2<DTYPE>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    fence_operands(a[kk]);
+  }
+  fence_operands(o);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+    wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
+  wgmma_commit();
+  wgmma_wait<0>();
+  fence_operands(o);
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads, 1)
+    flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
+                          const T *__restrict__ q, const T *__restrict__ k,
+                          const T *__restrict__ v, T *__restrict__ o, float *__restrict__ lse) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  const unsigned q_tile = (smem_address(smem) + 1023u) & ~1023u;
+  const unsigned k_tiles = q_tile + kQBytes;
+  const unsigned v_tiles = k_tiles + 2 * kKvBytes;
+
+  const int m_block = CAUSAL ? int(gridDim.y - 1 - blockIdx.y) : int(blockIdx.x);
+  const int head = CAUSAL ? int(blockIdx.x % p.heads) : int(blockIdx.y);
+  const int batch = CAUSAL ? int(blockIdx.x / p.heads) : int(blockIdx.z);
+  const int kv_head = head / (p.heads / p.kv_heads);
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int m0 = m_block * BLOCK_M;
+  const int diag = p.seqlen_k - p.seqlen_q;
+  const int seqlen_k = p.seqlen_k;
+
+  const T *q_base = q + batch * st.q[0] + head * st.q[1];
+  const T *k_base = k + batch * st.k[0] + kv_head * st.k[1];
+  const T *v_base = v + batch * st.v[0] + kv_head * st.v[1];
+
+  int n_end = (p.seqlen_k + BLOCK_N - 1) / BLOCK_N;
+  if (CAUSAL) {
+    const int last_row = min(m0 + BLOCK_M, p.seqlen_q) - 1;
+    const long long last_key = (long long)last_row + diag;
+    n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
+  }
+
+  // Names flash_softmax.inc expects: one 16-row slice (mt = 0) per warp.
+  float o_acc[MT][HEAD_DIM / 8][4];
+#pragma unroll
+  for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+    o_acc[0][dj][0] = o_acc[0][dj][1] = o_acc[0][dj][2] = o_acc[0][dj][3] = 0.f;
+  float row_max[MT][2] = {{AP_NEG_INF, AP_NEG_INF}}, row_sum[MT][2] = {{0.f, 0.f}};
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  const int warp_row0 = wg * 64 + warp * 16; // first row of this warp within the CTA
+  // This warpgroup's 64 Q rows: 8 swizzle atoms into each column block.
+  const unsigned q_wg = q_tile + wg * 64 * 128;
+
+  if (n_end > 0) {
+    load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], 0, p.seqlen_k);
+    cp_async_commit();
+  }
+
+  for (int n = 0; n < n_end; ++n) {
+    const int stage = n & 1;
+    cp_async_wait<0>();
+    // cp.async wrote through the generic proxy; wgmma reads through the async
+    // proxy. Then the barrier: every thread's part of tile n has landed, and
+    // every warpgroup's wgmmas on the stage reloaded below have completed
+    // (each waited for them with wgmma_wait<0> in the previous step).
+    fence_proxy_async_shared();
+    __syncthreads();
+    if (n + 1 < n_end) {
+      const int next = (n + 1) * BLOCK_N;
+      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, k_base, st.k[2], next, p.seqlen_k);
+      load_tile<BLOCK_N>(v_tiles + (stage ^ 1) * kKvBytes, v_base, st.v[2], next, p.seqlen_k);
+      cp_async_commit();
+    }
+    const int n0 = n * BLOCK_N;
+    float s[MT][BLOCK_N / 8][4];
+    score(s[0], q_wg, k_tiles + stage * kKvBytes);
+    // clang-format off
+#include "flash_softmax.inc"
+    // clang-format on
+    accumulate(s[0], o_acc[0], v_tiles + stage * kKvBytes);
+  }
+
+  // Finish exactly as flash_attention.cu does (see its comments there).
+  T *o_base = o + batch * st.o[0] + head * st.o[1];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float sum = row_sum[0][h];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = m0 + warp_row0 + g + 8 * h;
+    if (row >= p.seqlen_q) continue;
+    const bool empty = sum == 0.f;
+    const float m = row_max[0][h];
+    const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
+    const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
+    const float inv = empty ? 0.f : 1.f / norm;
+    T *o_row = o_base + (long long)row * st.o[2];
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+      *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
+          pack2<DTYPE>(o_acc[0][dj][2 * h] * inv, o_acc[0][dj][2 * h + 1] * inv);
+    if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
+      const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
+      lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
+    }
+  }
+}
