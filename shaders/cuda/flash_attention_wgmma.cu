@@ -64,8 +64,8 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
 #pragma unroll
   for (int it = 0; it < ROWS / kRowsPerPass; ++it) {
     const bool valid = it * kRowsPerPass < remaining;
-    cp_async_16(tile + sw128_offset(ROWS, r0 + it * kRowsPerPass, c), valid ? src + it * step : base,
-                valid ? 16 : 0);
+    cp_async_16(tile + sw128_offset(ROWS, r0 + it * kRowsPerPass, c),
+                valid ? src + it * step : base, valid ? 16 : 0);
   }
 }
 
@@ -107,8 +107,8 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
 
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
-                          const T *__restrict__ q, const T *__restrict__ k,
-                          const T *__restrict__ v, T *__restrict__ o, float *__restrict__ lse) {
+                          const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
+                          T *__restrict__ o, float *__restrict__ lse) {
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned q_tile = (smem_address(smem) + 1023u) & ~1023u;
   const unsigned k_tiles = q_tile + kQBytes;

@@ -63,45 +63,44 @@ __device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
 #define AP_WGMMA_D128_RS_PRED "setp.ne.b32 p, %69, 0;\n"
 // clang-format on
 
-
 // d (+)= A B, A [64 x 16] and B [16 x N] both from shared memory, K-major
 // (no transpose); scale_d 0 overwrites d, 1 accumulates.
-#define AP_DEFINE_WGMMA_SS(N)                                                                    \
-  template <int Dtype>                                                                           \
-  __device__ __forceinline__ void wgmma_ss(float (&d)[N / 8][4], unsigned long long desc_a,     \
-                                           unsigned long long desc_b, int scale_d) {             \
-    if (Dtype == AP_DTYPE_BFLOAT16)                                                              \
-      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_SS_PRED                                  \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST \
-                       AP_WGMMA_D##N##_SS_ARGS "}\n"                                             \
-                   : AP_WGMMA_D##N##_OPERANDS                                                    \
-                   : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                    \
-    else                                                                                         \
-      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_SS_PRED                                  \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST \
-                       AP_WGMMA_D##N##_SS_ARGS "}\n"                                             \
-                   : AP_WGMMA_D##N##_OPERANDS                                                    \
-                   : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                    \
+#define AP_DEFINE_WGMMA_SS(N)                                                                      \
+  template <int Dtype>                                                                             \
+  __device__ __forceinline__ void wgmma_ss(float (&d)[N / 8][4], unsigned long long desc_a,        \
+                                           unsigned long long desc_b, int scale_d) {               \
+    if (Dtype == AP_DTYPE_BFLOAT16)                                                                \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_SS_PRED                                    \
+                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
+                   "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_SS_ARGS "}\n"         \
+                   : AP_WGMMA_D##N##_OPERANDS                                                      \
+                   : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                      \
+    else                                                                                           \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_SS_PRED                                    \
+                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
+                   "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_SS_ARGS "}\n"           \
+                   : AP_WGMMA_D##N##_OPERANDS                                                      \
+                   : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                      \
   }
 
 // d (+)= A B, A [64 x 16] from registers (see the layout above), B [16 x N]
 // from shared memory MN-major (transpose bit set: B's rows are the k index).
-#define AP_DEFINE_WGMMA_RS(N)                                                                    \
-  template <int Dtype>                                                                           \
-  __device__ __forceinline__ void wgmma_rs(float (&d)[N / 8][4], const unsigned (&a)[4],        \
-                                           unsigned long long desc_b, int scale_d) {             \
-    if (Dtype == AP_DTYPE_BFLOAT16)                                                              \
-      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                  \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST \
-                       AP_WGMMA_D##N##_RS_ARGS "}\n"                                             \
-                   : AP_WGMMA_D##N##_OPERANDS                                                    \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));     \
-    else                                                                                         \
-      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                  \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST \
-                       AP_WGMMA_D##N##_RS_ARGS "}\n"                                             \
-                   : AP_WGMMA_D##N##_OPERANDS                                                    \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));     \
+#define AP_DEFINE_WGMMA_RS(N)                                                                      \
+  template <int Dtype>                                                                             \
+  __device__ __forceinline__ void wgmma_rs(float (&d)[N / 8][4], const unsigned (&a)[4],           \
+                                           unsigned long long desc_b, int scale_d) {               \
+    if (Dtype == AP_DTYPE_BFLOAT16)                                                                \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
+                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
+                   "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RS_ARGS "}\n"         \
+                   : AP_WGMMA_D##N##_OPERANDS                                                      \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
+    else                                                                                           \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
+                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
+                   "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RS_ARGS "}\n"           \
+                   : AP_WGMMA_D##N##_OPERANDS                                                      \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
   }
 
 AP_DEFINE_WGMMA_SS(64)

@@ -35,9 +35,8 @@ constexpr unsigned long long kWgmmaSwizzle128 = 1;
 // The wgmma matrix descriptor: start address, leading and stride byte offsets
 // (each stored >> 4, 14 bits), base offset 0 (tiles are 1024-byte aligned),
 // swizzle mode. The start address is a shared-window byte address (< 256 KiB).
-AP_HOST_DEVICE constexpr unsigned long long wgmma_descriptor(unsigned start, unsigned lbo,
-                                                             unsigned sbo,
-                                                             unsigned long long swizzle) {
+AP_HOST_DEVICE constexpr unsigned long long
+wgmma_descriptor(unsigned start, unsigned lbo, unsigned sbo, unsigned long long swizzle) {
   return (unsigned long long)((start >> 4) & 0x3fffu) |
          ((unsigned long long)((lbo >> 4) & 0x3fffu) << 16) |
          ((unsigned long long)((sbo >> 4) & 0x3fffu) << 32) | (swizzle << 62);
@@ -64,7 +63,9 @@ AP_HOST_DEVICE constexpr unsigned kmajor_k16_offset(unsigned rows, unsigned kk) 
 AP_HOST_DEVICE constexpr unsigned long long mnmajor_sw128(unsigned start, unsigned rows) {
   return wgmma_descriptor(start, rows * 128u, 1024, kWgmmaSwizzle128);
 }
-AP_HOST_DEVICE constexpr unsigned mnmajor_k16_offset(unsigned kk) { return kk * 2048u; }
+AP_HOST_DEVICE constexpr unsigned mnmajor_k16_offset(unsigned kk) {
+  return kk * 2048u;
+}
 
 } // namespace ap
 
@@ -74,8 +75,7 @@ namespace ap {
 // K and V tiles (16-bit elements), plus 1024 bytes so the kernel can round its
 // base up to the 1024-byte alignment sw128 tiles need (the dynamic window's
 // own alignment is not promised to be that large).
-AP_HOST_DEVICE constexpr unsigned flash_wgmma_shared_bytes(int head_dim, int block_m,
-                                                           int block_n) {
+AP_HOST_DEVICE constexpr unsigned flash_wgmma_shared_bytes(int head_dim, int block_m, int block_n) {
   return 2u * head_dim * (block_m + 4 * block_n) + 1024u;
 }
 
