@@ -1,0 +1,138 @@
+"""flash_attention_wgmma: the Hopper (sm_90a) flash forward on wgmma
+(shaders/cuda/flash_attention_wgmma.cu), ablation step (a). Not wired into
+flash_attention's dispatch: nothing here has run on a GPU yet. Prepared builds
+the launch plan so GPU tests and benchmarks can call it directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import cuda, runtime
+from . import attention_front, flash, hopper_layout
+
+HEAD_DIMS = (64, 128)
+DTYPES = ("float16", "bfloat16")
+# Ablation steps (docs/hopper-kernel.md); only (a) exists in the kernel.
+STEPS = {1: "a: wgmma + cp.async"}
+ENTRY = "flash_attention_wgmma"
+SOURCE = "flash_attention_wgmma.cu"
+ARCH = "sm_90a"
+
+
+@dataclass(frozen=True)
+class HopperConfig:
+    """Query rows per CTA (64 per consumer warpgroup) and keys per step."""
+
+    block_m: int = 128
+    block_n: int = 128
+    step: int = 1
+
+    def __post_init__(self):
+        if self.block_m not in (64, 128) or self.block_n not in (64, 128):
+            raise ValueError(
+                f"[{ENTRY}] block_m and block_n must be 64 or 128, got {self.block_m} and "
+                f"{self.block_n}"
+            )
+        if self.step not in STEPS:
+            raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
+
+    @property
+    def threads(self) -> int:
+        return 2 * self.block_m  # 128 threads per 64 rows
+
+    def shared_bytes(self, head_dim: int) -> int:
+        return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n)
+
+    def label(self) -> str:
+        return f"m{self.block_m}n{self.block_n}step{self.step}"
+
+
+CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
+
+
+def spec(head_dim: int, dtype: str, causal: bool, config: HopperConfig = HopperConfig()):
+    return runtime.kernel_spec(
+        ENTRY,
+        SOURCE,
+        {
+            "HEAD_DIM": head_dim,
+            "BLOCK_M": config.block_m,
+            "BLOCK_N": config.block_n,
+            "CAUSAL": bool(causal),
+            "DTYPE": attention_front.dtype_code(dtype),
+            "HOPPER_STEP": config.step,
+        },
+    )
+
+
+def all_specs():
+    """Every variant CI compiles for sm_90a (kept out of catalog.all_specs: the
+    archive prebuild compiles that for the local GPU, which may not be sm_90)."""
+    return [
+        spec(d, t, c, cfg)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+        for cfg in CONFIGS
+    ]
+
+
+def probe_spec(dtype: str = "bfloat16", **checks):
+    """wgmma_probe.cu; `checks` adds CHECK_*/EXPECT_* constants it static_asserts."""
+    return runtime.kernel_spec(
+        "wgmma_probe", "wgmma_probe.cu", {"DTYPE": attention_front.dtype_code(dtype)} | checks
+    )
+
+
+def probe_args(a: int, b: int, v: int, s_out: int, o_out: int) -> bytes:
+    return runtime.ArgPacker().ptr(a).ptr(b).ptr(v).ptr(s_out).ptr(o_out).bytes()
+
+
+class Prepared(attention_front.PreparedAttention):
+    """flash_attention's contract on the wgmma kernel (same arguments and outputs)."""
+
+    op = ENTRY
+    dtypes = DTYPES
+    head_dims = HEAD_DIMS
+
+    def __init__(self, q, k, v, *, config=None, **kwargs):
+        self.config = HopperConfig() if config is None else config
+        if not isinstance(self.config, HopperConfig):
+            raise TypeError(f"[{ENTRY}] config must be a HopperConfig, got {self.config!r}")
+        super().__init__(q, k, v, **kwargs)
+
+    def check(self, infos):
+        p = self.problem
+        props = cuda.properties()
+        if props["arch"] != ARCH:
+            raise RuntimeError(
+                f"[{ENTRY}] needs an sm_90a GPU (Hopper), this one is {props['arch']}"
+            )
+        if p.causal and self.query_blocks() > attention_front.GRID_YZ_MAX:
+            raise ValueError(
+                f"[{ENTRY}] causal needs at most {attention_front.GRID_YZ_MAX} query blocks"
+            )
+        if not p.host:
+            for name, info in zip("qkv", infos, strict=True):
+                flash.check_alignment(name, info["address"], info["strides"])
+        smem = self.shared_bytes()
+        if smem > props["shared_memory_per_block_optin"]:
+            raise ValueError(f"[{ENTRY}] {self.config.label()} needs {smem} bytes of shared memory")
+
+    def spec(self):
+        p = self.problem
+        return spec(p.head_dim, p.dtype, p.causal, self.config)
+
+    def query_blocks(self) -> int:
+        return -(-self.problem.seqlen_q // self.config.block_m)
+
+    def grid(self):
+        p = self.problem
+        m_blocks = self.query_blocks()
+        return [p.heads * p.batch, m_blocks, 1] if p.causal else [m_blocks, p.heads, p.batch]
+
+    def block(self):
+        return [self.config.threads, 1, 1]
+
+    def shared_bytes(self):
+        return self.config.shared_bytes(self.problem.head_dim)
