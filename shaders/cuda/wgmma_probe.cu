@@ -122,3 +122,8 @@ extern "C" __global__ void __launch_bounds__(128, 1)
       o_out[row * 128 + 8 * j + 2 * t + e % 2] = o[j][e];
   }
 }
+
+#ifdef EXPECT_SHARED
+// The host's mirror (hopper_layout.shared_bytes) of the kernel's shared memory.
+static_assert(flash_wgmma_shared_bytes(CHECK_D, CHECK_M, CHECK_N) == EXPECT_SHARED, "shared bytes");
+#endif

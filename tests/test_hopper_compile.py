@@ -1,0 +1,135 @@
+"""The Hopper wgmma kernel (Proto 1, ablation step (a)) without a GPU: every
+variant compiles for sm_90a with HGMMA and no spills, and the operand layouts
+(128-byte swizzle, matrix descriptor, accumulator/fragment layouts) agree with
+a host model written from the PTX ISA. The GPU checks are in
+test_gpu_flash_hopper.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from attention_proto import CompileError, runtime, sass
+from attention_proto.ops import flash_hopper, hopper_layout
+
+SPECS = flash_hopper.all_specs()
+# ptxas's note when it has to serialize wgmma (C7510 and kin): a correctness
+# no-op but a large slowdown, so CI refuses it.
+SERIALIZED = re.compile(r"wgmma\S* (instructions )?(are|is) serialized", re.I)
+
+
+def _constants(s) -> dict:
+    return {k: int(v) for k, v in (kv.split("=") for kv in s.constants_description.split())}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_variant_compiles_with_hgmma_and_no_spills(spec):
+    result = runtime.compile_for(spec, "sm_90a")
+    text = sass.disassemble(result.binary)
+    assert f".text.{spec.entry}" in text
+    res = sass.resources_from_log(result.log, spec.entry)
+    assert not res.spills and res.stack_frame_bytes == 0, res
+    assert not SERIALIZED.search(result.log), result.log
+    counts = sass.opcode_counts(text, ("HGMMA", "HMMA", "LDL", "STL", "LDGSTS", "UTMALDG"))
+    c = _constants(spec)
+    # One unrolled key step: D / 16 wgmmas for S = Q K^T, BLOCK_N / 16 for O += P V.
+    assert counts["HGMMA"] == c["HEAD_DIM"] // 16 + c["BLOCK_N"] // 16, counts
+    assert counts["HMMA"] == counts["LDL"] == counts["STL"] == 0, counts
+    if c["HOPPER_STEP"] == 1:  # step (a): cp.async loads, no TMA
+        assert counts["LDGSTS"] > 0 and counts["UTMALDG"] == 0, counts
+
+
+def test_probe_compiles_with_its_static_checks():
+    for dtype in flash_hopper.DTYPES:
+        result = runtime.compile_for(flash_hopper.probe_spec(dtype), "sm_90a")
+        counts = sass.opcode_counts(sass.disassemble(result.binary), ("HGMMA", "LDL", "STL"))
+        assert counts == {"HGMMA": 12, "LDL": 0, "STL": 0}, counts
+
+
+@pytest.mark.parametrize(
+    "start,lbo,sbo", [(0x400, 16, 1024), (0x12340, 64 * 128, 1024), (0x3FFF0, 128 * 128, 1024)]
+)
+def test_cpp_descriptor_matches_the_host_model(start, lbo, sbo):
+    desc = hopper_layout.wgmma_descriptor(start, lbo, sbo)
+    checks = {"CHECK_START": start, "CHECK_LBO": lbo, "CHECK_SBO": sbo}
+    ok = flash_hopper.probe_spec(**checks, EXPECT_LO=desc & 0xFFFFFFFF, EXPECT_HI=desc >> 32)
+    runtime.compile_for(ok, "sm_90a")
+    bad = flash_hopper.probe_spec(**checks, EXPECT_LO=(desc ^ 1) & 0xFFFFFFFF, EXPECT_HI=desc >> 32)
+    with pytest.raises(CompileError, match="descriptor low word"):
+        runtime.compile_for(bad, "sm_90a")
+
+
+@pytest.mark.parametrize("rows,row,chunk", [(64, 0, 0), (64, 13, 5), (128, 77, 11), (64, 63, 15)])
+def test_cpp_sw128_offset_matches_the_host_model(rows, row, chunk):
+    expect = hopper_layout.sw128_offset(rows, row, chunk)
+    checks = {"CHECK_ROWS": rows, "CHECK_ROW": row, "CHECK_CHUNK": chunk}
+    runtime.compile_for(flash_hopper.probe_spec(**checks, EXPECT_OFFSET=expect), "sm_90a")
+    with pytest.raises(CompileError, match="sw128 offset"):
+        runtime.compile_for(flash_hopper.probe_spec(**checks, EXPECT_OFFSET=expect + 16), "sm_90a")
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.CONFIGS, ids=lambda c: c.label())
+def test_shared_bytes_mirror_matches_the_kernel_header(cfg):
+    for d in flash_hopper.HEAD_DIMS:
+        checks = {"CHECK_D": d, "CHECK_M": cfg.block_m, "CHECK_N": cfg.block_n}
+        spec = flash_hopper.probe_spec(**checks, EXPECT_SHARED=cfg.shared_bytes(d))
+        runtime.compile_for(spec, "sm_90a")
+        assert cfg.shared_bytes(d) <= 227 * 1024  # H100/H200 opt-in limit per block
+
+
+def test_sw128_is_the_documented_pattern():
+    # PTX ISA: within each 1024-byte atom (8 rows of 128 bytes), 16-byte chunk c
+    # of row r lands at chunk c ^ r. Each tile is a permutation of its bytes'
+    # 16-byte chunks, and every row keeps its 128 bytes.
+    for rows in (64, 128):
+        seen = set()
+        for row in range(rows):
+            for chunk in range(16):
+                off = hopper_layout.sw128_offset(rows, row, chunk)
+                assert off % 16 == 0
+                assert off // 128 == (chunk // 8) * rows + row
+                assert (off % 128) // 16 == (chunk % 8) ^ (row % 8)
+                seen.add(off)
+        assert seen == set(range(0, rows * 16 * 16, 16))
+    assert hopper_layout.sw128_hardware(0x380 + 0x10) == 0x380 + (0x10 ^ 0x70)
+
+
+def test_descriptor_fields_round_trip():
+    desc = hopper_layout.wgmma_descriptor(0x12340, 8192, 1024)
+    assert desc == 0x4000004002001234
+    assert hopper_layout.decode_descriptor(desc) == {
+        "start": 0x12340,
+        "lbo": 8192,
+        "sbo": 1024,
+        "base_offset": 0,
+        "swizzle": 1,
+    }
+
+
+def test_accumulator_layout_covers_the_tile_once():
+    for n in (64, 128):
+        cells = [
+            hopper_layout.accumulator_position(t, j, e)
+            for t in range(128)
+            for j in range(n // 8)
+            for e in range(4)
+        ]
+        assert sorted(cells) == [(r, c) for r in range(64) for c in range(n)]
+
+
+def test_packed_scores_are_the_a_fragment():
+    # The kernel packs s[2kk + r // 2][2 (r % 2) + {0, 1}] into A register r of
+    # key step kk. The A fragment of m64k16 (PTX ISA) holds in register r row
+    # 16 w + g + 8 (r % 2), columns 2 t + 8 (r // 2) + {0, 1}: the same cells.
+    for t in range(128):
+        w, g, q = t // 32, (t % 32) // 4, t % 4
+        for kk in range(8):
+            for r in range(4):
+                for half in range(2):
+                    j, e = 2 * kk + r // 2, 2 * (r % 2) + half
+                    row, col = hopper_layout.accumulator_position(t, j, e)
+                    assert (row, col - 16 * kk) == (
+                        16 * w + g + 8 * (r % 2),
+                        2 * q + 8 * (r // 2) + half,
+                    )
