@@ -1,0 +1,108 @@
+"""The Hopper wgmma flash kernel (Proto 1, ablation step (a)) on a GPU: the
+one-wgmma layout probe bit for bit, then the same FP64-reference checks as
+flash_attention's. Outputs start as NaN (conftest sets debug.poison_outputs),
+so a row the kernel forgets to write fails. Needs an sm_90a GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attention_proto as ap
+from attention_proto import buffers, cuda, runtime
+from attention_proto.ops import flash_hopper
+from tolerance import assert_close_to_reference, to_dtype
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def _hopper_only():
+    arch = cuda.properties()["arch"]
+    if arch != flash_hopper.ARCH:
+        pytest.skip(f"wgmma needs sm_90a, this GPU is {arch}")
+
+
+def _inputs(rng, b, h, nq, nk, d, dtype, kvh=None):
+    kvh = kvh or h
+    return tuple(
+        to_dtype(rng.standard_normal(s).astype(np.float32), dtype)
+        for s in ((b, h, nq, d), (b, kvh, nk, d), (b, kvh, nk, d))
+    )
+
+
+def _run(q, k, v, *, causal=False, return_lse=False, config=None):
+    return flash_hopper.Prepared(q, k, v, causal=causal, return_lse=return_lse, config=config)()
+
+
+@pytest.mark.small
+@pytest.mark.parametrize("dtype", flash_hopper.DTYPES)
+def test_one_wgmma_on_known_data(rng, dtype):
+    # Entries in {-1, 0, 1}: S = A B^T has |S| <= 128 (exact in bf16 and fp16),
+    # O = S V has |O| <= 8192 (exact in f32), so any layout error is visible.
+    a, b, v = (rng.integers(-1, 2, (64, 128)).astype(np.float32) for _ in range(3))
+    bufs = [buffers.alloc_buffer_with_data(to_dtype(x, dtype)) for x in (a, b, v)]
+    s_out, o_out = buffers.alloc_buffer(4 * 64 * 64), buffers.alloc_buffer(4 * 64 * 128)
+    buffers.poison(s_out, "float32")
+    buffers.poison(o_out, "float32")
+    pipe = runtime.pipeline(flash_hopper.probe_spec(dtype))
+    addresses = [x.address for x in (*bufs, s_out, o_out)]
+    pipe.launch([1, 1, 1], [128, 1, 1], 0, flash_hopper.probe_args(*addresses))
+    s = a @ b.T
+    np.testing.assert_array_equal(buffers.read_buffer(s_out, np.float32, (64, 64)), s)
+    np.testing.assert_array_equal(buffers.read_buffer(o_out, np.float32, (64, 128)), s @ v)
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.CONFIGS, ids=lambda c: c.label())
+@pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_matches_fp64_on_edge_lengths(rng, cfg, d, causal):
+    for nq, nk in [(1, 1), (17, 17), (63, 65), (64, 64), (65, 63), (1025, 1025), (17, 1025)]:
+        dtype = "bfloat16" if (nq + nk) % 2 else "float16"
+        q, k, v = _inputs(rng, 1, 2, nq, nk, d, dtype)
+        out, lse = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
+        assert out.dtype == q.dtype and out.shape == q.shape
+        assert_close_to_reference(out, q, k, v, dtype, causal=causal)
+        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
+        np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_gqa_and_unequal_lengths(rng, causal):
+    for d in flash_hopper.HEAD_DIMS:
+        q, k, v = _inputs(rng, 2, 6, 300, 513, d, "bfloat16", kvh=2)
+        assert_close_to_reference(_run(q, k, v, causal=causal), q, k, v, "bfloat16", causal=causal)
+        q, k, v = _inputs(rng, 1, 4, 513, 300, d, "float16", kvh=1)
+        assert_close_to_reference(_run(q, k, v, causal=causal), q, k, v, "float16", causal=causal)
+
+
+def test_rows_without_keys_are_zero_with_neg_inf_lse(rng):
+    q, k, v = _inputs(rng, 1, 1, 200, 70, 64, "float16")
+    out, lse = _run(q, k, v, causal=True, return_lse=True)
+    assert np.all(out[0, 0, :130] == 0) and np.all(np.isneginf(lse[0, 0, :130]))
+    assert_close_to_reference(out, q, k, v, "float16", causal=True)
+
+
+def test_matches_the_mma_sync_kernel_closely(rng):
+    q, k, v = _inputs(rng, 2, 4, 1000, 1025, 128, "bfloat16")
+    for causal in (False, True):
+        a = np.asarray(_run(q, k, v, causal=causal), np.float32)
+        b = np.asarray(ap.flash_attention(q, k, v, causal=causal), np.float32)
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-2)
+
+
+def test_two_runs_are_bitwise_equal(rng):
+    q, k, v = _inputs(rng, 2, 4, 1000, 1025, 128, "bfloat16")
+    a = _run(q, k, v, causal=True)
+    b = _run(q, k, v, causal=True)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_strided_torch_inputs_from_packed_qkv():
+    torch = pytest.importorskip("torch")
+    qkv = torch.randn(2, 1025, 3, 4, 128, device="cuda", dtype=torch.bfloat16)
+    q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+    assert not q.is_contiguous()
+    out = _run(q, k, v, causal=True)
+    qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
+    assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
