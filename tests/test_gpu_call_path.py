@@ -214,6 +214,20 @@ def test_strided_device_context_lens_and_table_views_are_honoured():
 
 
 @pytest.mark.small
+def test_non_contiguous_device_pages_are_refused_with_their_strides():
+    q, kp, vp, table, lens = _paged_torch([17, 40])
+    wide = torch.zeros(kp.shape[:-1] + (2 * kp.shape[-1],), dtype=kp.dtype, device="cuda")
+    with pytest.raises(ValueError, match=r"k_pages must be C-contiguous, got strides"):
+        ap.paged_attention(q, wide[..., : kp.shape[-1]], vp, table, lens)
+
+
+@pytest.mark.parametrize("op", ["flash_attention", "simple_attention", "linear_attention"])
+def test_device_inputs_strided_in_head_dim_are_refused(op):
+    q, k, v = _qkv(h=2, kvh=2, d=128)
+    with pytest.raises(ValueError, match=r"q must be contiguous in its last dimension"):
+        getattr(ap, op)(q[..., ::2], k[..., ::2].contiguous(), v[..., ::2].contiguous())
+
+
 def test_size_one_dims_with_odd_strides_are_accepted():
     q, k, v = _qkv(b=1, h=1, kvh=1, n=33)
     odd = torch.as_strided(q, (1, 1, 33, 64), (7, 3, 64, 1))

@@ -229,7 +229,9 @@ def _call_torch(q, k, v, chunk_size, scale, h0, return_state, stream):
         for t in (o, h, ht):
             if t is not None:
                 streams.poison(t, s, on_current)
-    plan.plan.run(s, [qa, ka, va, o.data_ptr(), h.data_ptr(), ha, ht.data_ptr() if ht else 0])
+    plan.plan.run(
+        s, [qa, ka, va, o.data_ptr(), h.data_ptr(), ha, ht.data_ptr() if ht is not None else 0]
+    )
     # h is dropped here: torch's allocator reuses it only for work queued later
     # on the same stream, after chunk_o.
     return (o, ht) if return_state else o

@@ -98,10 +98,14 @@ def inspect(x, name: str, op: str, stream: int | None = None) -> dict:
         if any(s % itemsize for s in x.strides):
             raise ValueError(f"[{op}] {name} has strides not a multiple of its item size")
         shape = tuple(x.shape)
+        # A NumPy input is uploaded as a contiguous copy (to_device), so the
+        # kernel reads the copy's strides, never the view's: reporting the
+        # view's strides here once gave heads past the first of a sliced
+        # array the wrong rows (a silent wrong answer).
         return {
             "host": True,
             "shape": shape,
-            "strides": _normalized(shape, tuple(s // itemsize for s in x.strides)),
+            "strides": _normalized(shape, contiguous_strides(shape)),
             "dtype": x.dtype.name,
             "framework": None,
         }
