@@ -111,8 +111,24 @@ def test_custom_ops_capture_in_a_cuda_graph():
 
 
 @pytest.mark.gpu
-def test_backward_raises_a_clear_error():
+def test_inputs_that_need_grad_are_refused_not_silently_detached():
     q, k, v = _flash_inputs(requires_grad=True)
-    o, _ = ops.flash_attention(q, k, v, False)
-    with pytest.raises(RuntimeError, match="backward is not implemented"):
-        o.sum().backward()
+    with pytest.raises(
+        RuntimeError, match=r"\[attention_proto::flash_attention\] the op is forward-only"
+    ):
+        ops.flash_attention(q, k, v, False)
+    pq, kp, vp, table, lens = _paged_inputs()
+    with pytest.raises(RuntimeError, match="forward-only"):
+        ops.paged_attention(pq.requires_grad_(), kp, vp, table, lens)
+    with torch.no_grad():
+        o, _ = ops.flash_attention(q, k, v, False)
+    assert not o.requires_grad
+
+
+def test_grad_refusal_is_in_the_fake_implementation_too():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        q = torch.empty(1, 2, 5, 64, dtype=torch.bfloat16, device="cuda", requires_grad=True)
+        with pytest.raises(RuntimeError, match="forward-only"):
+            ops.flash_attention(q, q, q)

@@ -215,12 +215,16 @@ def _split_rows(torch, l2_bytes):
     return rows
 
 
+# An empty op registered like ours (Library.define + impl, Autograd falls
+# through): the dispatcher's floor for our custom ops.
+FLOOR_ROW = "empty op, Library path (torch floor)"
+
+
 def _overhead_rows(torch, ap):
     """Host microseconds per call: our public calls, the prepared relaunch, the
     torch custom ops, torch's floor (an empty custom op) and SDPA."""
-    from .. import torch_ops  # noqa: F401  (registers the ops)
+    from .. import torch_ops as ops  # registers attention_proto::*
 
-    ops = torch.ops.attention_proto
     fs, ps = FLASH_HOST_SHAPE, PAGED_HOST_SHAPE
     shape = (fs["batch"], fs["heads"], fs["context"], fs["head_dim"])
     q, k, v = (torch.randn(*shape, device="cuda", dtype=torch.bfloat16) for _ in range(3))
@@ -236,7 +240,8 @@ def _overhead_rows(torch, ap):
         "flash prepared relaunch": prep.launch,
         "paged public call": (lambda: ap.paged_attention(*pargs)),
         "paged custom op": (lambda: ops.paged_attention(*pargs)),
-        "empty custom op (torch floor)": (lambda: ops.noop(q)),
+        FLOOR_ROW: (lambda: ops.noop(q)),
+        "empty op, @custom_op decorator": (lambda: ops.noop_custom_op(q)),
         "torch.empty_like": (lambda: torch.empty_like(q)),
         "q.new_empty (our output allocation)": (lambda: q.new_empty(q.shape)),
         "torch current stream lookup": (lambda: torch._C._cuda_getCurrentRawStream(0)),

@@ -335,6 +335,7 @@ def _call_torch(
             allocate=False,
         )
         plan.alibi_address = plan.default_alibi_address()
+        plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
         attention_front.remember(_PLANS, key, plan)
     if check_grad and (q.requires_grad or k.requires_grad or v.requires_grad):
         attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
@@ -343,7 +344,10 @@ def _call_torch(
         for name, x in (("q", q), ("k", k), ("v", v)):
             check_alignment(name, x.data_ptr(), x.stride())
     s, on_current = streams.for_torch(stream)
-    o = streams.new_output(q, plan.o_shape, None, s, on_current)
+    if plan.o_like_q:
+        o = streams.new_like(q, s, on_current)
+    else:
+        o = streams.new_output(q, plan.o_shape, None, s, on_current)
     lse = streams.new_output(q, plan.lse_shape, _float32(), s, on_current) if return_lse else None
     if debug.poison_outputs:
         for t in (o, lse) if lse is not None else (o,):

@@ -495,6 +495,7 @@ def _call_torch(
             max_context_len=max_context_len,
             allocate=False,
         )
+        plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
         attention_front.remember(_PLANS, key, plan)
     if check_grad and (q.requires_grad or k.requires_grad or v.requires_grad):
         attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
@@ -502,7 +503,10 @@ def _call_torch(
     if (qa | ka | va) & 15:
         raise ValueError(f"[{OP}] q, k_pages and v_pages must be 16-byte aligned")
     s, on_current = streams.for_torch(stream)
-    o = streams.new_output(q, plan.o_shape, None, s, on_current)
+    if plan.o_like_q:
+        o = streams.new_like(q, s, on_current)
+    else:
+        o = streams.new_output(q, plan.o_shape, None, s, on_current)
     if debug.poison_outputs:
         streams.poison(o, s, on_current)
     acc = mx = sm = 0
