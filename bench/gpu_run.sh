@@ -37,6 +37,11 @@ step() { # name, command...
 head -3 "$OUT/env.log"
 
 step build python3 -m pip install --no-build-isolation --no-deps -v . || { tail -40 "$OUT/build.log"; exit 1; }
+# Peers the image lacks (flash-linear-attention and einops), as wheels that
+# bench/peer_wheels.sh downloads into .whl/; the device tool carries them.
+if compgen -G ".whl/*.whl" >/dev/null; then
+  step peers python3 -m pip install --no-deps --no-index .whl/*.whl
+fi
 if [ -z "${SKIP_TESTS:-}" ]; then
 step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 -p no:cacheprovider
 tail -5 "$OUT/tests.log"
@@ -55,7 +60,7 @@ rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
 
 echo
 echo "== summary ($(head -2 "$OUT/env.log" | tail -1))"
-for k in build tests memcheck racecheck bench; do
+for k in build peers tests memcheck racecheck bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-10s %s\n' "$k" "${STATUS[$k]}"
 done
 [ -f "$OUT/tests.log" ] && grep -E "passed|failed|error" "$OUT/tests.log" | tail -2
