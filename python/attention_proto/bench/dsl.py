@@ -25,6 +25,7 @@ def _flops(b, h, n, d, causal):
 def _speed_rows(torch, quick):
     import attention_proto as ap
     from attention_proto import triton_twin
+    from attention_proto.ops import flash_hopper
     from attention_proto.triton_twin import autotuned
 
     from .callpath import _gpu_time, _sdpa
@@ -58,6 +59,16 @@ def _speed_rows(torch, quick):
                         continue
                     row[f"{name}_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
                     row[f"{name}_cv"] = t.cv
+                # The Hopper wgmma kernel (issue 11, ablation step (a)) has no
+                # public call yet: its kernel-only time, a diagnostic beside them.
+                try:
+                    prep = flash_hopper.Prepared(*qkv, causal=causal)
+                    t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
+                    row["cuda_wgmma_kernel_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
+                    row["cuda_wgmma_kernel_cv"] = t.cv
+                    del prep
+                except Exception as e:
+                    row["cuda_wgmma_kernel_error"] = str(e)[:80]
                 row["autotune_best"] = str(autotuned.best())
                 rows.append(row)
                 del qkv
@@ -85,7 +96,7 @@ def run(args) -> list[dict]:
         speed = _speed_rows(torch, args.quick)
         cols = ["head_dim", "causal", "seqlen"]
         cols += [f"{k}_tflops" for k in ("triton_table", "triton_autotune", "cuda_mma_sync")]
-        cols += ["sdpa_cudnn_tflops", "autotune_best"]
+        cols += ["sdpa_cudnn_tflops", "cuda_wgmma_kernel_tflops", "autotune_best"]
         print(table(speed, cols))
     result = {
         "env": env,
