@@ -12,8 +12,9 @@ ops = torch.ops.attention_proto
 
 
 def test_schemas_are_registered():
-    assert "float? scale=None, bool return_lse=False) -> (Tensor, Tensor)" in str(
-        ops.flash_attention.default._schema
+    assert str(ops.flash_attention.default._schema).endswith("float? scale=None) -> Tensor")
+    assert str(ops.flash_attention_with_lse.default._schema).endswith(
+        "float? scale=None) -> (Tensor, Tensor)"
     )
     assert str(ops.paged_attention.default._schema).endswith("-> Tensor")
 
@@ -24,10 +25,9 @@ def test_fake_implementations_give_output_shapes():
     with FakeTensorMode():
         q = torch.empty(2, 4, 17, 64, dtype=torch.bfloat16, device="cuda")
         k = torch.empty(2, 2, 30, 64, dtype=torch.bfloat16, device="cuda")
-        o, lse = ops.flash_attention(q, k, k, True, None, True)
+        o, lse = ops.flash_attention_with_lse(q, k, k, True, None)
         assert o.shape == q.shape and lse.shape == (2, 4, 17) and lse.dtype == torch.float32
-        o, lse = ops.flash_attention(q, k, k)
-        assert lse.shape == (0,)
+        assert ops.flash_attention(q, k, k).shape == q.shape
         pq = torch.empty(3, 8, 128, dtype=torch.bfloat16, device="cuda")
         pages = torch.empty(10, 2, 16, 128, dtype=torch.bfloat16, device="cuda")
         table = torch.empty(3, 4, dtype=torch.int32, device="cuda")
@@ -58,8 +58,8 @@ def _paged_inputs():
 @pytest.mark.gpu
 def test_opcheck_both_ops():
     q, k, v = _flash_inputs()
-    torch.library.opcheck(ops.flash_attention.default, (q, k, v, True, None, True))
-    torch.library.opcheck(ops.flash_attention.default, (q, k, v, False, 0.1, False))
+    torch.library.opcheck(ops.flash_attention_with_lse.default, (q, k, v, True, None))
+    torch.library.opcheck(ops.flash_attention.default, (q, k, v, False, 0.1))
     torch.library.opcheck(ops.paged_attention.default, _paged_inputs())
 
 
@@ -68,9 +68,10 @@ def test_ops_match_the_direct_calls():
     import attention_proto as ap
 
     q, k, v = _flash_inputs()
-    o, lse = ops.flash_attention(q, k, v, True, None, True)
+    o, lse = ops.flash_attention_with_lse(q, k, v, True, None)
     o2, lse2 = ap.flash_attention(q, k, v, causal=True, return_lse=True)
     assert torch.equal(o, o2) and torch.equal(lse, lse2)
+    assert torch.equal(ops.flash_attention(q, k, v, True), o2)
     args = _paged_inputs()
     assert torch.equal(ops.paged_attention(*args), ap.paged_attention(*args))
 
@@ -81,7 +82,7 @@ def test_torch_compile_fullgraph_has_no_graph_break():
     pargs = _paged_inputs()
 
     def f(q, k, v, pq, kp, vp, table, lens):
-        o, _ = ops.flash_attention(q * 2, k, v, True)
+        o = ops.flash_attention(q * 2, k, v, True)
         return o.sum(dim=-1), ops.paged_attention(pq, kp, vp, table, lens) + 1
 
     compiled = torch.compile(f, fullgraph=True)
@@ -100,13 +101,13 @@ def test_custom_ops_capture_in_a_cuda_graph():
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        o, _ = ops.flash_attention(q, k, v, True)
+        o = ops.flash_attention(q, k, v, True)
         po = ops.paged_attention(*pargs)
     q.copy_(torch.randn_like(q))
     pargs[0].copy_(torch.randn_like(pargs[0]))
     g.replay()
     torch.cuda.synchronize()
-    torch.testing.assert_close(o, ops.flash_attention(q, k, v, True)[0])
+    torch.testing.assert_close(o, ops.flash_attention(q, k, v, True))
     torch.testing.assert_close(po, ops.paged_attention(*pargs))
 
 
@@ -121,7 +122,7 @@ def test_inputs_that_need_grad_are_refused_not_silently_detached():
     with pytest.raises(RuntimeError, match="forward-only"):
         ops.paged_attention(pq.requires_grad_(), kp, vp, table, lens)
     with torch.no_grad():
-        o, _ = ops.flash_attention(q, k, v, False)
+        o = ops.flash_attention(q, k, v, False)
     assert not o.requires_grad
 
 
