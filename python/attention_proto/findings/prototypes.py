@@ -30,8 +30,8 @@ _TABLE = (
         ("specialization", "runtime"),
         "specialization constants: compile cost and the archive",
     ),
-    (5, "dsl", False, None, ("dsl",), "a DSL twin (Triton) of the flash kernel"),
-    (6, "linear", False, None, ("linear",), "chunked linear attention vs softmax crossover"),
+    (5, "dsl", True, "dsl", ("dsl",), "a DSL twin (Triton) of the flash kernel"),
+    (6, "linear", True, "linear", ("linear",), "chunked linear attention vs softmax crossover"),
     (7, "variants", False, None, ("variants",), "RoPE, ALiBi and GQA variants: their cost"),
     (8, "integration", True, "callpath", ("integration",), "torch custom ops, the call path"),
 )
