@@ -56,9 +56,10 @@ def test_n_and_provenance_come_from_the_runs(derived):
     # Kernels compiled in the newest foundation run (2026-11-29, 140 variants).
     assert compile_ms["evidence"]["n"] == 140
     host = derived["integration.host-cost.flash@nvidia-h200"]
-    # The newest call-path run carries its own run block (revision 878175d); the
-    # older file's wrong revision (edfbfd4) is overridden by provenance.json.
-    assert host["evidence"]["git_revision"] == "878175d"
+    # The newest call-path run carries its own run block and revision; an older
+    # file's wrong revision (edfbfd4) is overridden by provenance.json.
+    cited = json.loads((REPO / host["evidence"]["results"]).read_text())
+    assert host["evidence"]["git_revision"] == cited["run"]["revision"] != "edfbfd4"
     assert host["evidence"]["driver"] == "580.159.04"  # env.driver holds the CUDA API (13000)
     assert all(r["evidence"]["git_revision"] != "unknown" for r in derived.values())
 

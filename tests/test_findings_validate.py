@@ -35,7 +35,7 @@ def test_committed_findings_pass_every_rule_but_the_missing_prototypes(records):
         assert got[rule].passed, (rule, got[rule].problems)
     missing = got["per-prototype"]
     assert not missing.passed
-    assert [p.split()[0] for p in missing.problems] == ["proto5", "proto6", "proto7"]
+    assert [p.split()[0] for p in missing.problems] == ["proto7"]
     assert all("not built yet" in p for p in missing.problems)
 
 
@@ -43,7 +43,7 @@ def test_validate_command_prints_each_rule_and_fails(records, capsys):
     assert cli.main(["validate", "--repo", str(REPO)]) == 1
     out = capsys.readouterr().out
     assert "PASS count:" in out and "PASS traceable:" in out
-    assert "FAIL per-prototype:" in out and "proto6 (linear: not built yet)" in out
+    assert "FAIL per-prototype:" in out and "proto7 (variants: not built yet)" in out
 
 
 def test_rules_catch_duplicates_noisy_high_and_untraceable(records):

@@ -26,6 +26,10 @@ def _row(d, t, best_ms, flash_ms, cudnn_ms):
         "flash_cv": 0.01,
         "sdpa_cudnn_ms": cudnn_ms,
         "sdpa_cudnn_cv": 0.02,
+        "fla_ms": best_ms * (1.5 if t < 16384 else 0.8),
+        "fla_cv": 0.03,
+        "best_kernel_ms": best_ms * 0.99,
+        "best_copy_fraction": 0.5,
     }
 
 
@@ -57,6 +61,16 @@ def test_derivation_of_a_results_file(tmp_path):
         },
         "env": {"gpu": "NVIDIA H200", "driver": "test"},
         "rows": rows,
+        "sweep": [
+            {
+                "d": r["d"],
+                "t": r["t"],
+                "chunk": r["best_chunk"],
+                "chunk_h_ms": 0.6,
+                "chunk_o_ms": 0.4,
+            }
+            for r in rows
+        ],
         "crossover": {
             str(d): {
                 "flash": bench_linear.crossover([r for r in rows if r["d"] == d], "flash"),
@@ -73,6 +87,12 @@ def test_derivation_of_a_results_file(tmp_path):
     ids = {r["id"] for r in records}
     assert "linear.best-chunk.d64@nvidia-h200" in ids
     assert "linear.crossover.flash.d128@nvidia-h200" in ids
+    assert {"linear.rates.d64@nvidia-h200", "linear.recommendation@nvidia-h200"} <= ids
+    behind = next(r for r in records if r["id"] == "linear.vs-fla-from-4k.d128@nvidia-h200")
+    assert behind["evidence"]["value"] == 0.8 and "T=16384: 0.80x" in behind["content"]
+    assert "our public call" in behind["content"]
+    rec = next(r for r in records if r["id"] == "linear.recommendation@nvidia-h200")
+    assert "fla is faster at T = 16384" in rec["content"] and "takes 60%" in rec["content"]
     for r in records:
         findings.validate(r)
         assert r["domain"] == "linear"
