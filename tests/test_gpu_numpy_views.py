@@ -17,10 +17,11 @@ pytestmark = [pytest.mark.gpu, pytest.mark.small]
 
 def _views(rng, b, h, n, d):
     """q sliced along N out of a longer array, k transposed from [B, N, H, D],
-    v a head window of a wider array: three different non-contiguous layouts."""
+    v every other row of a longer array: three different non-contiguous layouts
+    (a head window would be contiguous at B = 1)."""
     q = rng.standard_normal((b, h, n + 5, d)).astype(np.float16)[:, :, 3 : 3 + n]
     k = rng.standard_normal((b, n, h, d)).astype(np.float16).transpose(0, 2, 1, 3)
-    v = rng.standard_normal((b, h + 2, n, d)).astype(np.float16)[:, 1 : 1 + h]
+    v = rng.standard_normal((b, h, 2 * n, d)).astype(np.float16)[:, :, ::2]
     assert not any(x.flags.c_contiguous for x in (q, k, v))
     return q, k, v
 

@@ -247,5 +247,8 @@ def test_every_shipped_kernel_loads_and_reports_resources():
         if "STITCH_MODE=2" in spec.constants_description:
             assert p.local_bytes > 0  # Proto 2 records the function table's stack frame
         else:
-            # Only the spills flash.REPORTED_SPILLS names, within their bound.
-            assert p.local_bytes <= flash.reported_spill_bytes(spec), spec.name
+            # Only the spills flash.REPORTED_SPILLS names, within their bound; the
+            # driver's local frame is the spill area rounded up to 8 bytes (a 4-byte
+            # spill gave an 8-byte frame on the H200 at 502fe1c).
+            bound = -(-flash.reported_spill_bytes(spec) // 8) * 8
+            assert p.local_bytes <= bound, (spec.name, p.local_bytes, bound)
