@@ -64,7 +64,7 @@ def test_paged_numpy_views_equal_their_copies():
 
 def test_linear_numpy_views_equal_their_copies():
     rng = np.random.default_rng(2)
-    q, k, v = (x * np.float16(0.25) for x in _views(rng, 1, 2, 97, 64))
+    q, k, v = _views(rng, 1, 2, 97, 64)  # views as they are (scaling would copy them)
     out = ap.linear_attention(q, k, v, chunk_size=32)
     copies = [np.ascontiguousarray(x) for x in (q, k, v)]
     np.testing.assert_array_equal(out, ap.linear_attention(*copies, chunk_size=32))
