@@ -99,3 +99,17 @@ def test_a_run_missing_its_provenance_is_named(tmp_path):
     src = REPO / "bench" / "results" / "2026-11-28-h200-stitching.json"
     with pytest.raises(ValueError, match=r"stitching.json: no suite, command, time"):
         derive_runs([load_run(src, REPO, provenance={})])
+
+
+def test_flash_and_paged_findings_say_what_was_timed():
+    # Runs since the suites timed the public call say so; older runs say they
+    # timed the kernel alone (the prepared relaunch / the sweep's best tile).
+    from attention_proto.findings.derive import flash as derive_flash
+    from attention_proto.findings.derive import paged as derive_paged
+
+    old = {"best": "m128n64s2w4", "ours": 330.0}
+    new = dict(old, public=320.0, public_tile="m128n64s2w4")
+    assert "kernel only: 330" in derive_flash._ours(old)
+    assert derive_flash._ours(new).startswith("public call, tuned config m128n64s2w4: 320")
+    assert derive_paged._what([{"us": 1.0}]) == "the prepared relaunch (kernel only)"
+    assert derive_paged._what([{"us": 1.0, "kernel_us": 0.9}]).startswith("the public call")

@@ -34,7 +34,9 @@ def test_report_answers_the_six_questions_with_findings(tmp_path, records):
     anchors = set(re.findall(r'<a id="(f-[a-z0-9-]+)"></a>', md))
     assert cited and cited == anchors  # every link lands on a row, every row is linked
     assert anchors <= {anchor(i) for i in ids}
-    assert "Not measured: Proto 6" in md and "proto5, proto6, proto7" in md
+    assert "## 4. Linear-attention crossover (Proto 6)" in md and "beats cuDNN from" in md
+    assert "**DSL (Proto 5)**: the Triton twin" in md
+    assert "fails for: proto7." in md  # Proto 7 has no run yet
     assert "344 TFLOP/s" in md  # the D=128 best tile, from its finding
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", md):
         assert image.startswith("plots/")

@@ -221,13 +221,53 @@ def paged(doc: Doc, plots: str) -> None:
 
 
 def linear(doc: Doc, plots: str) -> None:
+    doc.add("## 4. Linear-attention crossover (Proto 6)", "")
+    rows = []
+    for d in (64, 128):
+        chunk = doc.get(f"linear.best-chunk.d{d}")
+        cudnn = doc.get(f"linear.crossover.sdpa-cudnn.d{d}")
+        ours = doc.get(f"linear.crossover.flash.d{d}")
+        fla = doc.get(f"linear.vs-fla-from-4k.d{d}")
+        if chunk is None:
+            rows.append([str(d), "not measured", "", "", "", ""])
+            continue
+
+        def at(r):
+            t = r["evidence"]["config"]["crossover_t"] if r else None
+            return f"T = {t}" if t is not None else "none measured"
+
+        rows.append(
+            [
+                str(d),
+                f"{doc.value(chunk)}",
+                f"{at(cudnn)} {doc.cite(cudnn)}",
+                f"{at(ours)} {doc.cite(ours)}",
+                f"{doc.value(fla)} {doc.cite(fla)}",
+                doc.cite(chunk),
+            ]
+        )
+    if not any(len(r) == 6 and r[2] for r in rows):
+        doc.add(
+            "Not measured: no `bench linear` run. What would answer it: the suite timing "
+            "`linear_attention` against causal softmax attention over T at D = 64 and 128.",
+            "",
+        )
+        return
     doc.add(
-        "## 4. Linear-attention crossover (Proto 6)",
+        "Causal, bf16, B*T = 32K tokens, H = 16, T = 1K-64K; the crossover is the first T "
+        "from which chunked linear attention (best chunk) is faster at every longer T. "
+        "Against flash-linear-attention: the lowest speed ratio from T = 4K on (>1: ours faster).",
         "",
-        "Not measured: Proto 6 (chunked linear attention) is not built, so there is no kernel "
-        "to time and no crossover to plot. What would answer it: a chunked linear-attention "
-        "kernel and a `bench linear` suite timing it against `flash_attention` over N at "
-        "D = 64 and 128, giving the N where linear attention starts to win and its accuracy.",
+    )
+    header = ["D", "best chunk", "beats cuDNN from", "beats our flash from", "x fla (min)"]
+    doc.table([*header, "finding"], rows)
+    rec = doc.get("linear.recommendation")
+    if rec:
+        doc.add(f"**Recommendation** {doc.cite(rec)}: {rec['content']}", "")
+    doc.add(
+        "Not yet measured: a chunk-parallel state pass for long sequences at small batch; "
+        "fp16 timings; accuracy is tested against FP64 (tests/test_gpu_linear.py), not "
+        "benchmarked.",
         "",
     )
 
@@ -254,16 +294,26 @@ def variants(doc: Doc, plots: str) -> None:
 
 def recommendations(doc: Doc, plots: str) -> None:
     doc.add("## 6. DSL and framework-extension recommendations (Protos 5, 8)", "")
-    flex = doc.find("flash.vs-flex.")
-    if flex:
+    twin = doc.find("dsl.speed.")
+    rec = doc.get("dsl.recommendation")
+    wgmma = doc.find("dsl.tensor-core-instructions")
+    if twin and rec:
         doc.add(
-            "**DSL**: the Triton twin (Proto 5) is not built. The nearest data point is "
-            "FlexAttention, which torch.compile generates in Triton: at N = 8K the hand-written "
-            f"mma.sync kernel runs at {doc.span(flex)} Flex's speed ({doc.cite_all(flex)}), so "
-            "a generated kernel is not behind ours on this GPU. Whether a Triton twin of ours "
-            "matches Flex is what Proto 5 must measure before recommending for or against a DSL.",
+            f"**DSL (Proto 5)**: the Triton twin of our flash forward runs at {doc.span(twin)} "
+            f"our hand-written mma.sync kernel at the longest N of each (D, causal) "
+            f"({doc.cite_all(twin)}); compiled for sm_90a it uses wgmma where ours uses "
+            f"mma.sync ({doc.cite_all(wgmma)}). {rec['content']} {doc.cite(rec)}",
             "",
         )
+    else:
+        flex = doc.find("flash.vs-flex.")
+        if flex:
+            doc.add(
+                "**DSL**: no Triton twin run yet. The nearest data point is FlexAttention, "
+                "which torch.compile generates in Triton: at N = 8K the hand-written mma.sync "
+                f"kernel runs at {doc.span(flex)} Flex's speed ({doc.cite_all(flex)}).",
+                "",
+            )
     op = doc.get("integration.custom-op-overhead")
     glue = doc.get("integration.custom-op-glue")
     hosts = doc.find("integration.host-cost.")
@@ -287,7 +337,11 @@ def recommendations(doc: Doc, plots: str) -> None:
             "to shorten next.",
             "",
         )
-    doc.add("Not yet measured: Proto 5 (the Triton twin); frameworks other than torch.", "")
+    doc.add(
+        "Not yet measured: the Triton twin against our Hopper wgmma kernel once it is "
+        "dispatched; frameworks other than torch.",
+        "",
+    )
 
 
 def status(doc: Doc) -> None:

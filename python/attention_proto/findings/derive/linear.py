@@ -185,7 +185,7 @@ def _chunk_h_share(d) -> str:
     return (
         f"At T={t} (B=1) the sequential state pass chunk_h takes {', '.join(parts)} of the "
         "two kernels' time: with one CTA per (batch, head, column block) it is what a "
-        "chunk-parallel state pass would speed up"
+        "chunk-parallel state pass would speed up."
     )
 
 

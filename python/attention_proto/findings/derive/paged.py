@@ -42,7 +42,7 @@ def derive(run) -> list[dict]:
             f"best-page-size.{key}",
             "paged",
             f"Best page size for decode, {kind}",
-            f"{kind}, D=128, bf16, {ctx}: page size {best} reads K/V fastest, "
+            f"{kind}, D=128, bf16, {ctx}, {_what(at)}: page size {best} reads K/V fastest, "
             f"{min(r['tbps'] for r in at):.2f}-{max(r['tbps'] for r in at):.2f} TB/s (mean "
             f"{mean[best]:.2f}; {mean[best] / ceiling * 100:.0f}% of the {ceiling:.2f} TB/s "
             f"read+write copy ceiling). Means by page size: "
@@ -88,7 +88,8 @@ def derive(run) -> list[dict]:
                 f"vs-{peer.replace('_', '-')}.{key}",
                 "paged",
                 f"Paged decode vs {peer}, {kind}",
-                f"{kind}, page size {best}, {ctx}: {min(ratios):.2f}x to {max(ratios):.2f}x the "
+                f"{kind}, page size {best}, {ctx}, {_what(at)}: {min(ratios):.2f}x to "
+                f"{max(ratios):.2f}x the "
                 f"K/V bandwidth of {peer} decoding the same data laid out contiguously.",
                 ["peer", peer, key],
                 metric=f"ratio_{peer}_min",
@@ -183,3 +184,11 @@ def _score_paths(f, d, heads, n) -> None:
         n=n,
         config={"page_size": 16, "kv_heads": kvh, "heads": heads},
     )
+
+
+def _what(rows) -> str:
+    """What the paged rows timed: the public call (with the kernel alone beside
+    it) since the suite measured it, the prepared relaunch before."""
+    if all("kernel_us" in r for r in rows):
+        return "the public call with torch tensors"
+    return "the prepared relaunch (kernel only)"
