@@ -55,6 +55,11 @@ SUITES = {
         "Proto 8 and the public call: call vs kernel vs SDPA, host cost, custom ops",
         "a CUDA GPU and torch",
     ),
+    "variants": (
+        ".variants",
+        "Proto 7: RoPE standalone, ALiBi fused, GQA group sizes: cost against plain attention",
+        "a CUDA GPU and torch",
+    ),
     "dsl": (
         ".dsl",
         "Proto 5: the Triton twin vs the hand-written kernel vs cuDNN; code-quality table",

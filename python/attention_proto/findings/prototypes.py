@@ -32,7 +32,7 @@ _TABLE = (
     ),
     (5, "dsl", True, "dsl", ("dsl",), "a DSL twin (Triton) of the flash kernel"),
     (6, "linear", True, "linear", ("linear",), "chunked linear attention vs softmax crossover"),
-    (7, "variants", False, None, ("variants",), "RoPE, ALiBi and GQA variants: their cost"),
+    (7, "variants", True, "variants", ("variants",), "RoPE, ALiBi and GQA variants: their cost"),
     (8, "integration", True, "callpath", ("integration",), "torch custom ops, the call path"),
 )
 PROTOTYPES = tuple(

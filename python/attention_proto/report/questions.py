@@ -273,21 +273,33 @@ def linear(doc: Doc, plots: str) -> None:
 
 
 def variants(doc: Doc, plots: str) -> None:
+    doc.add("## 5. Variant overheads: RoPE, ALiBi, GQA (Proto 7)", "")
+    rope = doc.get("variants.rope-standalone")
+    alibi = doc.find("variants.alibi-fused.")
+    gqa = doc.find("variants.gqa.")
+    consts = doc.get("variants.constants")
+    if rope or alibi or gqa:
+        rows = [["RoPE standalone (q and k), % of attention", doc.value(rope), doc.cite(rope)]]
+        rows += [[r["title"], doc.value(r), doc.cite(r)] for r in alibi + gqa]
+        doc.add("D = 128, H = 32, bf16, public calls; the worst case over N = 2K and 8K:", "")
+        doc.table(["variant", "cost (max)", "finding"], rows)
+        if consts:
+            doc.add(f"{consts['content']} {doc.cite(consts)}", "")
+        doc.add("Not yet measured: RoPE fused into the kernel's Q/K loads (not built).", "")
+        return
     mma = doc.get("paged.gqa-mma-vs-lanes")
-    gqa = doc.get("paged.best-page-size.gqa-32-8")
+    gqa_pg = doc.get("paged.best-page-size.gqa-32-8")
     mha = doc.get("paged.best-page-size.mha")
     doc.add(
-        "## 5. Variant overheads: RoPE, ALiBi, GQA (Proto 7)",
+        "RoPE (a standalone kernel) and ALiBi (fused into flash as a constant) are built and "
+        "tested against FP64, not yet timed (`bench variants`). What is known about GQA comes "
+        f"from Proto 3's decode kernels: GQA 32/8 reads K/V at {doc.value(gqa_pg)} "
+        f"{doc.cite(gqa_pg)} against {doc.value(mha)} for MHA {doc.cite(mha)}, once the "
+        f"group's heads share tensor-core tiles ({doc.value(mma)} over per-key lane "
+        f"reductions {doc.cite(mma)}).",
         "",
-        "Not built as a prototype: RoPE and ALiBi have no kernel and no numbers. What is known "
-        "about GQA comes from Proto 3's decode kernels: GQA 32/8 reads K/V at "
-        f"{doc.value(gqa)} {doc.cite(gqa)} against {doc.value(mha)} for MHA {doc.cite(mha)}, "
-        f"once the group's heads share tensor-core tiles ({doc.value(mma)} over per-key lane "
-        f"reductions {doc.cite(mma)}). GQA in the flash (prefill) kernel is tested for "
-        "correctness, not benchmarked.",
-        "",
-        "Not yet measured: RoPE (fused into the Q/K loads) and ALiBi (a bias on the score "
-        "tile) against the plain kernel; GQA prefill against MHA prefill.",
+        "Not yet measured: RoPE and ALiBi against the plain kernel; GQA prefill against MHA "
+        "prefill; fused RoPE (not built).",
         "",
     )
 

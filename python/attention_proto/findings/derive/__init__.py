@@ -7,7 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..sources import Run, load_runs
-from . import callpath, dsl, flash, foundation, linear, paged, specialization, stitching
+from . import (
+    callpath,
+    dsl,
+    flash,
+    foundation,
+    linear,
+    paged,
+    specialization,
+    stitching,
+    variants,
+)
 
 SUITES = {
     "foundation": foundation.derive,
@@ -18,6 +28,7 @@ SUITES = {
     "callpath": callpath.derive,
     "linear": linear.derive,
     "dsl": dsl.derive,
+    "variants": variants.derive,
 }
 
 

@@ -1,0 +1,212 @@
+"""Proto 7 benchmark: what RoPE, ALiBi and GQA cost next to plain attention.
+
+Shapes (the issue's): D = 128, H = 32, bf16, N = 2048 and 8192 at B*N = 16K
+tokens, causal and not. Every number is a public call with torch tensors,
+timed like the peers (CUDA events, median of ITERATIONS after warm-up); each
+input tensor is 32 MB or more, so L2 does not hold a call's inputs.
+
+- base: flash_attention(q, k, v).
+- RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
+  beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
+  RoPE fused into the attention kernel is not built (issue 13): no number.
+- ALiBi fused: flash_attention(..., alibi_slopes="default") against base; the
+  peers' own cost of the same bias: SDPA with an additive [1, H, N, N] bias
+  tensor against SDPA without one (its default backend each time), and
+  FlexAttention with an ALiBi score_mod against Flex without one.
+- GQA: group sizes 1, 2, 4, 8 and MQA (32 query heads on 32/G kv heads)
+  against the same call on K/V expanded to all 32 heads (repeat_interleave).
+
+The catalog's counts of the variants each constant adds are recorded too.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .. import cuda
+from ..timing import time_callable
+from .common import environment, run_block, skip_reason, table, write_json
+
+D, H = 128, 32
+TOKENS = 16 * 1024
+LENGTHS = (2048, 8192)
+GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
+ITERATIONS = 30
+
+
+def _time(fn, iters):
+    s = time_callable(fn, warmup=5, iterations=iters)
+    return s.median_s * 1e3, s.cv
+
+
+def _torch_rope(torch, cos, sin):
+    """Rotary embedding in plain torch ops (NeoX pairs), the peer to ours."""
+
+    def run(x):
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half].float(), x[..., half:].float()
+        c, s = cos[: x.shape[2]], sin[: x.shape[2]]
+        return torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).to(x.dtype)
+
+    return run
+
+
+def _flex(torch, slopes):
+    """(plain, with ALiBi score_mod) FlexAttention calls for (q, k, v, causal)."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    compiled = torch.compile(flex_attention, dynamic=False)
+
+    def causal_mod(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score - slopes[h] * (q_idx - kv_idx).abs()
+
+    def make(q, k, v, causal, score_mod):
+        mask = create_block_mask(causal_mod, None, None, q.shape[2], k.shape[2]) if causal else None
+        return lambda: compiled(q, k, v, score_mod=score_mod, block_mask=mask)
+
+    return (
+        lambda q, k, v, causal: make(q, k, v, causal, None),
+        lambda q, k, v, causal: make(q, k, v, causal, alibi),
+    )
+
+
+def _bias(torch, slopes, n, causal):
+    """ALiBi as SDPA's additive bias [1, H, N, N] (bf16), causal part included."""
+    i = torch.arange(n, device="cuda")
+    dist = (i[:, None] - i[None, :]).abs().float()
+    bias = -slopes[:, None, None] * dist
+    if causal:
+        bias = bias.masked_fill(i[None, :] > i[:, None], float("-inf"))
+    return bias.unsqueeze(0).to(torch.bfloat16)
+
+
+def _counts() -> dict:
+    """Kernel variants each constant adds to the catalog (and so the archive)."""
+    from ..ops import flash, rope
+
+    return {
+        "flash_defaults": len(flash.default_specs()),
+        "flash_alibi": len(flash.alibi_specs()),
+        "rope_standalone": len(rope.all_specs()),
+        "gqa": 0,  # a runtime argument (kv heads), no extra kernel
+    }
+
+
+def _rows(torch, ap, iters):
+    from ..reference import alibi_slopes
+
+    f = torch.nn.functional.scaled_dot_product_attention
+    slopes = torch.tensor(alibi_slopes(H), dtype=torch.float32, device="cuda")
+    flex_plain, flex_alibi = _flex(torch, slopes)
+    cos_np, sin_np = ap.rope_tables(max(LENGTHS), D)
+    cos, sin = (torch.from_numpy(x).cuda() for x in (cos_np, sin_np))
+    torch_rope = _torch_rope(torch, cos, sin)
+    rows, gqa = [], []
+    for n in LENGTHS:
+        b = TOKENS // n
+        q, k, v = (torch.randn(b, H, n, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        for causal in (False, True):
+            row = {"n": n, "batch": b, "heads": H, "head_dim": D, "causal": causal}
+            row["base_ms"], row["base_cv"] = _time(
+                functools.partial(ap.flash_attention, q, k, v, causal=causal), iters
+            )
+            row["alibi_ms"], row["alibi_cv"] = _time(
+                functools.partial(
+                    ap.flash_attention, q, k, v, causal=causal, alibi_slopes="default"
+                ),
+                iters,
+            )
+            row["alibi_pct"] = (row["alibi_ms"] / row["base_ms"] - 1) * 100
+            if not causal:  # RoPE does not depend on the mask: once per N
+                row["rope_ms"], row["rope_cv"] = _time(
+                    lambda q=q, k=k: (ap.rope(q, cos, sin), ap.rope(k, cos, sin)), iters
+                )
+                row["rope_pct"] = row["rope_ms"] / row["base_ms"] * 100
+                row["torch_rope_ms"], row["torch_rope_cv"] = _time(
+                    lambda q=q, k=k: (torch_rope(q), torch_rope(k)), iters
+                )
+            try:
+                bias = _bias(torch, slopes, n, causal)
+                row["sdpa_ms"], row["sdpa_cv"] = _time(
+                    lambda c=causal, q=q, k=k, v=v: f(q, k, v, is_causal=c), iters
+                )
+                row["sdpa_bias_ms"], row["sdpa_bias_cv"] = _time(
+                    lambda q=q, k=k, v=v, bias=bias: f(q, k, v, attn_mask=bias), iters
+                )
+                row["sdpa_bias_pct"] = (row["sdpa_bias_ms"] / row["sdpa_ms"] - 1) * 100
+                del bias
+            except RuntimeError as e:  # e.g. out of memory for the N x N bias
+                row["sdpa_error"] = str(e).splitlines()[0][:120]
+            try:
+                row["flex_ms"], row["flex_cv"] = _time(flex_plain(q, k, v, causal), iters)
+                row["flex_alibi_ms"], row["flex_alibi_cv"] = _time(
+                    flex_alibi(q, k, v, causal), iters
+                )
+                row["flex_alibi_pct"] = (row["flex_alibi_ms"] / row["flex_ms"] - 1) * 100
+            except Exception as e:  # noqa: BLE001 - a compile failure is a result
+                row["flex_error"] = str(e).splitlines()[0][:120]
+            rows.append(row)
+            print(
+                f"N={n} causal={int(causal)}: base {row['base_ms']:.3f} ms, ALiBi "
+                f"{row['alibi_pct']:+.1f}%"
+                + (f", RoPE q+k {row['rope_pct']:.1f}% of base" if "rope_pct" in row else ""),
+                flush=True,
+            )
+            for g in GROUPS:
+                kvh = H // g
+                kg, vg = k[:, :kvh].contiguous(), v[:, :kvh].contiguous()
+                ke, ve = (x.repeat_interleave(g, dim=1) for x in (kg, vg))
+                grouped, gcv = _time(
+                    functools.partial(ap.flash_attention, q, kg, vg, causal=causal), iters
+                )
+                expanded, ecv = _time(
+                    functools.partial(ap.flash_attention, q, ke, ve, causal=causal), iters
+                )
+                gqa.append(
+                    {
+                        "n": n,
+                        "causal": causal,
+                        "group": g,
+                        "kv_heads": kvh,
+                        "gqa_ms": grouped,
+                        "gqa_cv": gcv,
+                        "expanded_ms": expanded,
+                        "expanded_cv": ecv,
+                        "gqa_pct": (grouped / expanded - 1) * 100,
+                    }
+                )
+                del kg, vg, ke, ve
+        del q, k, v
+        torch.cuda.empty_cache()
+    return rows, gqa
+
+
+def run(args) -> list[dict]:
+    env = environment()
+    if not cuda.is_available():
+        print(f"SKIPPED variants benchmark: {skip_reason()}")
+        return []
+    import torch
+
+    import attention_proto as ap
+
+    iters = 10 if getattr(args, "quick", False) else ITERATIONS
+    rows, gqa = _rows(torch, ap, iters)
+    counts = _counts()
+    result = {
+        "run": run_block("variants", args, {"rows": iters, "gqa": iters}),
+        "env": env,
+        "variant_counts": counts,
+        "rope_fused": "not built",
+        "rows": rows,
+        "gqa": gqa,
+    }
+    write_json(args, result)
+    cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "sdpa_bias_pct", "flex_alibi_pct"]
+    print(table(rows, cols))
+    print(table(gqa, ["n", "causal", "group", "gqa_ms", "expanded_ms", "gqa_pct"]))
+    print(f"variants per constant: {counts}")
+    return rows + gqa

@@ -1,0 +1,128 @@
+"""Findings of `bench variants` (Proto 7): what standalone RoPE, fused ALiBi and
+GQA cost next to plain attention, the peers' cost of the same bias, and how
+many kernel variants each constant adds."""
+
+from __future__ import annotations
+
+from .base import Findings, ratio_cv
+
+
+def derive(run) -> list[dict]:
+    f = Findings(run)
+    d = run.data
+    n_rows, n_gqa = run.iterations("rows"), run.iterations("gqa")
+    rows = sorted(d["rows"], key=lambda r: (r["n"], r["causal"]))
+    _rope(f, [r for r in rows if "rope_pct" in r], n_rows, d.get("rope_fused"))
+    for causal in (False, True):
+        at = [r for r in rows if r["causal"] == causal]
+        if at:
+            _alibi(f, at, causal, n_rows)
+    _gqa(f, d["gqa"], n_gqa)
+    _constants(f, d["variant_counts"])
+    return f.records
+
+
+def _tag(causal) -> str:
+    return "causal" if causal else "full"
+
+
+def _rope(f, rows, n, fused) -> None:
+    if not rows:
+        return
+    parts = [
+        f"N={r['n']}: {r['rope_ms'] * 1e3:.0f} us, {r['rope_pct']:.1f}% of attention "
+        f"({r['base_ms']:.3f} ms); plain torch RoPE {r['torch_rope_ms'] * 1e3:.0f} us"
+        for r in rows
+    ]
+    worst = max(rows, key=lambda r: r["rope_pct"])
+    f.add(
+        "rope-standalone",
+        "variants",
+        "Standalone RoPE on q and k against the attention it feeds",
+        f"rope(q) + rope(k) (two public calls, NeoX pairs, D=128, H=32, bf16, B*N = 16K "
+        f"tokens) against non-causal flash_attention, same run: {'; '.join(parts)}. RoPE "
+        f"fused into the attention kernel: {fused or 'not measured'}.",
+        ["proto7", "rope", "standalone"],
+        metric="rope_pct_of_attention_max",
+        value=worst["rope_pct"],
+        unit="%",
+        cv=ratio_cv(worst["rope_cv"], worst["base_cv"]),
+        n=n,
+        config={"n": [r["n"] for r in rows], "head_dim": 128, "heads": 32},
+    )
+
+
+def _alibi(f, rows, causal, n) -> None:
+    parts = []
+    for r in rows:
+        peer = []
+        if "sdpa_bias_pct" in r:
+            peer.append(f"SDPA with a bias tensor {r['sdpa_bias_pct']:+.1f}%")
+        if "flex_alibi_pct" in r:
+            peer.append(f"Flex score_mod {r['flex_alibi_pct']:+.1f}%")
+        parts.append(
+            f"N={r['n']}: ours {r['alibi_pct']:+.1f}% ({r['base_ms']:.3f} -> {r['alibi_ms']:.3f} "
+            f"ms)" + (f"; {', '.join(peer)}" if peer else "")
+        )
+    worst = max(rows, key=lambda r: r["alibi_pct"])
+    f.add(
+        f"alibi-fused.{_tag(causal)}",
+        "variants",
+        f"ALiBi fused into flash_attention: its cost, {_tag(causal)} mask",
+        f"flash_attention with alibi_slopes='default' against the same call without, public "
+        f"calls, D=128, H=32, bf16, same run; each peer against itself without the bias: "
+        f"{'; '.join(parts)}.",
+        ["proto7", "alibi", "fused", _tag(causal)],
+        metric="alibi_overhead_pct_max",
+        value=worst["alibi_pct"],
+        unit="%",
+        cv=ratio_cv(worst["alibi_cv"], worst["base_cv"]),
+        n=n,
+        config={"causal": causal, "n": [r["n"] for r in rows]},
+    )
+
+
+def _gqa(f, rows, n) -> None:
+    for g in sorted({r["group"] for r in rows}):
+        at = sorted((r for r in rows if r["group"] == g), key=lambda r: (r["n"], r["causal"]))
+        parts = [
+            f"N={r['n']} {_tag(r['causal'])}: {r['gqa_pct']:+.1f}% ({r['expanded_ms']:.3f} -> "
+            f"{r['gqa_ms']:.3f} ms)"
+            for r in at
+        ]
+        worst = max(at, key=lambda r: r["gqa_pct"])
+        name = "MQA" if at[0]["kv_heads"] == 1 else f"GQA group {g}"
+        f.add(
+            f"gqa.g{g}",
+            "variants",
+            f"{name} in flash_attention against the same heads on expanded K/V",
+            f"32 query heads on {at[0]['kv_heads']} kv heads against K/V repeated to 32 heads "
+            f"(the same math), public calls, D=128, bf16, same run: {'; '.join(parts)}.",
+            ["proto7", "gqa", f"g{g}"],
+            metric="gqa_vs_expanded_pct_max",
+            value=worst["gqa_pct"],
+            unit="%",
+            cv=ratio_cv(worst["gqa_cv"], worst["expanded_cv"]),
+            n=n,
+            config={"group": g, "kv_heads": at[0]["kv_heads"]},
+        )
+
+
+def _constants(f, counts) -> None:
+    f.add(
+        "constants",
+        "variants",
+        "Which variants are compile-time constants, and what each adds to the archive",
+        f"ALiBi is the flash constant ALIBI: {counts['flash_alibi']} more kernels beside the "
+        f"{counts['flash_defaults']} tuned defaults (one per D, dtype and mask); standalone "
+        f"RoPE is "
+        f"{counts['rope_standalone']} kernels (D 64/128, fp16/bf16, NeoX/GPT-J); GQA is a "
+        f"runtime argument (kv heads) and adds {counts['gqa']}.",
+        ["proto7", "specialization", "archive"],
+        metric="alibi_variants",
+        value=counts["flash_alibi"],
+        unit="kernels",
+        cv=0.0,  # counts
+        n=1,
+        config=dict(counts),
+    )

@@ -1,0 +1,81 @@
+"""bench variants without a GPU: it skips with the reason and writes nothing; its
+findings derivation turns a (synthetic) results file into valid records."""
+
+from __future__ import annotations
+
+import json
+
+from attention_proto import cuda, findings
+from attention_proto.bench.__main__ import main
+from attention_proto.findings.derive import derive_runs
+from attention_proto.findings.sources import load_run
+
+
+def _results():
+    rows, gqa = [], []
+    for n in (2048, 8192):
+        for causal in (False, True):
+            r = {"n": n, "batch": 16384 // n, "heads": 32, "head_dim": 128, "causal": causal}
+            r.update(base_ms=1.0, base_cv=0.01, alibi_ms=1.004, alibi_cv=0.01, alibi_pct=0.4)
+            r.update(sdpa_ms=0.8, sdpa_cv=0.01, sdpa_bias_ms=2.0, sdpa_bias_cv=0.02)
+            r.update(sdpa_bias_pct=150.0, flex_ms=1.1, flex_cv=0.01, flex_alibi_pct=3.0)
+            if not causal:
+                r.update(rope_ms=0.03, rope_cv=0.02, rope_pct=3.0, torch_rope_ms=0.2)
+            rows.append(r)
+            for g in (1, 2, 4, 8, 32):
+                gqa.append(
+                    {
+                        "n": n,
+                        "causal": causal,
+                        "group": g,
+                        "kv_heads": 32 // g,
+                        "gqa_ms": 1.0 - 0.01 * g,
+                        "gqa_cv": 0.01,
+                        "expanded_ms": 1.0,
+                        "expanded_cv": 0.01,
+                        "gqa_pct": -1.0 * g,
+                    }
+                )
+    return {
+        "run": {
+            "suite": "variants",
+            "command": "python -m attention_proto.bench variants",
+            "revision": "abc1234",
+            "time": "2026-11-29T10:00:00+00:00",
+            "quick": False,
+            "iterations": {"rows": 30, "gqa": 30},
+        },
+        "env": {"gpu": "NVIDIA H200", "driver": "test"},
+        "variant_counts": {"flash_defaults": 8, "flash_alibi": 8, "rope_standalone": 8, "gqa": 0},
+        "rope_fused": "not built",
+        "rows": rows,
+        "gqa": gqa,
+    }
+
+
+def test_derivation_of_a_results_file(tmp_path):
+    path = tmp_path / "2026-11-29-h200-variants.json"
+    path.write_text(json.dumps(_results()))
+    records = {r["id"]: r for r in derive_runs([load_run(path, tmp_path, {})])}
+    for r in records.values():
+        findings.validate(r)
+        assert r["domain"] == "variants" and r["prototype"] == "proto7"
+    rope = records["variants.rope-standalone@nvidia-h200"]
+    assert (
+        rope["evidence"]["value"] == 3.0
+        and "fused into the attention kernel: not built" in (rope["content"])
+    )
+    alibi = records["variants.alibi-fused.causal@nvidia-h200"]
+    assert "SDPA with a bias tensor +150.0%" in alibi["content"]
+    assert records["variants.gqa.g32@nvidia-h200"]["title"].startswith("MQA")
+    assert records["variants.gqa.g8@nvidia-h200"]["evidence"]["value"] == -8.0
+    assert records["variants.constants@nvidia-h200"]["evidence"]["value"] == 8
+    assert len(records) == 1 + 2 + 5 + 1
+
+
+def test_without_a_gpu_the_suite_skips_and_writes_nothing(tmp_path, capsys):
+    if cuda.is_available():
+        return
+    assert main(["variants", "--out", str(tmp_path)]) == 0
+    assert "SKIPPED variants benchmark" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
