@@ -46,7 +46,7 @@ def test_report_answers_the_six_questions_with_findings(tmp_path, records):
 def test_report_draws_every_plot(tmp_path):
     got = report.render(REPO, tmp_path / "SYNTHESIS.md", tmp_path / "plots")
     linked = set(re.findall(r"\]\(plots/([^)]+\.png)\)", got.markdown))
-    assert {p.name for p in got.plots} == linked and len(linked) == 5
+    assert {p.name for p in got.plots} == linked and len(linked) == 6
     for p in got.plots:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -71,6 +71,9 @@ def draw(records: list[dict], repo: Path, out_dir: Path) -> list[Path]:
             if r["id"].startswith("paged.best-page-size.")
         }
         drawn.append(plots.decode_bandwidth(paged.data, best, out_dir / "decode-bandwidth.png"))
+    linear = _cited_run(records, runs, "linear.best-chunk.")
+    if linear:
+        drawn.append(plots.linear_crossover(linear.data, out_dir / "linear-crossover.png"))
     spec = sorted(
         {
             r["evidence"]["results"]: r["id"].split("@")[1]

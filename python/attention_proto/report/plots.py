@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 PEERS = (
-    ("ours", "flash_attention"),
+    ("public", "flash_attention (public call)"),
+    ("ours", "flash_attention best tile (kernel only)"),
     ("sdpa_flash", "SDPA FLASH (FA2)"),
     ("sdpa_cudnn", "SDPA cuDNN"),
     ("sdpa_efficient", "SDPA mem-efficient"),
@@ -95,7 +96,8 @@ def flash_vs_peers(flash: dict, path: Path) -> Path:
             pts = [(r["n"], r[key]) for r in rows if r.get(key) == r.get(key) and key in r]
             if pts:
                 style = "o-" if key != "flex" else "s--"
-                ax.plot(*zip(*pts, strict=True), style, label=name, lw=2.5 if key == "ours" else 1)
+                ours = key in ("ours", "public")
+                ax.plot(*zip(*pts, strict=True), style, label=name, lw=2.5 if ours else 1)
         ax.axhline(flash["gemm_tflops"], color="grey", ls=":", label="bf16 GEMM (same run)")
         _lengths(ax, [r["n"] for r in rows])
         ax.set_title(f"D={d} {'causal' if causal else 'non-causal'}, bf16")
@@ -138,6 +140,35 @@ def decode_bandwidth(paged: dict, page_sizes: dict[int, int], path: Path) -> Pat
     top = max([r["tbps"] for r in paged["rows"] if "tbps" in r] + [paged["copy_ceiling_tbps"]])
     axes[0][0].set_ylim(0, top * 1.05)
     axes[0][0].set_ylabel("K/V TB/s")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def linear_crossover(linear: dict, path: Path) -> Path:
+    """Milliseconds against T: linear attention (best chunk) and its peers, one
+    panel per head dim; where the linear curve passes under softmax's is the
+    crossover."""
+    plt = _pyplot()
+    dims = sorted({r["d"] for r in linear["rows"]})
+    fig, axes = plt.subplots(1, len(dims), figsize=(5.5 * len(dims), 4.5), squeeze=False)
+    for ax, d in zip(axes[0], dims, strict=True):
+        rows = sorted((r for r in linear["rows"] if r["d"] == d), key=lambda r: r["t"])
+        for key, label in (
+            ("best_ms", "linear_attention (best chunk)"),
+            ("fla_ms", "fla chunk_linear_attn"),
+            ("flash_ms", "flash_attention causal"),
+            ("sdpa_cudnn_ms", "SDPA cuDNN causal"),
+        ):
+            pts = [(r["t"], r[key]) for r in rows if key in r and r[key] == r[key]]
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True), "o-", label=label, lw=2.5 if key == "best_ms" else 1
+                )
+        _lengths(ax, [r["t"] for r in rows])
+        ax.set_yscale("log")
+        ax.set_xlabel("T (B*T = 32K tokens, H = 16)")
+        ax.set_title(f"D={d}, bf16")
+    axes[0][0].set_ylabel("ms per call")
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
 

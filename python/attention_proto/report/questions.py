@@ -261,6 +261,7 @@ def linear(doc: Doc, plots: str) -> None:
     )
     header = ["D", "best chunk", "beats cuDNN from", "beats our flash from", "x fla (min)"]
     doc.table([*header, "finding"], rows)
+    doc.add(f"![linear vs softmax attention over T]({plots}/linear-crossover.png)", "")
     rec = doc.get("linear.recommendation")
     if rec:
         doc.add(f"**Recommendation** {doc.cite(rec)}: {rec['content']}", "")
