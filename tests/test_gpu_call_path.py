@@ -247,9 +247,15 @@ def test_requires_grad_is_refused_not_silently_detached():
 def test_memory_stays_flat_over_1000_calls():
     q, k, v = _qkv(b=2, h=8, kvh=2, n=256, d=128)
     pq, kp, vp, table, lens = _paged_torch([300, 1000, 17])
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(256, 128))
+    s0 = torch.zeros(2, 8, 128, 128, device="cuda")
+    # Every op as it lands: flash, paged, linear (with its state in and out), rope.
     for fn in (
         lambda: ap.flash_attention(q, k, v, causal=True),
         lambda: ap.paged_attention(pq, kp, vp, table, lens),
+        lambda: ap.linear_attention(q, q, q, initial_state=s0, return_state=True),
+        lambda: ap.rope(q, cos, sin),
+        lambda: ap.flash_attention(q, k, v, alibi_slopes="default"),
     ):
         for _ in range(20):
             fn()
