@@ -312,10 +312,10 @@ def recommendations(doc: Doc, plots: str) -> None:
     wgmma = doc.find("dsl.tensor-core-instructions")
     if twin and rec:
         doc.add(
-            f"**DSL (Proto 5)**: the Triton twin of our flash forward runs at {doc.span(twin)} "
-            f"our hand-written mma.sync kernel at the longest N of each (D, causal) "
-            f"({doc.cite_all(twin)}); compiled for sm_90a it uses wgmma where ours uses "
-            f"mma.sync ({doc.cite_all(wgmma)}). {rec['content']} {doc.cite(rec)}",
+            f"**DSL (Proto 5)**: the Triton twin against our hand-written kernel at the "
+            f"longest N of each (D, causal): {doc.span(twin)} ({doc.cite_all(twin)}); the "
+            f"tensor-core instructions each compiles to for sm_90a: {doc.cite_all(wgmma)}. "
+            f"{rec['content']} {doc.cite(rec)}",
             "",
         )
     else:
@@ -340,8 +340,9 @@ def recommendations(doc: Doc, plots: str) -> None:
             f"**Framework extension (Proto 8)**: both ops register as torch custom ops in "
             f"{doc.value(glue)} of Python {doc.cite(glue)}, which buys torch.compile and "
             f"CUDA-graph capture. A call through the custom op costs {doc.value(op)} more host "
-            f"time than the direct call {doc.cite(op)}; an empty custom op costs {num(floor)} us "
-            f"by itself, so that is torch's dispatch, not ours. The direct call costs {direct}; "
+            f"time than the direct call {doc.cite(op)}; an empty op registered the same way "
+            f"costs {num(floor)} us, its output allocation included. The direct call costs "
+            f"{direct}; "
             f"on the GPU the public flash call runs at {doc.span(public)} the kernel alone "
             f"({doc.cite_all(public)}).",
             "",
