@@ -6,6 +6,11 @@
 #             either way, and a tool failure is reported, not hidden).
 # Logs under $OUT; a summary table last. Env: ATTENTION_PROTO_GIT_REVISION,
 # TESTS (default: tests), SKIP=<space-separated tools to skip>.
+# The plain GPU suite takes ~7 min on an H200 and memcheck slows it down, so a
+# 10-minute device call will not hold it whole: split it, e.g.
+#   TESTS="tests/test_gpu_flash.py tests/test_gpu_numerics.py" SKIP="racecheck synccheck initcheck"
+# then the other files, then SKIP=memcheck for the three small-case tools.
+# A carried prebuilt archive (bench/prebuild_archive.sh) saves the compiles.
 set -uo pipefail
 OUT=${OUT:-$(pwd)/out}
 mkdir -p "$OUT"
@@ -26,6 +31,9 @@ run() { # tool, marker expression
 
 python3 -m pip install --no-build-isolation --no-deps -q . >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
+if [ -d .archive ]; then
+  mkdir -p "$ATTENTION_PROTO_ARCHIVE_DIR" && cp -r .archive/. "$ATTENTION_PROTO_ARCHIVE_DIR"/
+fi
 run memcheck "gpu"
 run racecheck "gpu and small"
 run synccheck "gpu and small"
