@@ -31,9 +31,7 @@ run() { # tool, marker expression
 
 python3 -m pip install --no-build-isolation --no-deps -q . >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
-if [ -d .archive ]; then
-  mkdir -p "$ATTENTION_PROTO_ARCHIVE_DIR" && cp -r .archive/. "$ATTENTION_PROTO_ARCHIVE_DIR"/
-fi
+[ -d .archive ] && export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$PWD/.archive"
 run memcheck "gpu"
 run racecheck "gpu and small"
 run synccheck "gpu and small"

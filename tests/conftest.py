@@ -4,6 +4,7 @@ profiles, and GPU tests that skip with the reason when no device is found."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -12,6 +13,11 @@ from hypothesis import HealthCheck, settings
 # Before the package is imported: tests never touch the user's archive.
 _ARCHIVE = tempfile.mkdtemp(prefix="ap-test-archive-")
 os.environ["ATTENTION_PROTO_ARCHIVE_DIR"] = _ARCHIVE
+# A prebuilt archive to start from (bench/prebuild_archive.sh; gpu_run.sh names
+# it), copied so the tests never write into it: loads instead of compiles.
+_SEED = os.environ.get("ATTENTION_PROTO_TEST_ARCHIVE_SEED")
+if _SEED and os.path.isdir(_SEED):
+    shutil.copytree(_SEED, _ARCHIVE, dirs_exist_ok=True)
 
 import attention_proto  # noqa: E402
 from attention_proto import cuda, debug  # noqa: E402

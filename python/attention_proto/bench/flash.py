@@ -58,6 +58,10 @@ def _peers(torch):
 def _flex(torch):
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
+    # Every shape (and score_mod) is a compile of the one flex_attention: past
+    # dynamo's recompile limit (8) torch silently runs the unfused fallback,
+    # whose numbers would be wrong for Flex. Suites share it in one process.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     compiled = torch.compile(flex_attention, dynamic=False)
 
     def causal_mod(b, h, q_idx, kv_idx):

@@ -41,6 +41,8 @@ def derive(run) -> list[dict]:
             t = d["crossover"][str(hd)][peer]
             at = next((r for r in rows if r["t"] == t), longest)
             ratio = at[peer + "_ms"] / at["best_ms"]
+            if ratio != ratio:  # the peer failed at that T (its error is in the results)
+                continue
             where = (
                 f"from T = {t} on (every longer T too)"
                 if t is not None

@@ -60,6 +60,9 @@ def _alibi(f, rows, causal, n) -> None:
             peer.append(f"SDPA with a bias tensor {r['sdpa_bias_pct']:+.1f}%")
         if "flex_alibi_pct" in r:
             peer.append(f"Flex score_mod {r['flex_alibi_pct']:+.1f}%")
+        for key, name in (("sdpa_error", "SDPA"), ("flex_error", "Flex"), ("flex_skipped", "Flex")):
+            if key in r:  # a peer left out or failed: say so rather than drop it
+                peer.append(f"{name}: {r[key]}")
         parts.append(
             f"N={r['n']}: ours {r['alibi_pct']:+.1f}% ({r['base_ms']:.3f} -> {r['alibi_ms']:.3f} "
             f"ms)" + (f"; {', '.join(peer)}" if peer else "")
