@@ -220,39 +220,39 @@ def paged(doc: Doc, plots: str) -> None:
     )
 
 
+def _crossover_t(record) -> str:
+    t = record["evidence"]["config"]["crossover_t"] if record else None
+    return f"T = {t}" if t is not None else "none measured"
+
+
 def linear(doc: Doc, plots: str) -> None:
     doc.add("## 4. Linear-attention crossover (Proto 6)", "")
-    rows = []
-    for d in (64, 128):
-        chunk = doc.get(f"linear.best-chunk.d{d}")
-        cudnn = doc.get(f"linear.crossover.sdpa-cudnn.d{d}")
-        ours = doc.get(f"linear.crossover.flash.d{d}")
-        fla = doc.get(f"linear.vs-fla-from-4k.d{d}")
-        if chunk is None:
-            rows.append([str(d), "not measured", "", "", "", ""])
-            continue
-
-        def at(r):
-            t = r["evidence"]["config"]["crossover_t"] if r else None
-            return f"T = {t}" if t is not None else "none measured"
-
-        rows.append(
-            [
-                str(d),
-                f"{doc.value(chunk)}",
-                f"{at(cudnn)} {doc.cite(cudnn)}",
-                f"{at(ours)} {doc.cite(ours)}",
-                f"{doc.value(fla)} {doc.cite(fla)}",
-                doc.cite(chunk),
-            ]
-        )
-    if not any(len(r) == 6 and r[2] for r in rows):
+    chunks = {d: doc.get(f"linear.best-chunk.d{d}") for d in (64, 128)}
+    if not any(chunks.values()):
         doc.add(
             "Not measured: no `bench linear` run. What would answer it: the suite timing "
             "`linear_attention` against causal softmax attention over T at D = 64 and 128.",
             "",
         )
         return
+    rows = []
+    for d, chunk in chunks.items():
+        if chunk is None:
+            rows.append([str(d), "not measured", "", "", "", ""])
+            continue
+        cudnn = doc.get(f"linear.crossover.sdpa-cudnn.d{d}")
+        ours = doc.get(f"linear.crossover.flash.d{d}")
+        fla = doc.get(f"linear.vs-fla-from-4k.d{d}")
+        rows.append(
+            [
+                str(d),
+                doc.value(chunk),
+                f"{_crossover_t(cudnn)} {doc.cite(cudnn)}",
+                f"{_crossover_t(ours)} {doc.cite(ours)}",
+                f"{doc.value(fla)} {doc.cite(fla)}",
+                doc.cite(chunk),
+            ]
+        )
     doc.add(
         "Causal, bf16, B*T = 32K tokens, H = 16, T = 1K-64K; the crossover is the first T "
         "from which chunked linear attention (best chunk) is faster at every longer T. "
