@@ -65,63 +65,69 @@ def mma(c, a, b0, b1):
 
 
 def chunk_h(k, v, d, chunk, h0=None):
-    """One (batch, head): (h [chunks, D, D], final state) as chunk_h writes them."""
+    """One (batch, head): (h [chunks, D, D], final state) as chunk_h writes them:
+    one CTA per (64-column block, 64-row block) of the state."""
     n = k.shape[0]
     chunks = -(-n // chunk)
-    mt_n, nt = d // 64, 8
+    mt_n, nt = 1, 8  # 64 state rows per CTA over 4 warps; 64 columns
     h = np.full((chunks, d, d), np.nan)
     final = np.full((d, d), np.nan)
-    ktile, vtile = chunk * d * 2, chunk * 128
-    for col0 in range(0, d, 64):
-        sm = Smem(2 * ktile + 2 * vtile)
-        k_tiles, v_tiles = 0, 2 * ktile
-        s = {}
-        for warp in range(4):
-            row0 = warp * 16 * mt_n
-            for mt in range(mt_n):
-                for j in range(nt):
-                    acc = np.zeros((32, 4))
+    ktile, vtile = chunk * 128, chunk * 128
+    for key0 in range(0, d, 64):
+        kb = k[:, key0 : key0 + 64]  # the K columns (key dims) this CTA loads
+        for col0 in range(0, d, 64):
+            sm = Smem(2 * ktile + 2 * vtile)
+            k_tiles, v_tiles = 0, 2 * ktile
+            s = {}
+            for warp in range(4):
+                row0 = warp * 16 * mt_n
+                for mt in range(mt_n):
+                    for j in range(nt):
+                        acc = np.zeros((32, 4))
+                        for e in (0, 2):
+                            rows = key0 + row0 + mt * 16 + G + 4 * e
+                            cols = col0 + j * 8 + 2 * TQ
+                            if h0 is not None:
+                                acc[:, e], acc[:, e + 1] = h0[rows, cols], h0[rows, cols + 1]
+                        s[warp, mt, j] = acc
+            sm.load_rows(k_tiles, kb, 0, n, chunk, 64)
+            sm.load_rows(v_tiles, v[:, col0 : col0 + 64], 0, n, chunk, 64)
+            for c in range(chunks):
+                for (warp, mt, j), acc in s.items():
+                    row0 = warp * 16 * mt_n
                     for e in (0, 2):
-                        rows, cols = row0 + mt * 16 + G + 4 * e, col0 + j * 8 + 2 * TQ
-                        if h0 is not None:
-                            acc[:, e], acc[:, e + 1] = h0[rows, cols], h0[rows, cols + 1]
-                    s[warp, mt, j] = acc
-        sm.load_rows(k_tiles, k, 0, n, chunk, d)
-        sm.load_rows(v_tiles, v[:, col0 : col0 + 64], 0, n, chunk, 64)
-        for c in range(chunks):
+                        rows = key0 + row0 + mt * 16 + G + 4 * e
+                        cols = col0 + j * 8 + 2 * TQ
+                        h[c, rows, cols], h[c, rows, cols + 1] = acc[:, e], acc[:, e + 1]
+                stage = c & 1
+                if c + 1 < chunks:
+                    nxt = (c + 1) * chunk
+                    sm.load_rows(k_tiles + (stage ^ 1) * ktile, kb, nxt, n, chunk, 64)
+                    sm.load_rows(
+                        v_tiles + (stage ^ 1) * vtile, v[:, col0 : col0 + 64], nxt, n, chunk, 64
+                    )
+                k_tile, v_tile = k_tiles + stage * ktile, v_tiles + stage * vtile
+                for warp in range(4):
+                    row0 = warp * 16 * mt_n
+                    for kk in range(chunk // 16):
+                        a = {}
+                        for mt in range(mt_n):
+                            tok = kk * 16 + (MI >> 1) * 8 + (LANES & 7)
+                            a[mt] = sm.ldmatrix_x4(
+                                k_tile + swizzled(128, tok, (row0 + mt * 16) // 8 + (MI & 1)), True
+                            )
+                        for j in range(0, nt, 2):
+                            tok = kk * 16 + (MI & 1) * 8 + (LANES & 7)
+                            b = sm.ldmatrix_x4(v_tile + swizzled(128, tok, j + (MI >> 1)), True)
+                            for mt in range(mt_n):
+                                mma(s[warp, mt, j], a[mt], b[:, 0], b[:, 1])
+                                mma(s[warp, mt, j + 1], a[mt], b[:, 2], b[:, 3])
             for (warp, mt, j), acc in s.items():
                 row0 = warp * 16 * mt_n
                 for e in (0, 2):
-                    rows, cols = row0 + mt * 16 + G + 4 * e, col0 + j * 8 + 2 * TQ
-                    h[c, rows, cols], h[c, rows, cols + 1] = acc[:, e], acc[:, e + 1]
-            stage = c & 1
-            if c + 1 < chunks:
-                nxt = (c + 1) * chunk
-                sm.load_rows(k_tiles + (stage ^ 1) * ktile, k, nxt, n, chunk, d)
-                sm.load_rows(
-                    v_tiles + (stage ^ 1) * vtile, v[:, col0 : col0 + 64], nxt, n, chunk, 64
-                )
-            k_tile, v_tile = k_tiles + stage * ktile, v_tiles + stage * vtile
-            for warp in range(4):
-                row0 = warp * 16 * mt_n
-                for kk in range(chunk // 16):
-                    a = {}
-                    for mt in range(mt_n):
-                        tok = kk * 16 + (MI >> 1) * 8 + (LANES & 7)
-                        a[mt] = sm.ldmatrix_x4(
-                            k_tile + swizzled(d * 2, tok, (row0 + mt * 16) // 8 + (MI & 1)), True
-                        )
-                    for j in range(0, nt, 2):
-                        tok = kk * 16 + (MI & 1) * 8 + (LANES & 7)
-                        b = sm.ldmatrix_x4(v_tile + swizzled(128, tok, j + (MI >> 1)), True)
-                        for mt in range(mt_n):
-                            mma(s[warp, mt, j], a[mt], b[:, 0], b[:, 1])
-                            mma(s[warp, mt, j + 1], a[mt], b[:, 2], b[:, 3])
-        for (warp, mt, j), acc in s.items():
-            row0 = warp * 16 * mt_n
-            for e in (0, 2):
-                rows, cols = row0 + mt * 16 + G + 4 * e, col0 + j * 8 + 2 * TQ
-                final[rows, cols], final[rows, cols + 1] = acc[:, e], acc[:, e + 1]
+                    rows = key0 + row0 + mt * 16 + G + 4 * e
+                    cols = col0 + j * 8 + 2 * TQ
+                    final[rows, cols], final[rows, cols + 1] = acc[:, e], acc[:, e + 1]
     return h, final
 
 

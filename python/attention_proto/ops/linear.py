@@ -75,7 +75,11 @@ class Prepared:
         self.steps = [
             (
                 h_pipe,
-                [p.head_dim // linear_front.COL_BLOCK, bh, 1],
+                [
+                    p.head_dim // linear_front.COL_BLOCK,
+                    bh,
+                    p.head_dim // linear_front.ROW_BLOCK,
+                ],
                 block,
                 linear_front.chunk_h_shared_bytes(p.head_dim, p.chunk_size),
             ),

@@ -17,6 +17,7 @@ CHUNK_SIZES = (32, 64, 128, 256)
 DEFAULT_CHUNK = 64
 THREADS = 128  # 4 warps in both kernels
 COL_BLOCK = 64  # chunk_h: V columns per CTA
+ROW_BLOCK = 64  # chunk_h: key dims (state rows) per CTA
 BLOCK_M = 64  # chunk_o: query rows per CTA
 BLOCK_N = 64  # chunk_o: keys per step
 ENTRIES = ("linear_attention_chunk_h", "linear_attention_chunk_o")
@@ -49,7 +50,7 @@ class LinearProblem:
 
 # Dynamic shared memory of each kernel, as their header comments state.
 def chunk_h_shared_bytes(head_dim: int, chunk: int) -> int:
-    return 2 * chunk * (head_dim + COL_BLOCK) * 2  # two stages of K and V tiles
+    return 2 * chunk * (ROW_BLOCK + COL_BLOCK) * 2  # two stages of K and V tiles
 
 
 def chunk_o_shared_bytes(head_dim: int, chunk: int) -> int:
