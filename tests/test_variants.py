@@ -121,3 +121,36 @@ def test_symmetric_bias_equals_causal_form_where_causal_rows_look():
     visible = reference.causal_mask(3, 6)
     np.testing.assert_array_equal(causal[:, visible], symmetric[:, visible])
     assert (symmetric <= 0).all()
+
+
+@pytest.mark.parametrize("scores", ["lanes", "mma"])
+def test_paged_alibi_variant_compiles_without_spills_and_keeps_its_schedule(scores):
+    from attention_proto.ops import paged
+
+    plain = paged.spec("paged_attention_partition", 128, 4, 16, "bfloat16", scores=scores)
+    biased = paged.spec(
+        "paged_attention_partition", 128, 4, 16, "bfloat16", scores=scores, alibi=True
+    )
+    assert "ALIBI" not in plain.name and biased.name.endswith("__ALIBI_1")
+    assert (
+        "ALIBI" not in paged.spec("paged_attention_reduce", 128, 4, 16, "bfloat16", alibi=True).name
+    )
+    a, b = (runtime.compile_for(s) for s in (plain, biased))
+    assert not sass.resources_from_log(b.log, "paged_attention_partition").spills
+    ca, cb = (sass.opcode_counts(sass.disassemble(r.binary)) for r in (a, b))
+    assert ca.get("HMMA", 0) == cb.get("HMMA", 0) and ca.get("LDGSTS", 0) == cb.get("LDGSTS", 0)
+
+
+def test_paged_refuses_bad_alibi_slopes_by_name():
+    from attention_proto.ops import paged
+
+    q = np.zeros((2, 4, 64), np.float16)
+    kp = np.zeros((3, 2, 16, 64), np.float16)
+    table = np.zeros((2, 1), np.int32)
+    lens = np.array([3, 5], np.int32)
+    with pytest.raises(TypeError, match=r"\[paged_attention\] alibi_slopes must be float32"):
+        paged.paged_attention(q, kp, kp, table, lens, alibi_slopes=np.ones(4))
+    with pytest.raises(ValueError, match=r"alibi_slopes must have shape \[4\] or \[2, 4\]"):
+        paged.paged_attention(q, kp, kp, table, lens, alibi_slopes=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match=r"alibi_slopes must be None, 'default'"):
+        paged.paged_attention(q, kp, kp, table, lens, alibi_slopes="geometric")

@@ -117,6 +117,7 @@ nb::dict paged_args_layout() {
   AP_FIELD(table_stride);
   AP_FIELD(lens_stride);
   AP_FIELD(partitions);
+  AP_FIELD(alibi);
 #undef AP_FIELD
   d["__size__"] = sizeof(PagedArgs);
   return d;

@@ -62,6 +62,7 @@ class PagedArgs(ctypes.Structure):
         ("table_stride", ctypes.c_int64),
         ("lens_stride", ctypes.c_int64),
         ("partitions", ctypes.c_int32),
+        ("alibi", ctypes.c_uint64),  # 8-aligned: at 144
     ]
 
 
@@ -76,6 +77,7 @@ PAGED_POINTER_FIELDS = (
     "part_acc",
     "part_max",
     "part_sum",
+    "alibi",
 )
 
 

@@ -144,17 +144,26 @@ def paged_gather(pages, page_table, context_lens) -> list[np.ndarray]:
     return out
 
 
-def paged_decode(q, k_pages, v_pages, page_table, context_lens, *, scale=None):
+def paged_decode(q, k_pages, v_pages, page_table, context_lens, *, scale=None, alibi_slopes=None):
     """Decode attention (one query per sequence) over a paged KV cache.
 
-    q: [B, H, D]; returns [B, H, D] float32.
+    q: [B, H, D]; returns [B, H, D] float32. `alibi_slopes` ([H] or [B, H]) adds
+    -slope * (len - 1 - j) to the scaled score of key j: the query is the
+    sequence's last position.
     """
     q = _f64(q)
     ks = paged_gather(k_pages, page_table, context_lens)
     vs = paged_gather(v_pages, page_table, context_lens)
     out = np.zeros(q.shape, dtype=np.float64)
+    slopes = None if alibi_slopes is None else _f64(alibi_slopes)
     for b in range(q.shape[0]):
-        o = attention(q[b][None, :, None, :], ks[b][None], vs[b][None], scale=scale)
+        bias = None
+        if slopes is not None:
+            n = ks[b].shape[1]
+            s = slopes[b] if slopes.ndim == 2 else slopes
+            bias = -s[:, None, None] * (n - 1 - np.arange(n, dtype=np.float64))[None, None, :]
+            bias = bias[None]  # [1, H, 1, N]
+        o = attention(q[b][None, :, None, :], ks[b][None], vs[b][None], scale=scale, bias=bias)
         out[b] = o[0, :, 0, :]
     return out.astype(np.float32)
 

@@ -31,6 +31,7 @@ struct PagedArgs {
   long long table_stride;     // 120 elements between page-table rows
   long long lens_stride;      // 128 elements between context lengths
   int partitions;             // 136 partitions per sequence (grid.x)
+  const float *alibi;         // 144 ALIBI=1: slopes [H] or [B, H], batch stride p.alibi_stride
 };
 
 // Dynamic shared memory, in bytes.

@@ -14,7 +14,7 @@
 // Constants: HEAD_DIM (64, 128), GROUP (query heads per kv head), PAGE_SIZE,
 // WARPS, UNROLL, CONTIGUOUS (1: read K/V as [B, KVH, N, D] with strides instead of
 // through the page table: the same arithmetic, for bit-exact comparisons and the
-// paging-overhead measurement), DTYPE.
+// paging-overhead measurement), DTYPE, ALIBI (0/1, paged_common.h: alibi_slope).
 //
 // Layouts: q [B, H, D]; k/v pages [num_pages, KVH, PAGE_SIZE, D]; page table
 // [B, max_pages] int32; context lengths [B] int32; out [B, H, D]. Offsets are
@@ -72,6 +72,11 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
       q[g][2 * i + 1] = hi_of(w[i]) * scale_log2;
     }
   }
+  // ALiBi in the same exp2 domain: key j adds slope_log2[g] * (len - 1 - j).
+  float slope_log2[GROUP];
+#pragma unroll
+  for (int g = 0; g < GROUP; ++g)
+    slope_log2[g] = -alibi_slope(p, a, b, kvh * GROUP + g) * 1.4426950408889634f;
   float acc[GROUP][8], m[GROUP], l[GROUP];
 #pragma unroll
   for (int g = 0; g < GROUP; ++g) {
@@ -119,6 +124,8 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
 #pragma unroll
         for (int o = kLanesPerRow / 2; o > 0; o /= 2)
           s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (ALIBI)
+          s = __fmaf_rn(slope_log2[g], float(keys.len - 1 - (step + u * kGroups + group)), s);
         if (valid[u]) {
           const float m_new = fmaxf(m[g], s);
           const float alpha = fast_exp2(m[g] - m_new); // m = -inf -> 0

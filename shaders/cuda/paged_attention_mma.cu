@@ -56,6 +56,8 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane >> 2, t = lane & 3, mi = lane >> 3;
   const float scale_log2 = p.scale * 1.4426950408889634f;
+  // Row g's ALiBi slope in raw-score units (scores are scaled at the exp2).
+  const float alibi_raw = g < GROUP ? -alibi_slope(p, a, b, kvh * GROUP + g) / p.scale : 0.f;
   const unsigned q_tile = smem_address(smem);
   const unsigned ring = q_tile + 16 * kRowBytes + warp * STAGES * kStageBytes;
 
@@ -153,6 +155,13 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32)
       ldmatrix_x4(bk, k_tile + swizzle((mi >> 1) * 8 + (lane & 7), 2 * kk + (mi & 1)));
       mma_16816<DTYPE>(s[0], q_frag[kk], bk[0], bk[1]);
       mma_16816<DTYPE>(s[1], q_frag[kk], bk[2], bk[3]);
+    }
+    if (ALIBI) { // rows g (< GROUP: real heads); raw scores, so the bias is divided by scale
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          s[j][e] = __fmaf_rn(alibi_raw, float(keys.len - 1 - (key0 + j * 8 + 2 * t + e)), s[j][e]);
     }
     if (key0 + kKeys > end) {
 #pragma unroll

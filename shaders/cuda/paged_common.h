@@ -10,6 +10,10 @@
 #include "mma.h"
 #include "numeric.h"
 
+#ifndef ALIBI
+#define ALIBI 0 // 1: add ALiBi's bias (the host names it only when on)
+#endif
+
 namespace ap {
 
 typedef half_bits T;
@@ -52,7 +56,7 @@ __device__ __forceinline__ long long row_offset(const AttentionParams &p, const 
 // The keys [begin, end) of this CTA's partition; grid (partition, kv head,
 // sequence). Empty (begin >= end) when the sequence ends before the partition.
 struct PartitionKeys {
-  int part, kvh, b, begin, end;
+  int part, kvh, b, begin, end, len; // len: the sequence's (clamped) context length
 };
 __device__ __forceinline__ PartitionKeys partition_keys(const AttentionParams &p,
                                                         const PagedArgs &a) {
@@ -60,8 +64,17 @@ __device__ __forceinline__ PartitionKeys partition_keys(const AttentionParams &p
   k.part = blockIdx.x, k.kvh = blockIdx.y, k.b = blockIdx.z;
   k.begin = k.part * p.partition_size;
   const bool reporter = k.part == 0 && k.kvh == 0 && threadIdx.x == 0;
-  k.end = min(context_length(p, a, k.b, reporter), k.begin + p.partition_size);
+  k.len = context_length(p, a, k.b, reporter);
+  k.end = min(k.len, k.begin + p.partition_size);
   return k;
+}
+
+// ALiBi's slope of query head `head` of sequence b (0 without ALIBI). The decode
+// query sits at the sequence's last position, len - 1, so key j's bias is
+// -slope * (len - 1 - j), the causal form of flash_attention's.
+__device__ __forceinline__ float alibi_slope(const AttentionParams &p, const PagedArgs &a, int b,
+                                             int head) {
+  return ALIBI ? a.alibi[(long long)b * p.alibi_stride + head] : 0.f;
 }
 
 // The output of a sequence that sees no key (a context length below 1, which

@@ -64,3 +64,16 @@ def check(op: str, slopes, batch: int, heads: int, host: bool, stream: int):
         return info, 0
     # NumPy slopes travel as a contiguous copy.
     return info, heads if host else info["strides"][0]
+
+
+def torch_key(op: str, slopes):
+    """What a cached torch plan depends on in alibi_slopes: None, the DEFAULT
+    string, or a tensor's layout (its values are read at every launch)."""
+    if slopes is None or isinstance(slopes, str):
+        return slopes
+    if not tensors.is_torch(slopes):
+        raise TypeError(
+            f"[{op}] alibi_slopes must be a torch tensor like q (or None or {DEFAULT!r}), "
+            f"got {tensors.describe(slopes)}"
+        )
+    return (slopes.shape, slopes.stride(), slopes.dtype, slopes.get_device())

@@ -281,15 +281,7 @@ def _float32():
 
 
 def _alibi_key(slopes):
-    """What a plan depends on in alibi_slopes: its kind, or a tensor's layout."""
-    if slopes is None or isinstance(slopes, str):
-        return slopes
-    if not tensors.is_torch(slopes):
-        raise TypeError(
-            f"[{OP}] alibi_slopes must be a torch tensor like q (or None or "
-            f"{alibi.DEFAULT!r}), got {tensors.describe(slopes)}"
-        )
-    return (slopes.shape, slopes.stride(), slopes.dtype, slopes.get_device())
+    return alibi.torch_key(OP, slopes)
 
 
 def _call_torch(

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _core, cuda, debug, runtime
 from ..params import PAGED_POINTER_FIELDS, AttentionParams, PagedArgs, layout
-from . import attention_front, streams, tensors
+from . import alibi, attention_front, streams, tensors
 
 OP = "paged_attention"
 HEAD_DIMS = (64, 128)
@@ -37,7 +37,9 @@ def default_scores(group: int) -> str:
     return "mma" if group > 1 else "lanes"
 
 
-def spec(entry, head_dim, group, page_size, dtype, contiguous=False, scores=None):
+def spec(entry, head_dim, group, page_size, dtype, contiguous=False, scores=None, alibi=False):
+    """`alibi` adds ALIBI=1 to the partition kernel (left out at 0, so kernels
+    without ALiBi keep their names and code); the reduce never sees scores."""
     scores = scores or default_scores(group)
     common = {
         "HEAD_DIM": head_dim,
@@ -46,6 +48,8 @@ def spec(entry, head_dim, group, page_size, dtype, contiguous=False, scores=None
         "WARPS": WARPS,
     }
     tail = {"CONTIGUOUS": bool(contiguous), "DTYPE": attention_front.dtype_code(dtype)}
+    if alibi and entry == "paged_attention_partition":
+        tail["ALIBI"] = 1
     if scores == "mma" and entry == "paged_attention_partition":
         return runtime.kernel_spec(
             entry, "paged_attention_mma.cu", common | {"STAGES": STAGES} | tail
@@ -155,6 +159,7 @@ class Prepared:
         stream=None,
         validate=None,
         max_context_len=None,
+        alibi_slopes=None,
         allocate=True,
     ):
         self.stream, self.on_current = streams.for_inputs(q, stream)
@@ -262,6 +267,17 @@ class Prepared:
                 if infos[n]["address"] % 16:
                     raise ValueError(f"[{OP}] {n} must be 16-byte aligned")
         scale = attention_front.normalize_scale(OP, scale, d)
+        # ALiBi: the standard slopes ("default", uploaded once per head count) or
+        # the caller's float32 [H] / [B, H], checked as flash_attention checks them.
+        self.alibi_info, self.alibi_stride, self.alibi_address = None, 0, 0
+        self.alibi_on = alibi_slopes is not None
+        if isinstance(alibi_slopes, str) and alibi_slopes == alibi.DEFAULT:
+            self.alibi_address = alibi.default_address(h)
+        elif alibi_slopes is not None:
+            self.alibi_info, self.alibi_stride = alibi.check(
+                OP, alibi_slopes, b, h, self.host, self.stream
+            )
+        self._alibi_slopes = alibi_slopes
         self.capacity = capacity
         self._check_args = (page_size, num_pages, capacity, contiguous)
         lens_host = None
@@ -355,6 +371,7 @@ class Prepared:
             max_pages=max_pages,
             num_pages=num_pages,
             partition_size=self.partition_size,
+            alibi_stride=self.alibi_stride,
         )
         a = PagedArgs()
         a.errors = _core.input_error_address()
@@ -369,7 +386,16 @@ class Prepared:
         self.slots = [base + fields[f][0] for f in PAGED_POINTER_FIELDS]
         args = bytes(p) + bytes(a)
         phase1 = runtime.pipeline(
-            spec("paged_attention_partition", d, group, page_size, dtype, contiguous, self.scores)
+            spec(
+                "paged_attention_partition",
+                d,
+                group,
+                page_size,
+                dtype,
+                contiguous,
+                self.scores,
+                alibi=self.alibi_on,
+            )
         )
         self.smem1 = mma_shared_bytes(d) if self.scores == "mma" else 0
         steps = [(phase1, [self.partitions, kvh, b], [WARPS * 32, 1, 1], self.smem1)]
@@ -383,6 +409,8 @@ class Prepared:
 
     def _allocate(self, names, arrays, infos, lengths_unknown) -> None:
         dev = {n: tensors.to_device(x, infos[n]) for n, x in zip(names, arrays, strict=True)}
+        if self.alibi_info is not None:
+            dev["alibi_slopes"] = tensors.to_device(self._alibi_slopes, self.alibi_info)
         self._inputs = dev
         q = dev["q"]
         self.o = attention_front.allocate(self.o_shape, q.dtype, q, self.stream, self.on_current)
@@ -404,9 +432,16 @@ class Prepared:
             acc,
             mx,
             sm,
+            self.slopes_address(dev),
         ]
         if lengths_unknown:
             self.kv_bytes = None  # lengths stay on the device
+
+    def slopes_address(self, dev=None) -> int:
+        """The ALiBi slopes' device address (0 without ALiBi)."""
+        if dev is not None and "alibi_slopes" in dev:
+            return dev["alibi_slopes"].address
+        return self.alibi_address
 
     def launch(self) -> None:
         self.plan.run(self.stream, self.addresses)
@@ -449,11 +484,13 @@ def _call_torch(
     validate,
     max_context_len,
     check_grad=True,
+    alibi_slopes=None,
 ):
     """The torch fast path (see attention_front): a cached plan per shapes,
     strides, dtypes and options; no host synchronization unless validate='host'."""
     if type(scale) is not float and scale is not None:
         scale = attention_front.normalize_scale(OP, scale, None)
+    alibi_key = None if alibi_slopes is None else alibi.torch_key(OP, alibi_slopes)
     key = (
         q.shape,
         q.stride(),
@@ -479,6 +516,7 @@ def _call_torch(
         partition_size,
         validate,
         max_context_len,
+        alibi_key,
     )
     plan = _PLANS.get(key)
     if plan is None or validate == "host":
@@ -493,6 +531,7 @@ def _call_torch(
             stream=stream,
             validate=validate,
             max_context_len=max_context_len,
+            alibi_slopes=alibi_slopes,
             allocate=False,
         )
         plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
@@ -514,9 +553,21 @@ def _call_torch(
         f32 = sys.modules["torch"].float32
         scratch = streams.new_output(q, (plan.scratch_floats,), f32, s, on_current)
         acc, mx, sm = scratch_addresses(scratch.data_ptr(), plan.o_shape, plan.partitions)
+    slopes = plan.alibi_address if plan.alibi_info is None else alibi_slopes.data_ptr()
     plan.plan.run(
         s,
-        [qa, ka, va, page_table.data_ptr(), context_lens.data_ptr(), o.data_ptr(), acc, mx, sm],
+        [
+            qa,
+            ka,
+            va,
+            page_table.data_ptr(),
+            context_lens.data_ptr(),
+            o.data_ptr(),
+            acc,
+            mx,
+            sm,
+            slopes,
+        ],
     )
     return o
 
@@ -532,6 +583,7 @@ def paged_attention(
     partition_size=None,
     max_context_len=None,
     validate=None,
+    alibi_slopes=None,
     stream=None,
 ):
     """Decode attention (one query per sequence) over a paged KV cache.
@@ -555,6 +607,12 @@ def paged_attention(
     can be captured in a CUDA graph and replayed with new lengths and page ids.
     torch tensors run on `stream` (default: torch's current stream) with
     outputs and scratch from torch's caching allocator.
+
+    alibi_slopes adds ALiBi's bias -slope * (len - 1 - j) to the scaled score of
+    key j (the query is the sequence's last position, len - 1): "default" for
+    the standard slopes of the head count, or float32 [H] / [B, H] on the
+    device like q (NumPy with NumPy inputs); a separate specialization of the
+    partition kernel (ALIBI=1), so calls without it run the unchanged kernel.
     """
     if tensors.is_torch(q) and all(
         tensors.is_torch(x) for x in (k_pages, v_pages, page_table, context_lens)
@@ -570,6 +628,7 @@ def paged_attention(
             stream,
             validate,
             max_context_len,
+            alibi_slopes=alibi_slopes,
         )
     return Prepared(
         q,
@@ -582,6 +641,7 @@ def paged_attention(
         stream=stream,
         validate=validate,
         max_context_len=max_context_len,
+        alibi_slopes=alibi_slopes,
     )()
 
 
