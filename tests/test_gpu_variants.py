@@ -216,3 +216,30 @@ def test_paged_alibi_matches_fp64_on_both_score_paths(h, kvh, slopes_kind):
     targ = arg if isinstance(arg, str) else t(arg)
     tout = ap.paged_attention(t(q16), t(kp), t(vp), t(table), t(lens32), alibi_slopes=targ)
     np.testing.assert_array_equal(tout.cpu().numpy(), out)
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("nq,nk", [(1, 1), (17, 17), (97, 97), (5, 130), (129, 129)])
+def test_fused_rope_equals_rope_then_attention(interleaved, causal, nq, nk):
+    torch = pytest.importorskip("torch")
+    g = torch.Generator(device="cuda").manual_seed(nq * 1000 + nk)
+    d, h, kvh = 128, 4, 2
+
+    def r(*shape):
+        return torch.randn(*shape, device="cuda", dtype=torch.bfloat16, generator=g)
+
+    q, k, v = r(2, h, nq, d), r(2, kvh, nk, d), r(2, kvh, nk, d)
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(nk + 3, d))
+    fused = ap.flash_attention(
+        q, k, v, causal=causal, rope=(cos, sin), rope_interleaved=interleaved
+    )
+    rq = ap.rope(q, cos, sin, offset=nk - nq, interleaved=interleaved)
+    rk = ap.rope(k, cos, sin, interleaved=interleaved)
+    two_step = ap.flash_attention(rq, rk, v, causal=causal)
+    # The same rounding of the rotated q and k (rope_pairs.h in both kernels): the
+    # attention sees the same bf16 inputs, so the outputs agree to its rounding.
+    diff = (fused.float() - two_step.float()).abs().max().item()
+    assert diff <= 2**-7 * two_step.float().abs().max().item() + 1e-3, diff
+    np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
+    assert_close_to_reference(fused.float().cpu().numpy(), *np_in, "bfloat16", causal=causal)

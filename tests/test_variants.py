@@ -154,3 +154,40 @@ def test_paged_refuses_bad_alibi_slopes_by_name():
         paged.paged_attention(q, kp, kp, table, lens, alibi_slopes=np.ones(3, np.float32))
     with pytest.raises(ValueError, match=r"alibi_slopes must be None, 'default'"):
         paged.paged_attention(q, kp, kp, table, lens, alibi_slopes="geometric")
+
+
+@pytest.mark.parametrize("d", flash.HEAD_DIMS)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mode", sorted(flash.ROPE_MODES.values()))
+def test_fused_rope_variant_keeps_the_mma_schedule(d, causal, mode):
+    cfg = tuning.best_config(d, "bfloat16", causal)
+    plain = runtime.compile_for(flash.spec(d, "bfloat16", causal, cfg))
+    fused_spec = flash.spec(d, "bfloat16", causal, cfg, rope=mode)
+    assert fused_spec.name.endswith(f"__ROPE_{mode}")
+    fused = runtime.compile_for(fused_spec)
+    a, b = (sass.opcode_counts(sass.disassemble(r.binary)) for r in (plain, fused))
+    assert a["HMMA"] == b["HMMA"] > 0 and a["LDSM"] == b["LDSM"]
+    res = sass.resources_from_log(fused.log, "flash_attention")
+    assert res.spill_store_bytes <= flash.reported_spill_bytes(fused_spec), res
+
+
+def test_flash_refuses_bad_rope_tables_by_name():
+    q = np.zeros((1, 2, 5, 64), np.float16)
+    cos, sin = rope.rope_tables(8, 64)
+    with pytest.raises(TypeError, match=r"\[flash_attention\] rope must be None or a \(cos, sin\)"):
+        ap.flash_attention(q, q, q, rope=cos)
+    with pytest.raises(ValueError, match=r"rope cos must be \[positions >= 5, head_dim / 2 = 32\]"):
+        ap.flash_attention(q, q, q, rope=(cos[:4], sin[:4]))
+    with pytest.raises(TypeError, match=r"rope sin must be float32"):
+        ap.flash_attention(q, q, q, rope=(cos, sin.astype(np.float64)))
+    with pytest.raises(ValueError, match=r"rope needs seqlen_q <= seqlen_k"):
+        ap.flash_attention(np.zeros((1, 2, 6, 64), np.float16), q, q, rope=(cos, sin))
+
+
+def test_rope_plan_key_reads_the_tables_layout_and_refuses_mixed_arrays():
+    torch = pytest.importorskip("torch")
+    cos, sin = (torch.from_numpy(x) for x in rope.rope_tables(8, 64))
+    key = flash._rope_key((cos, sin), True)
+    assert key[-1] is True and key[0][0] == (8, 32) and key[0] == key[1]
+    with pytest.raises(TypeError, match=r"rope sin must be a torch tensor like q"):
+        flash._rope_key((cos, sin.numpy()), False)

@@ -17,6 +17,7 @@ def _results():
         for causal in (False, True):
             r = {"n": n, "batch": 16384 // n, "heads": 32, "head_dim": 128, "causal": causal}
             r.update(base_ms=1.0, base_cv=0.01, alibi_ms=1.004, alibi_cv=0.01, alibi_pct=0.4)
+            r.update(rope_fused_ms=1.05, rope_fused_cv=0.01, rope_fused_pct=5.0)
             r.update(sdpa_ms=0.8, sdpa_cv=0.01, sdpa_bias_ms=2.0, sdpa_bias_cv=0.02)
             r.update(sdpa_bias_pct=150.0)
             if n == 2048:
@@ -50,8 +51,13 @@ def _results():
             "iterations": {"rows": 30, "gqa": 30},
         },
         "env": {"gpu": "NVIDIA H200", "driver": "test"},
-        "variant_counts": {"flash_defaults": 8, "flash_alibi": 8, "rope_standalone": 8, "gqa": 0},
-        "rope_fused": "not built",
+        "variant_counts": {
+            "flash_defaults": 8,
+            "flash_alibi": 8,
+            "flash_rope": 16,
+            "rope_standalone": 8,
+            "gqa": 0,
+        },
         "rows": rows,
         "gqa": gqa,
     }
@@ -65,9 +71,12 @@ def test_derivation_of_a_results_file(tmp_path):
         findings.validate(r)
         assert r["domain"] == "variants" and r["prototype"] == "proto7"
     rope = records["variants.rope-standalone@nvidia-h200"]
+    assert rope["evidence"]["value"] == 3.0
+    fused = records["variants.rope-fused.causal@nvidia-h200"]
+    assert fused["evidence"]["value"] == 5.0 and "standalone" not in fused["content"]
     assert (
-        rope["evidence"]["value"] == 3.0
-        and "fused into the attention kernel: not built" in (rope["content"])
+        "fused RoPE the constant ROPE (NeoX or GPT-J): 16 more"
+        in (records["variants.constants@nvidia-h200"]["content"])
     )
     alibi = records["variants.alibi-fused.causal@nvidia-h200"]
     assert "SDPA with a bias tensor +150.0%" in alibi["content"]
@@ -78,7 +87,7 @@ def test_derivation_of_a_results_file(tmp_path):
     assert records["variants.gqa.g32@nvidia-h200"]["title"].startswith("MQA")
     assert records["variants.gqa.g8@nvidia-h200"]["evidence"]["value"] == -8.0
     assert records["variants.constants@nvidia-h200"]["evidence"]["value"] == 8
-    assert len(records) == 1 + 2 + 5 + 1
+    assert len(records) == 1 + 2 + 2 + 5 + 1
 
 
 def test_without_a_gpu_the_suite_skips_and_writes_nothing(tmp_path, capsys):

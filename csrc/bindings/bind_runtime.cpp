@@ -90,7 +90,7 @@ nb::dict params_layout() {
   AP_FIELD(num_pages);
   AP_FIELD(chunk_size);
   AP_FIELD(partition_size);
-  AP_FIELD(reserved);
+  AP_FIELD(rope_table_row);
   AP_FIELD(alibi_stride);
   AP_FIELD(variant);
 #undef AP_FIELD

@@ -26,7 +26,7 @@ class AttentionParams(ctypes.Structure):
         ("num_pages", ctypes.c_int32),
         ("chunk_size", ctypes.c_int32),
         ("partition_size", ctypes.c_int32),
-        ("reserved", ctypes.c_int32),
+        ("rope_table_row", ctypes.c_int32),
         ("alibi_stride", ctypes.c_int32),
         ("variant", ctypes.c_int32),
     ]

@@ -29,7 +29,7 @@ struct AttentionParams {
   int num_pages;      // 40  paged KV: pages in the pool (bounds of page ids)
   int chunk_size;     // 44  chunked linear attention
   int partition_size; // 48  split-KV decode: keys per partition
-  int reserved;       // 52  unused (was rope_theta: RoPE takes cos/sin tables)
+  int rope_table_row; // 52  ROPE: floats between rows of the cos/sin tables
   int alibi_stride;   // 56  ALiBi slopes between batches: 0 ([H] slopes) or H ([B, H])
   int variant;        // 60  runtime piece selector (Proto 2 function tables); 0 by default
 };

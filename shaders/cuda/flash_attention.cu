@@ -12,7 +12,10 @@
 // -slope_h * |i + Nk - Nq - j| to the scaled scores, slope_h from
 // alibi_slopes[batch * p.alibi_stride + head]; with CAUSAL this is the
 // causal form -slope_h * (i + Nk - Nq - j)). A constant, not a flag: at 0 the
-// loop compiles to the same SASS as before ALiBi existed.
+// loop compiles to the same SASS as before ALiBi existed. ROPE (0 none, 1
+// GPT-NeoX pairs, 2 GPT-J pairs; default 0): rotates Q and K tiles in shared
+// memory as they land, key j at position j and query i at i + Nk - Nq, with the
+// cos/sin tables rope_cos/rope_sin [>= Nk, D/2] (rows p.rope_table_row apart).
 //
 // Layout [B, H, N, D], any 16-byte-aligned strides on B, H, N, contiguous D.
 // Grid (ceil(Nq / BLOCK_M), H, B); causal: (H * B, ceil(Nq / BLOCK_M)).
@@ -24,6 +27,7 @@
 #include "kernel_layouts.h"
 #include "mma.h"
 #include "numeric.h"
+#include "rope_pairs.h"
 
 using namespace ap;
 typedef half_bits T;
@@ -82,6 +86,46 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
 #ifndef ALIBI
 #define ALIBI 0
 #endif
+#ifndef ROPE
+#define ROPE 0
+#endif
+static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
+
+// ROPE: rotates rows [0, ROWS) of a landed tile in shared memory, in place;
+// tile row r is token pos0 + r of the tables rope_cos/rope_sin (float32, rows
+// table_row floats apart). Rows at or past rows_valid are zero padding and stay
+// so. Each thread takes the two 16-byte chunks of 8 pairs at a time, as the
+// standalone pass does (rope_pairs.h), so both round alike.
+template <int ROWS>
+__device__ __forceinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
+                                          const float *__restrict__ rope_cos,
+                                          const float *__restrict__ rope_sin, int table_row) {
+  constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
+  for (int i = threadIdx.x; i < ROWS * kParts; i += kThreads) {
+    const int r = i / kParts, part = i % kParts;
+    if (r >= rows_valid) break; // rows ascend with i: the rest is padding too
+    const unsigned first = tile + swizzle(r, ROPE == 2 ? 2 * part : part);
+    const unsigned second = tile + swizzle(r, ROPE == 2 ? 2 * part + 1 : part + kParts);
+    uint4 u, w;
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "r"(first));
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
+                 : "r"(second));
+    const long long at = (long long)(pos0 + r) * table_row + part * 8;
+    const float4 *ct = reinterpret_cast<const float4 *>(rope_cos + at);
+    const float4 *sn = reinterpret_cast<const float4 *>(rope_sin + at);
+    const float4 c[2] = {__ldg(ct), __ldg(ct + 1)};
+    const float4 s[2] = {__ldg(sn), __ldg(sn + 1)};
+    rope_rotate_chunks<DTYPE, ROPE == 2>(u, w, c, s);
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(first), "r"(u.x), "r"(u.y),
+                 "r"(u.z), "r"(u.w));
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(second), "r"(w.x), "r"(w.y),
+                 "r"(w.z), "r"(w.w));
+  }
+}
+
 // The pieces take the ALiBi slope only when ALIBI is on, so Proto 2's
 // function-table mode keeps its calling convention (and SASS) without it.
 #if ALIBI
@@ -136,7 +180,8 @@ __device__ AccumulatePiece accumulate_table[2] = {accumulate_piece, accumulate_p
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention(const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
                     const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o,
-                    float *__restrict__ lse, const float *__restrict__ alibi_slopes) {
+                    float *__restrict__ lse, const float *__restrict__ alibi_slopes,
+                    const float *__restrict__ rope_cos, const float *__restrict__ rope_sin) {
   extern __shared__ __align__(128) unsigned char smem[];
   constexpr unsigned kTileBytes = BLOCK_N * kRowBytes;
   const unsigned q_tile = smem_address(smem);
@@ -199,6 +244,17 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     cp_async_wait<0>();
     // Tile n has landed, and every warp is done with the stage reloaded below.
     __syncthreads();
+    if (ROPE) {
+      // Rotate this step's K tile (keys n0..) and, once, the Q tile (query i is
+      // position i + diag: bottom-right, as the causal mask aligns); every warp
+      // reads both only after the barrier.
+      if (n == 0)
+        rope_tile<BLOCK_M>(q_tile, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
+                           p.rope_table_row);
+      rope_tile<BLOCK_N>(k_tiles + stage * kTileBytes, p.seqlen_k - n * BLOCK_N, n * BLOCK_N,
+                         rope_cos, rope_sin, p.rope_table_row);
+      __syncthreads();
+    }
     if (kQInRegisters && n == 0) {
 #pragma unroll
       for (int kk = 0; kk < HEAD_DIM / 16; ++kk)

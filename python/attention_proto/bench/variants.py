@@ -8,7 +8,8 @@ input tensor is 32 MB or more, so L2 does not hold a call's inputs.
 - base: flash_attention(q, k, v).
 - RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
-  RoPE fused into the attention kernel is not built (issue 13): no number.
+  RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (the kernel rotates the
+  Q and K tiles in shared memory) against base.
 - ALiBi fused: flash_attention(..., alibi_slopes="default") against base; the
   peers' own cost of the same bias: SDPA with an additive [1, H, N, N] bias
   tensor against SDPA without one (its default backend each time), and
@@ -95,6 +96,7 @@ def _counts() -> dict:
     return {
         "flash_defaults": len(flash.default_specs()),
         "flash_alibi": len(flash.alibi_specs()),
+        "flash_rope": len(flash.rope_specs()),
         "rope_standalone": len(rope.all_specs()),
         "gqa": 0,  # a runtime argument (kv heads), no extra kernel
     }
@@ -125,6 +127,11 @@ def _rows(torch, ap, iters):
                 iters,
             )
             row["alibi_pct"] = (row["alibi_ms"] / row["base_ms"] - 1) * 100
+            row["rope_fused_ms"], row["rope_fused_cv"] = _time(
+                functools.partial(ap.flash_attention, q, k, v, causal=causal, rope=(cos, sin)),
+                iters,
+            )
+            row["rope_fused_pct"] = (row["rope_fused_ms"] / row["base_ms"] - 1) * 100
             if not causal:  # RoPE does not depend on the mask: once per N
                 row["rope_ms"], row["rope_cv"] = _time(
                     lambda q=q, k=k: (ap.rope(q, cos, sin), ap.rope(k, cos, sin)), iters
@@ -210,12 +217,12 @@ def run(args) -> list[dict]:
         "run": run_block("variants", args, {"rows": iters, "gqa": iters}),
         "env": env,
         "variant_counts": counts,
-        "rope_fused": "not built",
         "rows": rows,
         "gqa": gqa,
     }
     write_json(args, result)
-    cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "sdpa_bias_pct", "flex_alibi_pct"]
+    cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "rope_fused_pct"]
+    cols += ["sdpa_bias_pct", "flex_alibi_pct"]
     print(table(rows, cols))
     print(table(gqa, ["n", "causal", "group", "gqa_ms", "expanded_ms", "gqa_pct"]))
     print(f"variants per constant: {counts}")

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from .. import _core, cuda, debug, runtime
 from . import alibi, attention_front, streams, tensors, tuning
+from . import rope as rope_ops
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
@@ -79,6 +80,10 @@ REPORTED_SPILLS = {(128, "m128n64s2w4"): 16}
 # 13.0, sm_90a); every other sweep tile stays clean (and 128 x 64 at head_dim
 # 128 keeps its 16). Unmeasured: the next GPU run times it (bench variants).
 REPORTED_SPILLS_ALIBI = {(64, "m128n128s2w4"): 4}
+# ROPE=1/2 adds the in-shared-memory rotation of the Q and K tiles to the loop:
+# the causal D=64 128 x 128 tile then spills 16 bytes (NVRTC 13.0, sm_90a);
+# D=128's tuned tile keeps its 16. Not yet measured on a GPU.
+REPORTED_SPILLS_ROPE = {(64, "m128n128s2w4"): 16}
 
 
 def reported_spill_bytes(kernel_spec) -> int:
@@ -93,20 +98,32 @@ def reported_spill_bytes(kernel_spec) -> int:
     cfg = FlashConfig(int(c["BLOCK_M"]), int(c["BLOCK_N"]), int(c["STAGES"]), int(c["WARPS"]))
     key = (int(c["HEAD_DIM"]), cfg.label())
     alibi_bound = REPORTED_SPILLS_ALIBI.get(key, 0) if c.get("ALIBI") == "1" else 0
-    return max(REPORTED_SPILLS.get(key, 0), alibi_bound)
+    rope_bound = REPORTED_SPILLS_ROPE.get(key, 0) if c.get("ROPE", "0") != "0" else 0
+    return max(REPORTED_SPILLS.get(key, 0), alibi_bound, rope_bound)
 
 
 STITCH_MODES = {0: "monolithic", 1: "inline", 2: "function_table"}
 
 
+ROPE_MODES = {"neox": 1, "gptj": 2}
+
+
 def spec(
-    head_dim: int, dtype: str, causal: bool, config: FlashConfig, stitch_mode=None, alibi=False
+    head_dim: int,
+    dtype: str,
+    causal: bool,
+    config: FlashConfig,
+    stitch_mode=None,
+    alibi=False,
+    rope=0,
 ):
     """The kernel for one tile; `stitch_mode` (Proto 2) adds STITCH_MODE 0/1/2,
-    `alibi` ALIBI=1 (left out at 0, so kernels without ALiBi keep their names
-    and archive entries)."""
+    `alibi` ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out when
+    off, so kernels without them keep their names and archive entries."""
     extra = {} if stitch_mode is None else {"STITCH_MODE": int(stitch_mode)}
     variants = {"ALIBI": 1} if alibi else {}
+    if rope:
+        variants["ROPE"] = int(rope)
     return runtime.kernel_spec(
         "flash_attention",
         "flash_attention.cu",
@@ -155,11 +172,22 @@ def alibi_specs():
     ]
 
 
+def rope_specs():
+    """ROPE=1 and 2 at every tuned default (a first call with rope= compiles one)."""
+    return [
+        spec(d, t, c, tuning.best_config(d, t, c), rope=mode)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+        for mode in ROPE_MODES.values()
+    ]
+
+
 class Prepared(attention_front.PreparedAttention):
     op = "flash_attention"
     dtypes = DTYPES
     head_dims = HEAD_DIMS
-    extra_pointers = 1  # the ALiBi slopes (0 without ALiBi)
+    extra_pointers = 3  # the ALiBi slopes, RoPE's cos and sin tables (0 when unused)
 
     def __init__(
         self,
@@ -171,6 +199,8 @@ class Prepared(attention_front.PreparedAttention):
         scale=None,
         return_lse=False,
         alibi_slopes=None,
+        rope=None,
+        rope_interleaved=False,
         config=None,
         stitch_mode=None,
         stream=None,
@@ -178,6 +208,8 @@ class Prepared(attention_front.PreparedAttention):
     ):
         self.config = config
         self.alibi_slopes = alibi_slopes
+        self.rope = rope
+        self.rope_mode = 0 if rope is None else ROPE_MODES["gptj" if rope_interleaved else "neox"]
         if stitch_mode not in (None, *STITCH_MODES):
             raise ValueError(
                 f"[flash_attention] stitch_mode must be one of {list(STITCH_MODES)}, "
@@ -204,6 +236,22 @@ class Prepared(attention_front.PreparedAttention):
             self.alibi_info, self.alibi_stride = alibi.check(
                 OP, self.alibi_slopes, p.batch, p.heads, p.host, self.stream
             )
+        self.rope_infos, self.rope_table_row = None, 0
+        if self.rope is not None:
+            if not isinstance(self.rope, (tuple, list)) or len(self.rope) != 2:
+                raise TypeError(
+                    f"[{OP}] rope must be None or a (cos, sin) pair of tables, got "
+                    f"{tensors.describe(self.rope)}"
+                )
+            if p.seqlen_q > p.seqlen_k:
+                raise ValueError(
+                    f"[{OP}] rope needs seqlen_q <= seqlen_k (query i sits at position "
+                    f"i + Nk - Nq), got {p.seqlen_q} > {p.seqlen_k}"
+                )
+            ci, si, self.rope_table_row = rope_ops.check_fused_tables(
+                OP, self.rope[0], self.rope[1], p.head_dim, p.seqlen_k, p.host, self.stream
+            )
+            self.rope_infos = (ci, si)
         if self.config is None:
             self.config = tuning.best_config(p.head_dim, p.dtype, p.causal)
         if not isinstance(self.config, FlashConfig):
@@ -230,10 +278,12 @@ class Prepared(attention_front.PreparedAttention):
     def spec(self):
         p = self.problem
         alibi_on = self.alibi_slopes is not None
-        return spec(p.head_dim, p.dtype, p.causal, self.config, self.stitch_mode, alibi_on)
+        return spec(
+            p.head_dim, p.dtype, p.causal, self.config, self.stitch_mode, alibi_on, self.rope_mode
+        )
 
     def param_fields(self) -> dict:
-        return {"alibi_stride": self.alibi_stride}
+        return {"alibi_stride": self.alibi_stride, "rope_table_row": self.rope_table_row}
 
     def default_alibi_address(self) -> int:
         """The standard slopes' address when alibi_slopes is 'default', else 0."""
@@ -243,9 +293,17 @@ class Prepared(attention_front.PreparedAttention):
 
     def extra_addresses(self) -> list[int]:
         if self.alibi_info is None:
-            return [self.default_alibi_address()]
-        self.alibi_device = tensors.to_device(self.alibi_slopes, self.alibi_info)
-        return [self.alibi_device.address]
+            slopes = self.default_alibi_address()
+        else:
+            self.alibi_device = tensors.to_device(self.alibi_slopes, self.alibi_info)
+            slopes = self.alibi_device.address
+        tables = [0, 0]
+        if self.rope_infos is not None:
+            self.rope_device = [
+                tensors.to_device(t, i) for t, i in zip(self.rope, self.rope_infos, strict=True)
+            ]
+            tables = [t.address for t in self.rope_device]
+        return [slopes, *tables]
 
     def query_blocks(self) -> int:
         return -(-self.problem.seqlen_q // self.config.block_m)
@@ -284,14 +342,42 @@ def _alibi_key(slopes):
     return alibi.torch_key(OP, slopes)
 
 
+def _rope_key(rope, interleaved):
+    """What a cached torch plan depends on in rope=: the tables' layout."""
+    if rope is None:
+        return None
+    if not isinstance(rope, (tuple, list)) or len(rope) != 2:
+        raise TypeError(f"[{OP}] rope must be None or a (cos, sin) pair of tables, got {rope!r}")
+    keys = []
+    for name, t in zip(("cos", "sin"), rope, strict=True):
+        if not tensors.is_torch(t):
+            raise TypeError(
+                f"[{OP}] rope {name} must be a torch tensor like q, got {tensors.describe(t)}"
+            )
+        keys.append((t.shape, t.stride(), t.dtype, t.get_device()))
+    return (*keys, bool(interleaved))
+
+
 def _call_torch(
-    q, k, v, causal, scale, return_lse, config, stream, check_grad=True, alibi_slopes=None
+    q,
+    k,
+    v,
+    causal,
+    scale,
+    return_lse,
+    config,
+    stream,
+    check_grad=True,
+    alibi_slopes=None,
+    rope=None,
+    rope_interleaved=False,
 ):
     """The torch fast path: a cached plan per (shapes, strides, dtypes, options),
     outputs from torch's allocator on the call's stream, no host synchronization."""
     if type(scale) is not float and scale is not None:
         scale = attention_front.normalize_scale(OP, scale, None)
     alibi_key = None if alibi_slopes is None else _alibi_key(alibi_slopes)
+    rope_key = None if rope is None else _rope_key(rope, rope_interleaved)
     key = (
         q.shape,
         q.stride(),
@@ -310,6 +396,7 @@ def _call_torch(
         bool(return_lse),
         config,
         alibi_key,
+        rope_key,
     )
     plan = _PLANS.get(key)
     if plan is None:
@@ -322,6 +409,8 @@ def _call_torch(
             scale=scale,
             return_lse=return_lse,
             alibi_slopes=alibi_slopes,
+            rope=rope,
+            rope_interleaved=rope_interleaved,
             config=config,
             stream=stream,
             allocate=False,
@@ -346,7 +435,8 @@ def _call_torch(
             streams.poison(t, s, on_current)
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
-    plan.plan.run(s, [*addresses, slopes or plan.alibi_address])
+    tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
+    plan.plan.run(s, [*addresses, slopes or plan.alibi_address, *tables])
     return (o, lse) if return_lse else o
 
 
@@ -361,6 +451,8 @@ def flash_attention(
     causal=False,
     scale=None,
     alibi_slopes=None,
+    rope=None,
+    rope_interleaved=False,
     return_lse=False,
     config=None,
     stream=None,
@@ -390,10 +482,29 @@ def flash_attention(
     the head count (reference.alibi_slopes; uploaded once per head count); an
     array gives float32 slopes [H] or [B, H], on the device like q (NumPy
     with NumPy inputs).
+
+    rope=(cos, sin) applies rotary embeddings to q and k inside the kernel, as
+    their tiles land in shared memory (a separate specialization, ROPE; without
+    it the kernel is unchanged): key j turns by row j of the tables and query i
+    by row i + Nk - Nq (bottom-right, as the causal mask aligns; needs Nq <= Nk).
+    Tables as attention_proto.rope_tables makes them, float32 [>= Nk, D/2], on
+    the device like q; pairs (x[i], x[i + D/2]) (GPT-NeoX), or (x[2i], x[2i+1])
+    with rope_interleaved=True (GPT-J). Equal, up to rounding of the same float32
+    arithmetic, to rope() on q (offset Nk - Nq) and k followed by this call.
     """
     if tensors.is_torch(q):
         return _call_torch(
-            q, k, v, causal, scale, return_lse, config, stream, alibi_slopes=alibi_slopes
+            q,
+            k,
+            v,
+            causal,
+            scale,
+            return_lse,
+            config,
+            stream,
+            alibi_slopes=alibi_slopes,
+            rope=rope,
+            rope_interleaved=rope_interleaved,
         )
     prepared = Prepared(
         q,
@@ -403,6 +514,8 @@ def flash_attention(
         scale=scale,
         return_lse=return_lse,
         alibi_slopes=alibi_slopes,
+        rope=rope,
+        rope_interleaved=rope_interleaved,
         config=config,
         stream=stream,
     )

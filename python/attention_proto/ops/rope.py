@@ -275,3 +275,35 @@ def rope(x, cos, sin, *, offset=0, interleaved=False, inplace=False, stream=None
     return Prepared(
         x, cos, sin, offset=offset, interleaved=interleaved, inplace=inplace, stream=stream
     )()
+
+
+def check_fused_tables(op: str, cos, sin, head_dim: int, positions: int, host: bool, stream):
+    """(cos info, sin info, floats between table rows) of the cos/sin tables an
+    attention kernel applies itself (flash_attention's rope=): float32
+    [>= positions, head_dim / 2], contiguous rows 16-byte aligned, NumPy with
+    NumPy inputs and CUDA arrays with CUDA inputs."""
+    infos = []
+    for name, t in (("cos", cos), ("sin", sin)):
+        info = tensors.inspect(t, f"rope {name}", op, stream)
+        if info["host"] != host:
+            raise TypeError(
+                f"[{op}] rope {name} must be a {'NumPy' if host else 'CUDA'} array like q, got "
+                f"{tensors.describe(t)}"
+            )
+        if info["dtype"] != "float32":
+            raise TypeError(f"[{op}] rope {name} must be float32, got {info['dtype']}")
+        shape = tuple(info["shape"])
+        if len(shape) != 2 or shape[1] != head_dim // 2 or shape[0] < positions:
+            raise ValueError(
+                f"[{op}] rope {name} must be [positions >= {positions}, head_dim / 2 = "
+                f"{head_dim // 2}], got {list(shape)}"
+            )
+        if info["strides"][1] != 1:
+            raise ValueError(f"[{op}] rope {name} must be contiguous in its last dimension")
+        if not host:
+            _check_aligned(f"rope {name}", info["address"], info["strides"][:1], 4)
+        infos.append(info)
+    if infos[0]["strides"] != infos[1]["strides"]:
+        raise ValueError(f"[{op}] rope cos and sin must share strides")
+    row = head_dim // 2 if host else infos[0]["strides"][0] or head_dim // 2
+    return infos[0], infos[1], row

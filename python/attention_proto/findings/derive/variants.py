@@ -17,6 +17,8 @@ def derive(run) -> list[dict]:
         at = [r for r in rows if r["causal"] == causal]
         if at:
             _alibi(f, at, causal, n_rows)
+            if all("rope_fused_pct" in r for r in at):
+                _rope_fused(f, at, causal, n_rows)
     _gqa(f, d["gqa"], n_gqa)
     _constants(f, d["variant_counts"])
     return f.records
@@ -40,8 +42,8 @@ def _rope(f, rows, n, fused) -> None:
         "variants",
         "Standalone RoPE on q and k against the attention it feeds",
         f"rope(q) + rope(k) (two public calls, NeoX pairs, D=128, H=32, bf16, B*N = 16K "
-        f"tokens) against non-causal flash_attention, same run: {'; '.join(parts)}. RoPE "
-        f"fused into the attention kernel: {fused or 'not measured'}.",
+        f"tokens) against non-causal flash_attention, same run: {'; '.join(parts)}."
+        + (f" RoPE fused into the attention kernel: {fused}." if fused else ""),
         ["proto7", "rope", "standalone"],
         metric="rope_pct_of_attention_max",
         value=worst["rope_pct"],
@@ -117,8 +119,13 @@ def _constants(f, counts) -> None:
         "variants",
         "Which variants are compile-time constants, and what each adds to the archive",
         f"ALiBi is the flash constant ALIBI: {counts['flash_alibi']} more kernels beside the "
-        f"{counts['flash_defaults']} tuned defaults (one per D, dtype and mask); standalone "
-        f"RoPE is "
+        f"{counts['flash_defaults']} tuned defaults (one per D, dtype and mask)"
+        + (
+            f"; fused RoPE the constant ROPE (NeoX or GPT-J): {counts['flash_rope']} more"
+            if "flash_rope" in counts
+            else ""
+        )
+        + f"; standalone RoPE is "
         f"{counts['rope_standalone']} kernels (D 64/128, fp16/bf16, NeoX/GPT-J); GQA is a "
         f"runtime argument (kv heads) and adds {counts['gqa']}.",
         ["proto7", "specialization", "archive"],
@@ -128,4 +135,28 @@ def _constants(f, counts) -> None:
         cv=0.0,  # counts
         n=1,
         config=dict(counts),
+    )
+
+
+def _rope_fused(f, rows, causal, n) -> None:
+    parts = [
+        f"N={r['n']}: {r['rope_fused_pct']:+.1f}% ({r['base_ms']:.3f} -> {r['rope_fused_ms']:.3f} "
+        f"ms)" + (f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "")
+        for r in rows
+    ]
+    worst = max(rows, key=lambda r: r["rope_fused_pct"])
+    f.add(
+        f"rope-fused.{_tag(causal)}",
+        "variants",
+        f"RoPE fused into flash_attention: its cost, {_tag(causal)} mask",
+        f"flash_attention with rope=(cos, sin) (Q and K tiles rotated in shared memory as "
+        f"they land) against the same call without, public calls, D=128, H=32, bf16, same "
+        f"run: {'; '.join(parts)}.",
+        ["proto7", "rope", "fused", _tag(causal)],
+        metric="rope_fused_overhead_pct_max",
+        value=worst["rope_fused_pct"],
+        unit="%",
+        cv=ratio_cv(worst["rope_fused_cv"], worst["base_cv"]),
+        n=n,
+        config={"causal": causal, "n": [r["n"] for r in rows]},
     )

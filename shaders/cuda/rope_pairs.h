@@ -1,0 +1,59 @@
+// RoPE's rotation of 8 pairs held in two 16-byte chunks, shared by the
+// standalone pass (rope.cu) and flash_attention's fused ROPE, so both round the
+// same float32 arithmetic the same way.
+#pragma once
+
+#include "numeric.h"
+
+namespace ap {
+
+// (a, b) -> (a cos - b sin, a sin + b cos) for 8 pairs: a[i], b[i] of pair i.
+__device__ __forceinline__ void rope_rotate(float (&a)[8], float (&b)[8], const float4 (&c)[2],
+                                            const float4 (&s)[2]) {
+  const float cs[8] = {c[0].x, c[0].y, c[0].z, c[0].w, c[1].x, c[1].y, c[1].z, c[1].w};
+  const float sn[8] = {s[0].x, s[0].y, s[0].z, s[0].w, s[1].x, s[1].y, s[1].z, s[1].w};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float x0 = a[i], x1 = b[i];
+    a[i] = x0 * cs[i] - x1 * sn[i];
+    b[i] = x0 * sn[i] + x1 * cs[i];
+  }
+}
+
+// Rotates the pairs of chunks u and w in place. INTERLEAVED (GPT-J): word i of
+// the two chunks holds pair i, (x[2i], x[2i + 1]); else (GPT-NeoX) u holds the
+// 8 pairs' first halves and w their second halves. c, s: the 8 pairs' cosines
+// and sines. The rotation runs in float32 and rounds once to Dtype.
+template <int Dtype, bool Interleaved>
+__device__ __forceinline__ void rope_rotate_chunks(uint4 &u, uint4 &w, const float4 (&c)[2],
+                                                   const float4 (&s)[2]) {
+  const unsigned uw[8] = {u.x, u.y, u.z, u.w, w.x, w.y, w.z, w.w};
+  float a[8], b[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    if (Interleaved) {
+      a[i] = Storage<Dtype>::load(half_bits(uw[i] & 0xffffu));
+      b[i] = Storage<Dtype>::load(half_bits(uw[i] >> 16));
+    } else {
+      const unsigned word_a = uw[i / 2], word_b = uw[4 + i / 2];
+      a[i] = Storage<Dtype>::load(half_bits(i % 2 ? word_a >> 16 : word_a & 0xffffu));
+      b[i] = Storage<Dtype>::load(half_bits(i % 2 ? word_b >> 16 : word_b & 0xffffu));
+    }
+  }
+  rope_rotate(a, b, c, s);
+  unsigned r[8];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if (Interleaved) {
+      r[i] = pack2<Dtype>(a[i], b[i]);
+      r[4 + i] = pack2<Dtype>(a[4 + i], b[4 + i]);
+    } else {
+      r[i] = pack2<Dtype>(a[2 * i], a[2 * i + 1]);
+      r[4 + i] = pack2<Dtype>(b[2 * i], b[2 * i + 1]);
+    }
+  }
+  u = make_uint4(r[0], r[1], r[2], r[3]);
+  w = make_uint4(r[4], r[5], r[6], r[7]);
+}
+
+} // namespace ap
