@@ -65,13 +65,11 @@ def _fla(torch):
 
 def _kernel_seconds(prep, iters):
     """GPU seconds of each kernel of the plan alone, by the runtime's events."""
-    args = bytearray(prep.plan.args)
-    for off, addr in zip(prep.slots, prep.addresses, strict=True):
-        args[off : off + 8] = addr.to_bytes(8, "little")
-    out = []
-    for pipe, grid, block, smem in prep.steps:
-        out.append(summarize(pipe.benchmark(grid, block, smem, bytes(args), 5, iters)))
-    return out
+    args = prep.filled_args()
+    return [
+        summarize(pipe.benchmark(grid, block, smem, args, 5, iters))
+        for pipe, grid, block, smem in prep.steps
+    ]
 
 
 def _peer(row, name, fn, fl, iters):

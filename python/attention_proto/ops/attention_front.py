@@ -24,6 +24,7 @@ import numpy as np
 from .. import _core, debug, runtime
 from ..params import DTYPE_CODES, FLAG_CAUSAL, FLAG_RETURN_LSE, AttentionParams, AttentionStrides
 from . import streams, tensors
+from .planned import PlannedLaunch
 
 GRID_YZ_MAX = 65535
 PLAN_CACHE_SIZE = 512  # distinct (shape, stride, dtype, option) combinations kept per op
@@ -205,7 +206,7 @@ def remember(cache: dict, key, value) -> None:
     cache[key] = value
 
 
-class PreparedAttention:
+class PreparedAttention(PlannedLaunch):
     """A validated problem with its launch plan and, unless `allocate=False`,
     its inputs on the device and its outputs allocated: ready to launch
     (benchmarks launch it many times). Subclasses choose the kernel: `spec()`,
@@ -306,15 +307,7 @@ class PreparedAttention:
     def launch_args(self):
         """(grid, block, shared bytes, packed arguments) of this problem's kernel,
         addresses filled in: for timing the kernel alone (Pipeline.benchmark)."""
-        args = bytearray(self.plan.args)
-        for off, addr in zip(self.slots, self.addresses, strict=True):
-            args[off : off + 8] = addr.to_bytes(8, "little")
-        return (self.grid(), self.block(), self.shared_bytes(), bytes(args))
-
-    def launch(self) -> None:
-        self.plan.run(self.stream, self.addresses)
-        for buf in self.owned:
-            buf.used_on(self.stream)
+        return (self.grid(), self.block(), self.shared_bytes(), self.filled_args())
 
     def results(self):
         host = self.problem.host

@@ -19,9 +19,10 @@ import sys
 from .. import _core, cuda, debug, runtime
 from . import attention_front, linear_front, streams, tensors
 from .linear_front import OP
+from .planned import PlannedLaunch
 
 
-class Prepared:
+class Prepared(PlannedLaunch):
     """A validated problem, its two-launch plan and, unless `allocate=False`,
     its inputs on the device and outputs allocated: ready to launch (the
     benchmark relaunches it)."""
@@ -129,11 +130,6 @@ class Prepared:
             self.h0.address if self.h0 else 0,
             self.ht.address if self.ht else 0,
         ]
-
-    def launch(self) -> None:
-        self.plan.run(self.stream, self.addresses)
-        for buf in self.owned:
-            buf.used_on(self.stream)
 
     def results(self):
         host = self.problem.host

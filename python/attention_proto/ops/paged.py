@@ -17,6 +17,7 @@ import numpy as np
 from .. import _core, cuda, debug, runtime
 from ..params import PAGED_POINTER_FIELDS, AttentionParams, PagedArgs, layout
 from . import alibi, attention_front, streams, tensors
+from .planned import PlannedLaunch
 
 OP = "paged_attention"
 HEAD_DIMS = (64, 128)
@@ -139,7 +140,7 @@ def check_values_on_host(lens, table, page_size: int, num_pages: int, capacity: 
             )
 
 
-class Prepared:
+class Prepared(PlannedLaunch):
     """A validated decode problem and its launch plan; with `allocate`, also its
     inputs on the device and its outputs, ready to launch (benchmarks launch it
     repeatedly)."""
@@ -442,11 +443,6 @@ class Prepared:
         if dev is not None and "alibi_slopes" in dev:
             return dev["alibi_slopes"].address
         return self.alibi_address
-
-    def launch(self) -> None:
-        self.plan.run(self.stream, self.addresses)
-        for buf in self.owned:
-            buf.used_on(self.stream)
 
     def shared_bytes(self) -> int:
         """Static + dynamic shared memory of every kernel this problem launches."""

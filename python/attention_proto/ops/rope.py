@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _core, debug, runtime
 from . import attention_front, streams, tensors
+from .planned import PlannedLaunch
 
 OP = "rope"
 DTYPES = ("float16", "bfloat16")
@@ -73,7 +74,7 @@ def _check_aligned(name: str, address: int, strides, vector: int) -> None:
         )
 
 
-class Prepared:
+class Prepared(PlannedLaunch):
     """A validated rope call: its launch plan and, unless `allocate=False`, its
     arrays on the device (benchmarks relaunch it)."""
 
@@ -117,8 +118,9 @@ class Prepared:
             packer.i64(s)
         packer.i32(n)
         grid = [-(-n * (d // 16) // THREADS), h, b]
+        self.slots = packer.slots
         self.plan = _core.LaunchPlan(
-            [(self.pipeline, grid, [THREADS, 1, 1], 0)], packer.bytes(), packer.slots
+            [(self.pipeline, grid, [THREADS, 1, 1], 0)], packer.bytes(), self.slots
         )
         self.launch_shape = (grid, [THREADS, 1, 1])
         if allocate:
@@ -189,11 +191,6 @@ class Prepared:
             self.cos.address + shift,
             self.sin.address + shift,
         ]
-
-    def launch(self) -> None:
-        self.plan.run(self.stream, self.addresses)
-        for buf in self.owned:
-            buf.used_on(self.stream)
 
     def __call__(self):
         self.launch()
