@@ -2,11 +2,14 @@
 diagnostic: test_memory_stays_flat_over_1000_calls grew 1 MiB per call there.)"""
 
 import gc
+import os
 
 import numpy as np
 import torch
 
 import attention_proto as ap
+
+ap.debug.poison_outputs = os.environ.get("POISON") == "1"
 
 torch.manual_seed(0)
 q = torch.randn(2, 8, 256, 128, device="cuda", dtype=torch.bfloat16)
