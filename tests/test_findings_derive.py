@@ -39,14 +39,24 @@ def test_every_derived_finding_passes_the_schema(derived):
 
 
 def test_newer_run_supersedes_the_older(derived):
+    # Three flash runs are committed (11-28, 11-28 v2, 11-29 at 9b731d4): the
+    # newest answers, naming the two it replaces, and the older ones are not cited.
     best = derived["flash.best-tile.d128.n8192@nvidia-h200"]
-    assert best["evidence"]["results"].endswith("2026-11-28-h200-flash-v2.json")
+    assert best["evidence"]["results"].endswith("2026-11-29-h200-flash-9b731d4.json")
     assert best["evidence"]["config"]["config"] == "m128n64s2w4"
-    assert best["supersedes"] == ["bench/results/2026-11-28-h200-flash.json"]
+    assert best["supersedes"] == [
+        "bench/results/2026-11-28-h200-flash-v2.json",
+        "bench/results/2026-11-28-h200-flash.json",
+    ]
     gqa = derived["paged.best-page-size.gqa-32-8@nvidia-h200"]
-    assert gqa["evidence"]["results"].endswith("paged-v3.json")
+    assert gqa["evidence"]["results"].endswith("paged-9b731d4.json")
+    assert "bench/results/2026-11-28-h200-paged-v3.json" in gqa["supersedes"]
     cited = {r["evidence"]["results"] for r in derived.values()}
-    assert "bench/results/2026-11-28-h200-flash.json" not in cited
+    assert not cited & {
+        "bench/results/2026-11-28-h200-flash.json",
+        "bench/results/2026-11-28-h200-flash-v2.json",
+        "bench/results/2026-11-28-h200-paged-v3.json",
+    }
 
 
 def test_n_and_provenance_come_from_the_runs(derived):

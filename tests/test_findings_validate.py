@@ -1,5 +1,5 @@
-"""The validator: what passes on the committed findings today, what it reports
-missing (Prototypes 5-7 have no runs), and what it catches."""
+"""The validator: every rule passes on the committed findings (all eight
+prototypes measured), and what each rule catches."""
 
 from __future__ import annotations
 
@@ -27,23 +27,20 @@ def _by_rule(outcomes):
     return {o.rule: o for o in outcomes}
 
 
-def test_committed_findings_pass_every_rule_but_the_missing_prototypes(records):
+def test_committed_findings_pass_every_rule(records):
     from attention_proto.findings.derive import derive_repo
 
     got = _by_rule(check(records, REPO, text=COMMITTED.read_text(), derived=derive_repo(REPO)))
-    for rule in ("count", "fields", "confidence", "one-per-question", "traceable", "generated"):
-        assert got[rule].passed, (rule, got[rule].problems)
-    missing = got["per-prototype"]
-    assert not missing.passed
-    assert [p.split()[0] for p in missing.problems] == ["proto7"]
-    assert all("measured by bench variants" in p for p in missing.problems)
+    for rule, outcome in got.items():
+        assert outcome.passed, (rule, outcome.problems)
+    assert set(got) >= {"count", "per-prototype", "fields", "confidence", "traceable"}
 
 
-def test_validate_command_prints_each_rule_and_fails(records, capsys):
-    assert cli.main(["validate", "--repo", str(REPO)]) == 1
+def test_validate_command_prints_each_rule_and_passes(records, capsys):
+    assert cli.main(["validate", "--repo", str(REPO)]) == 0
     out = capsys.readouterr().out
-    assert "PASS count:" in out and "PASS traceable:" in out
-    assert "FAIL per-prototype:" in out and "proto7 (variants: measured by bench variants)" in out
+    assert "PASS count:" in out and "PASS traceable:" in out and "PASS per-prototype:" in out
+    assert "FAIL" not in out
 
 
 def test_rules_catch_duplicates_noisy_high_and_untraceable(records):
