@@ -287,7 +287,8 @@ def variants(doc: Doc, plots: str) -> None:
         doc.table(["variant", "cost (max)", "finding"], rows)
         if consts:
             doc.add(f"{consts['content']} {doc.cite(consts)}", "")
-        if rope and rope_fused and min(r["evidence"]["value"] for r in rope_fused) > rope["evidence"]["value"]:
+        fused_min = min((r["evidence"]["value"] for r in rope_fused), default=None)
+        if rope and fused_min is not None and fused_min > rope["evidence"]["value"]:
             doc.add(
                 "RoPE fused as built (each K tile rotated in shared memory as it lands, so "
                 "every query block rotates all of K again) costs more than the separate "
