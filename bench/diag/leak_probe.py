@@ -35,8 +35,11 @@ for name, fn in fns.items():
     gc.collect()
     m3 = torch.cuda.memory_allocated()
     live = [o for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.numel() == q.numel()]
-    print(f"{name}: +{(m1 - m0) >> 10} KiB before sync, +{(m2 - m0) >> 10} after, "
-          f"+{(m3 - m0) >> 10} after gc; q-sized tensors tracked by gc: {len(live)}", flush=True)
+    print(
+        f"{name}: +{(m1 - m0) >> 10} KiB before sync, +{(m2 - m0) >> 10} after, "
+        f"+{(m3 - m0) >> 10} after gc; q-sized tensors tracked by gc: {len(live)}",
+        flush=True,
+    )
     if live and len(live) > 3:
         refs = gc.get_referrers(live[-1])
         print("  referrers:", [type(r).__name__ for r in refs][:6], flush=True)
