@@ -244,6 +244,7 @@ def test_requires_grad_is_refused_not_silently_detached():
         ap.flash_attention(q, k, v)
 
 
+@pytest.mark.not_under_memcheck
 def test_memory_stays_flat_over_1000_calls():
     q, k, v = _qkv(b=2, h=8, kvh=2, n=256, d=128)
     pq, kp, vp, table, lens = _paged_torch([300, 1000, 17])

@@ -198,6 +198,7 @@ def test_corrupted_archive_entry_is_rebuilt(tmp_path):
         runtime.set_archive(before)
 
 
+@pytest.mark.not_under_memcheck
 def test_sticky_fault_is_reported_as_a_device_fault():
     code = """
         import attention_proto as ap
@@ -218,6 +219,7 @@ def test_sticky_fault_is_reported_as_a_device_fault():
     assert "FAULT2" in out.stdout and "first reported at cuCtxSynchronize" in out.stdout
 
 
+@pytest.mark.not_under_memcheck
 def test_launch_errors_name_kernel_grid_block_smem():
     pipe = runtime.pipeline(probes.spec("noop"))
     with pytest.raises(ap.BackendError, match=r"noop grid=\(1,1,1\) block=\(4096,1,1\) smem=0"):

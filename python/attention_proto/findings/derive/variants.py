@@ -12,7 +12,7 @@ def derive(run) -> list[dict]:
     d = run.data
     n_rows, n_gqa = run.iterations("rows"), run.iterations("gqa")
     rows = sorted(d["rows"], key=lambda r: (r["n"], r["causal"]))
-    _rope(f, [r for r in rows if "rope_pct" in r], n_rows, d.get("rope_fused"))
+    _rope(f, [r for r in rows if "rope_pct" in r], n_rows)
     for causal in (False, True):
         at = [r for r in rows if r["causal"] == causal]
         if at:
@@ -28,7 +28,7 @@ def _tag(causal) -> str:
     return "causal" if causal else "full"
 
 
-def _rope(f, rows, n, fused) -> None:
+def _rope(f, rows, n) -> None:
     if not rows:
         return
     parts = [
@@ -42,8 +42,7 @@ def _rope(f, rows, n, fused) -> None:
         "variants",
         "Standalone RoPE on q and k against the attention it feeds",
         f"rope(q) + rope(k) (two public calls, NeoX pairs, D=128, H=32, bf16, B*N = 16K "
-        f"tokens) against non-causal flash_attention, same run: {'; '.join(parts)}."
-        + (f" RoPE fused into the attention kernel: {fused}." if fused else ""),
+        f"tokens) against non-causal flash_attention, same run: {'; '.join(parts)}.",
         ["proto7", "rope", "standalone"],
         metric="rope_pct_of_attention_max",
         value=worst["rope_pct"],
@@ -55,8 +54,7 @@ def _rope(f, rows, n, fused) -> None:
 
 
 def _alibi(f, rows, causal, n) -> None:
-    parts = []
-    for r in rows:
+    def peers(r) -> str:
         peer = []
         if "sdpa_bias_pct" in r:
             peer.append(f"SDPA with a bias tensor {r['sdpa_bias_pct']:+.1f}%")
@@ -65,23 +63,44 @@ def _alibi(f, rows, causal, n) -> None:
         for key, name in (("sdpa_error", "SDPA"), ("flex_error", "Flex"), ("flex_skipped", "Flex")):
             if key in r:  # a peer left out or failed: say so rather than drop it
                 peer.append(f"{name}: {r[key]}")
-        parts.append(
-            f"N={r['n']}: ours {r['alibi_pct']:+.1f}% ({r['base_ms']:.3f} -> {r['alibi_ms']:.3f} "
-            f"ms)" + (f"; {', '.join(peer)}" if peer else "")
-        )
-    worst = max(rows, key=lambda r: r["alibi_pct"])
+        return f"; {', '.join(peer)}" if peer else ""
+
+    _fused_cost(
+        f,
+        rows,
+        causal,
+        n,
+        column="alibi",
+        label="ALiBi",
+        tag="alibi",
+        call="flash_attention with alibi_slopes='default'",
+        peers_note="; each peer against itself without the bias",
+        ours="ours ",
+        after=peers,
+    )
+
+
+def _fused_cost(f, rows, causal, n, *, column, label, tag, call, peers_note, ours, after):
+    """A variant fused into flash_attention against the same call without it,
+    per mask: the worst N is the finding's value."""
+    parts = [
+        f"N={r['n']}: {ours}{r[column + '_pct']:+.1f}% ({r['base_ms']:.3f} -> "
+        f"{r[column + '_ms']:.3f} ms)" + after(r)
+        for r in rows
+    ]
+    worst = max(rows, key=lambda r: r[column + "_pct"])
+    stem = column.replace("_fused", "")
     f.add(
-        f"alibi-fused.{_tag(causal)}",
+        f"{stem}-fused.{_tag(causal)}",
         "variants",
-        f"ALiBi fused into flash_attention: its cost, {_tag(causal)} mask",
-        f"flash_attention with alibi_slopes='default' against the same call without, public "
-        f"calls, D=128, H=32, bf16, same run; each peer against itself without the bias: "
-        f"{'; '.join(parts)}.",
-        ["proto7", "alibi", "fused", _tag(causal)],
-        metric="alibi_overhead_pct_max",
-        value=worst["alibi_pct"],
+        f"{label} fused into flash_attention: its cost, {_tag(causal)} mask",
+        f"{call} against the same call without, public calls, D=128, H=32, bf16, same "
+        f"run{peers_note}: {'; '.join(parts)}.",
+        ["proto7", tag, "fused", _tag(causal)],
+        metric=f"{column}_overhead_pct_max",
+        value=worst[column + "_pct"],
         unit="%",
-        cv=ratio_cv(worst["alibi_cv"], worst["base_cv"]),
+        cv=ratio_cv(worst[column + "_cv"], worst["base_cv"]),
         n=n,
         config={"causal": causal, "n": [r["n"] for r in rows]},
     )
@@ -139,24 +158,17 @@ def _constants(f, counts) -> None:
 
 
 def _rope_fused(f, rows, causal, n) -> None:
-    parts = [
-        f"N={r['n']}: {r['rope_fused_pct']:+.1f}% ({r['base_ms']:.3f} -> {r['rope_fused_ms']:.3f} "
-        f"ms)" + (f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "")
-        for r in rows
-    ]
-    worst = max(rows, key=lambda r: r["rope_fused_pct"])
-    f.add(
-        f"rope-fused.{_tag(causal)}",
-        "variants",
-        f"RoPE fused into flash_attention: its cost, {_tag(causal)} mask",
-        f"flash_attention with rope=(cos, sin) (Q and K tiles rotated in shared memory as "
-        f"they land) against the same call without, public calls, D=128, H=32, bf16, same "
-        f"run: {'; '.join(parts)}.",
-        ["proto7", "rope", "fused", _tag(causal)],
-        metric="rope_fused_overhead_pct_max",
-        value=worst["rope_fused_pct"],
-        unit="%",
-        cv=ratio_cv(worst["rope_fused_cv"], worst["base_cv"]),
-        n=n,
-        config={"causal": causal, "n": [r["n"] for r in rows]},
+    _fused_cost(
+        f,
+        rows,
+        causal,
+        n,
+        column="rope_fused",
+        label="RoPE",
+        tag="rope",
+        call="flash_attention with rope=(cos, sin) (Q and K tiles rotated in shared memory as "
+        "they land)",
+        peers_note="",
+        ours="",
+        after=lambda r: f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "",
     )
