@@ -29,15 +29,22 @@ def test_rope_moves_16_bytes_per_access_without_spills(spec):
 
 @pytest.mark.parametrize("d", flash.HEAD_DIMS)
 @pytest.mark.parametrize("causal", [False, True])
-def test_alibi_variant_keeps_the_mma_schedule(d, causal):
+@pytest.mark.parametrize(
+    "variant,suffix",
+    [({"alibi": True}, "__ALIBI_1")]
+    + [({"rope": m}, f"__ROPE_{m}") for m in sorted(flash.ROPE_MODES.values())],
+    ids=lambda v: str(v),
+)
+def test_fused_variant_keeps_the_mma_schedule(d, causal, variant, suffix):
     cfg = tuning.best_config(d, "bfloat16", causal)
     plain = runtime.compile_for(flash.spec(d, "bfloat16", causal, cfg))
-    biased_spec = flash.spec(d, "bfloat16", causal, cfg, alibi=True)
-    biased = runtime.compile_for(biased_spec)
-    a, b = (sass.opcode_counts(sass.disassemble(r.binary)) for r in (plain, biased))
+    fused_spec = flash.spec(d, "bfloat16", causal, cfg, **variant)
+    assert fused_spec.name.endswith(suffix)
+    fused = runtime.compile_for(fused_spec)
+    a, b = (sass.opcode_counts(sass.disassemble(r.binary)) for r in (plain, fused))
     assert a["HMMA"] == b["HMMA"] > 0 and a["LDSM"] == b["LDSM"]
-    res = sass.resources_from_log(biased.log, "flash_attention")
-    assert res.spill_store_bytes <= flash.reported_spill_bytes(biased_spec), res
+    res = sass.resources_from_log(fused.log, "flash_attention")
+    assert res.spill_store_bytes <= flash.reported_spill_bytes(fused_spec), res
 
 
 def test_alibi_off_keeps_the_kernel_name_and_source_constants():
@@ -154,21 +161,6 @@ def test_paged_refuses_bad_alibi_slopes_by_name():
         paged.paged_attention(q, kp, kp, table, lens, alibi_slopes=np.ones(3, np.float32))
     with pytest.raises(ValueError, match=r"alibi_slopes must be None, 'default'"):
         paged.paged_attention(q, kp, kp, table, lens, alibi_slopes="geometric")
-
-
-@pytest.mark.parametrize("d", flash.HEAD_DIMS)
-@pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("mode", sorted(flash.ROPE_MODES.values()))
-def test_fused_rope_variant_keeps_the_mma_schedule(d, causal, mode):
-    cfg = tuning.best_config(d, "bfloat16", causal)
-    plain = runtime.compile_for(flash.spec(d, "bfloat16", causal, cfg))
-    fused_spec = flash.spec(d, "bfloat16", causal, cfg, rope=mode)
-    assert fused_spec.name.endswith(f"__ROPE_{mode}")
-    fused = runtime.compile_for(fused_spec)
-    a, b = (sass.opcode_counts(sass.disassemble(r.binary)) for r in (plain, fused))
-    assert a["HMMA"] == b["HMMA"] > 0 and a["LDSM"] == b["LDSM"]
-    res = sass.resources_from_log(fused.log, "flash_attention")
-    assert res.spill_store_bytes <= flash.reported_spill_bytes(fused_spec), res
 
 
 def test_flash_refuses_bad_rope_tables_by_name():

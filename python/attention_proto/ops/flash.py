@@ -152,35 +152,31 @@ def stitch_specs(head_dim: int = 128, causal: bool = False):
     return [spec(head_dim, "bfloat16", causal, cfg, m) for m in STITCH_MODES]
 
 
-def default_specs():
-    """The tuned default of every (D, dtype, causal): what a user's first call compiles."""
+def _at_tuned_defaults(*variants):
+    """Each variant's constants (spec() keywords) at the tuned default of every
+    (D, dtype, causal)."""
     return [
-        spec(d, t, c, tuning.best_config(d, t, c))
+        spec(d, t, c, tuning.best_config(d, t, c), **variant)
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
+        for variant in variants
     ]
+
+
+def default_specs():
+    """The tuned default of every (D, dtype, causal): what a user's first call compiles."""
+    return _at_tuned_defaults({})
 
 
 def alibi_specs():
     """ALIBI=1 at every tuned default (what a first call with alibi_slopes compiles)."""
-    return [
-        spec(d, t, c, tuning.best_config(d, t, c), alibi=True)
-        for d in HEAD_DIMS
-        for t in DTYPES
-        for c in (False, True)
-    ]
+    return _at_tuned_defaults({"alibi": True})
 
 
 def rope_specs():
     """ROPE=1 and 2 at every tuned default (a first call with rope= compiles one)."""
-    return [
-        spec(d, t, c, tuning.best_config(d, t, c), rope=mode)
-        for d in HEAD_DIMS
-        for t in DTYPES
-        for c in (False, True)
-        for mode in ROPE_MODES.values()
-    ]
+    return _at_tuned_defaults(*({"rope": mode} for mode in ROPE_MODES.values()))
 
 
 class Prepared(attention_front.PreparedAttention):
