@@ -140,6 +140,34 @@ def test_alibi_default_slopes_and_lse_on_torch():
         torch.testing.assert_close(again, out, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("d", flash.HEAD_DIMS)
+@pytest.mark.parametrize(
+    "nq,nk,causal",
+    [
+        (1000, 1000, False),
+        (1000, 1000, True),
+        (300, 1025, False),
+        (300, 1025, True),
+        (1025, 300, False),
+        (1025, 300, True),
+        (17, 2000, False),
+        (2000, 17, False),
+    ],
+)
+def test_alibi_keys_from_the_diagonal_tile_cover_every_key_once(nq, nk, causal, d):
+    # The ALiBi kernel visits key tiles nearest its block's diagonal first
+    # (causal: descending); the diagonal may sit past either end (Nq != Nk).
+    # Of the 8 heads' slopes (1/2 .. 1/256) the shallow ones weigh far tiles
+    # enough that a missed or doubled tile shows.
+    rng = np.random.default_rng(nq * 7 + nk + causal)
+    q, k, v = (_normal(rng, (1, 8, n, d), "bfloat16") for n in (nq, nk, nk))
+    slopes = reference.alibi_slopes(8).astype(np.float32)
+    out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes)
+    assert_close_to_reference(
+        out, q, k, v, "bfloat16", causal=causal, bias=_alibi_bias(slopes, nq, nk)
+    )
+
+
 def test_alibi_with_zero_slopes_is_plain_attention():
     rng = np.random.default_rng(4)
     q, k, v = (_normal(rng, (1, 4, 200, 64), "float16") for _ in range(3))

@@ -126,6 +126,20 @@ __device__ __forceinline__ void rope_tile(unsigned tile, int rows_valid, int pos
   }
 }
 
+#if ALIBI
+// Step n's key tile, nearest `first` first: first, first - 1, first + 1,
+// first - 2, ... while both sides have tiles (`both` of them each), then the
+// rest of the longer side outward. Visits each of the n_end tiles once.
+__device__ __forceinline__ int nearest_first_tile(int n, int first, int both, bool more_below) {
+  if (n <= 2 * both) {
+    const int k = (n + 1) >> 1;
+    return (n & 1) ? first - k : first + k;
+  }
+  const int j = n - both; // both + 1, both + 2, ... tiles away
+  return more_below ? first - j : first + j;
+}
+#endif
+
 // The pieces take the ALiBi slope only when ALIBI is on, so Proto 2's
 // function-table mode keeps its calling convention (and SASS) without it.
 #if ALIBI
@@ -212,6 +226,26 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     const long long last_key = (long long)last_row + diag;
     n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
   }
+  // ALiBi: the bias rises toward the diagonal, so keys taken in ascending order
+  // raise most rows' running max at every step, and each raise rescales the
+  // output (HEAD_DIM / 4 multiplies per row). Taking the tiles nearest the
+  // block's diagonal first (causal: the last tile, then descending) lets each
+  // row's max settle within its first steps. Exact in any order: the online
+  // softmax does not care.
+#if ALIBI
+  int first_tile = 0;
+  if (n_end > 0) {
+    const long long at = CAUSAL ? n_end - 1 : ((long long)m0 + BLOCK_M / 2 + diag) / BLOCK_N;
+    first_tile = int(max(0LL, min((long long)n_end - 1, at)));
+  }
+  const int tiles_below = first_tile, tiles_above = n_end - 1 - first_tile;
+  const int both_sides = min(tiles_below, tiles_above);
+  // A macro, not a function of n: without ALiBi the kernel's text, and so its
+  // SASS, stays what it was (a lambda there changed 50 kernels' registers).
+#define AP_KEY_TILE(n) nearest_first_tile(n, first_tile, both_sides, tiles_below > tiles_above)
+#else
+#define AP_KEY_TILE(n) (n)
+#endif
 
   float o_acc[MT][HEAD_DIM / 8][4];
 #pragma unroll
@@ -234,8 +268,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
-    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
-    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], 0, p.seqlen_k);
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     cp_async_commit();
   }
 
@@ -251,8 +285,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       if (n == 0)
         rope_tile<BLOCK_M>(q_tile, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
                            p.rope_table_row);
-      rope_tile<BLOCK_N>(k_tiles + stage * kTileBytes, p.seqlen_k - n * BLOCK_N, n * BLOCK_N,
-                         rope_cos, rope_sin, p.rope_table_row);
+      const int k0 = AP_KEY_TILE(n) * BLOCK_N;
+      rope_tile<BLOCK_N>(k_tiles + stage * kTileBytes, p.seqlen_k - k0, k0, rope_cos, rope_sin,
+                         p.rope_table_row);
       __syncthreads();
     }
     if (kQInRegisters && n == 0) {
@@ -262,7 +297,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                     q_tile + swizzle(warp_row0 + (lane & 15), 2 * kk + (lane >> 4)));
     }
     if (STAGES == 2 && n + 1 < n_end) {
-      const int next = (n + 1) * BLOCK_N;
+      const int next = AP_KEY_TILE(n + 1) * BLOCK_N;
       load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kTileBytes, k_base, st.k[2], next, p.seqlen_k);
       load_tile<BLOCK_N>(v_tiles + (stage ^ 1) * kTileBytes, v_base, st.v[2], next, p.seqlen_k);
       cp_async_commit();
@@ -270,7 +305,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     const unsigned k_tile = k_tiles + stage * kTileBytes;
     const unsigned v_tile = v_tiles + stage * kTileBytes;
 
-    const int n0 = n * BLOCK_N;
+    const int n0 = AP_KEY_TILE(n) * BLOCK_N;
     float s[MT][BLOCK_N / 8][4];
 #if STITCH_MODE == 0
     // The order is the algorithm; keep clang-format from sorting it.
@@ -295,7 +330,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 
     if (STAGES == 1 && n + 1 < n_end) {
       __syncthreads(); // every warp is done with the single stage
-      const int next = (n + 1) * BLOCK_N;
+      const int next = AP_KEY_TILE(n + 1) * BLOCK_N;
       load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], next, p.seqlen_k);
       load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], next, p.seqlen_k);
       cp_async_commit();
