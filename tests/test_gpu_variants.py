@@ -271,3 +271,28 @@ def test_fused_rope_equals_rope_then_attention(interleaved, causal, nq, nk):
     assert diff <= 2**-7 * two_step.float().abs().max().item() + 1e-3, diff
     np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
     assert_close_to_reference(fused.float().cpu().numpy(), *np_in, "bfloat16", causal=causal)
+
+
+def test_fused_rope_on_numpy_equals_rope_then_attention():
+    # rope= rotates k with the standalone pass and q in the kernel, by the same
+    # rounding (rope_pairs.h), so attention sees the same fp16 inputs; the ROPE
+    # kernel is a separate compile: allow an fp16 ulp for its contraction.
+    rng = np.random.default_rng(11)
+    q, k, v = (_normal(rng, (1, 4, n, 64), "float16") for n in (40, 97, 97))
+    cos, sin = ap.rope_tables(100, 64)
+    fused = np.asarray(ap.flash_attention(q, k, v, causal=True, rope=(cos, sin)))
+    rq = ap.rope(q, cos, sin, offset=97 - 40)
+    rk = ap.rope(k, cos, sin)
+    two_step = np.asarray(ap.flash_attention(rq, rk, v, causal=True))
+    np.testing.assert_allclose(fused, two_step, rtol=2**-10, atol=2**-14)
+
+
+def test_fused_rope_errors_name_flash_attention_on_torch():
+    torch = pytest.importorskip("torch")
+    q = torch.randn(1, 2, 8, 64, device="cuda", dtype=torch.float16)
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(8, 64))
+    k = q.clone().requires_grad_()
+    with pytest.raises(RuntimeError, match=r"\[flash_attention\] k requires grad"):
+        ap.flash_attention(q, k, q, rope=(cos, sin))
+    with pytest.raises(TypeError, match=r"\[flash_attention\] rope cos must be a torch tensor"):
+        ap.flash_attention(q, q, q, rope=(cos.cpu().numpy(), sin.cpu().numpy()))

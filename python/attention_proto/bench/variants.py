@@ -8,8 +8,8 @@ input tensor is 32 MB or more, so L2 does not hold a call's inputs.
 - base: flash_attention(q, k, v).
 - RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
-  RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (the kernel rotates the
-  Q and K tiles in shared memory) against base.
+  RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one
+  standalone pass, q by the kernel as its tile lands) against base.
 - ALiBi fused: flash_attention(..., alibi_slopes="default") against base; the
   peers' own cost of the same bias: SDPA with an additive [1, H, N, N] bias
   tensor against SDPA without one (its default backend each time), and
@@ -201,6 +201,9 @@ def _rows(torch, ap, iters):
     return rows, gqa
 
 
+ROPE_FUSED_DESIGN = "k rotated by one standalone pass, q in the kernel as its tile lands"
+
+
 def run(args) -> list[dict]:
     env = environment()
     if not cuda.is_available():
@@ -217,6 +220,8 @@ def run(args) -> list[dict]:
         "run": run_block("variants", args, {"rows": iters, "gqa": iters}),
         "env": env,
         "variant_counts": counts,
+        # What rope= did in this run (derivation describes the fused rows by it).
+        "rope_fused_design": ROPE_FUSED_DESIGN,
         "rows": rows,
         "gqa": gqa,
     }

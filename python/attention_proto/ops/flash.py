@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from .. import _core, cuda, debug, runtime
 from . import alibi, attention_front, streams, tensors, tuning
 from . import rope as rope_ops
@@ -78,12 +80,14 @@ REPORTED_SPILLS = {(128, "m128n64s2w4"): 16}
 # ALIBI=1 adds a float distance per row and step to the same 255 registers: at
 # head_dim 64 the tuned 128 x 128 tile then spills 4 bytes when causal (NVRTC
 # 13.0, sm_90a); every other sweep tile stays clean (and 128 x 64 at head_dim
-# 128 keeps its 16). Unmeasured: the next GPU run times it (bench variants).
+# 128 keeps its 16). Timed by bench variants (session 5: +4.3-7.2 % with keys in
+# ascending order; the diagonal-first order is unmeasured). Same spills with it.
 REPORTED_SPILLS_ALIBI = {(64, "m128n128s2w4"): 4}
-# ROPE=1/2 adds the in-shared-memory rotation of the Q and K tiles to the loop:
-# the causal D=64 128 x 128 tile then spills 16 bytes (NVRTC 13.0, sm_90a);
-# D=128's tuned tile keeps its 16. Not yet measured on a GPU.
-REPORTED_SPILLS_ROPE = {(64, "m128n128s2w4"): 16}
+# ROPE=1/2 adds the rotation of the Q tile, once, before the key loop: no tuned
+# tile spills more than without it (NVRTC 13.0, sm_90a; D=128's tuned tile
+# keeps its 16). The earlier design, rotating every K tile in the loop too,
+# spilled 16 bytes at the causal D=64 128 x 128 tile.
+REPORTED_SPILLS_ROPE: dict = {}
 
 
 def reported_spill_bytes(kernel_spec) -> int:
@@ -180,6 +184,10 @@ def rope_specs():
 
 
 class Prepared(attention_front.PreparedAttention):
+    """One flash_attention problem, validated and ready to launch. With rope=
+    the kernel rotates q only: k must come rotated (flash_attention does that
+    with the standalone pass before it builds this)."""
+
     op = "flash_attention"
     dtypes = DTYPES
     head_dims = HEAD_DIMS
@@ -338,6 +346,44 @@ def _alibi_key(slopes):
     return alibi.torch_key(OP, slopes)
 
 
+def _rotated_keys(q, k, v, rope, interleaved, stream):
+    """(k rotated, buffers the attention launch must mark used) for rope=: k is
+    rotated once by the standalone pass; the kernel rotates q. Rotating each K
+    tile inside the kernel instead repeats the work for every query block: +41-58
+    % of attention time on an H200 (session 5, docs/gpu-notes.md), where this
+    pass reads and writes K once. rope= is checked here first, so its errors name
+    flash_attention; a k the attention would refuse is left to its own checks."""
+    if not isinstance(rope, (tuple, list)) or len(rope) != 2:
+        raise TypeError(
+            f"[{OP}] rope must be None or a (cos, sin) pair of tables, got {tensors.describe(rope)}"
+        )
+    qs, ks = tuple(getattr(q, "shape", ())), tuple(getattr(k, "shape", ()))
+    if len(qs) != 4 or len(ks) != 4 or qs[3] not in HEAD_DIMS or ks[3] != qs[3] or ks[0] != qs[0]:
+        return k, []  # the attention's own checks name what is wrong with q and k
+    if qs[2] > ks[2]:
+        raise ValueError(
+            f"[{OP}] rope needs seqlen_q <= seqlen_k (query i sits at position "
+            f"i + Nk - Nq), got {qs[2]} > {ks[2]}"
+        )
+    torch_in = tensors.is_torch(k)
+    if torch_in:
+        attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
+        _rope_key(rope, interleaved)  # torch tables with torch inputs
+    host = isinstance(k, np.ndarray)
+    handle = streams.for_inputs(k, stream)[0]
+    rope_ops.check_fused_tables(OP, rope[0], rope[1], qs[3], ks[2], host, handle)
+    cos, sin = rope
+    try:
+        if torch_in:  # torch's allocator on the call's stream: reuse is stream-ordered
+            return rope_ops.rope(k, cos, sin, interleaved=interleaved, stream=stream), []
+        # Other arrays: the rotated k's stream-ordered buffer may be freed only
+        # after the attention kernel, so that launch marks it used as well.
+        prepared = rope_ops.Prepared(k, cos, sin, interleaved=interleaved, stream=stream)
+        return prepared(), prepared.owned
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"[{OP}] k for rope=: {e}") from e
+
+
 def _rope_key(rope, interleaved):
     """What a cached torch plan depends on in rope=: the tables' layout."""
     if rope is None:
@@ -479,15 +525,19 @@ def flash_attention(
     array gives float32 slopes [H] or [B, H], on the device like q (NumPy
     with NumPy inputs).
 
-    rope=(cos, sin) applies rotary embeddings to q and k inside the kernel, as
-    their tiles land in shared memory (a separate specialization, ROPE; without
-    it the kernel is unchanged): key j turns by row j of the tables and query i
+    rope=(cos, sin) applies rotary embeddings to q and k: k by one standalone
+    pass (attention_proto.rope, on the call's stream, into a new array), q inside
+    the kernel as its tile lands (a separate specialization, ROPE; without it
+    the kernel is unchanged). Key j turns by row j of the tables and query i
     by row i + Nk - Nq (bottom-right, as the causal mask aligns; needs Nq <= Nk).
     Tables as attention_proto.rope_tables makes them, float32 [>= Nk, D/2], on
     the device like q; pairs (x[i], x[i + D/2]) (GPT-NeoX), or (x[2i], x[2i+1])
     with rope_interleaved=True (GPT-J). Equal, up to rounding of the same float32
     arithmetic, to rope() on q (offset Nk - Nq) and k followed by this call.
     """
+    keep = []
+    if rope is not None:
+        k, keep = _rotated_keys(q, k, v, rope, rope_interleaved, stream)
     if tensors.is_torch(q):
         return _call_torch(
             q,
@@ -515,4 +565,5 @@ def flash_attention(
         config=config,
         stream=stream,
     )
+    prepared.owned = [*prepared.owned, *keep]
     return prepared()

@@ -290,9 +290,8 @@ def variants(doc: Doc, plots: str) -> None:
         fused_min = min((r["evidence"]["value"] for r in rope_fused), default=None)
         if rope and fused_min is not None and fused_min > rope["evidence"]["value"]:
             doc.add(
-                "RoPE fused as built (each K tile rotated in shared memory as it lands, so "
-                "every query block rotates all of K again) costs more than the separate "
-                "pass in every measured case: rotate K once, outside the attention loop.",
+                "RoPE fused as measured (the findings say how it was fused) costs more than "
+                "the standalone pass on q and k in every measured case.",
                 "",
             )
         missing = [] if rope_fused else ["RoPE fused into the kernel's Q/K loads"]

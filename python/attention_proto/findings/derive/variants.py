@@ -18,7 +18,7 @@ def derive(run) -> list[dict]:
         if at:
             _alibi(f, at, causal, n_rows)
             if all("rope_fused_pct" in r for r in at):
-                _rope_fused(f, at, causal, n_rows)
+                _rope_fused(f, at, causal, n_rows, d.get("rope_fused_design", FIRST_DESIGN))
     _gqa(f, d["gqa"], n_gqa)
     _constants(f, d["variant_counts"])
     return f.records
@@ -157,7 +157,11 @@ def _constants(f, counts) -> None:
     )
 
 
-def _rope_fused(f, rows, causal, n) -> None:
+# Runs before results recorded the design (session 5, 9b731d4) rotated both tiles.
+FIRST_DESIGN = "Q and K tiles rotated in shared memory as they land"
+
+
+def _rope_fused(f, rows, causal, n, design) -> None:
     _fused_cost(
         f,
         rows,
@@ -166,8 +170,7 @@ def _rope_fused(f, rows, causal, n) -> None:
         column="rope_fused",
         label="RoPE",
         tag="rope",
-        call="flash_attention with rope=(cos, sin) (Q and K tiles rotated in shared memory as "
-        "they land)",
+        call=f"flash_attention with rope=(cos, sin) ({design})",
         peers_note="",
         ours="",
         after=lambda r: f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "",
