@@ -106,3 +106,42 @@ def test_strided_torch_inputs_from_packed_qkv():
     out = _run(q, k, v, causal=True)
     qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
     assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.CONFIGS, ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_step_b_does_step_a_arithmetic(rng, cfg, causal):
+    # Step (b) only reorders when things run (the softmax of step n while
+    # P V(n - 1) runs; the output rescale after it): the same arithmetic in the
+    # same order as step (a). A separate compile may contract a multiply-add
+    # differently, so allow one ulp of the output dtype; an operand hazard (a
+    # register reused while a wgmma reads it) would be far larger. Poisoned
+    # outputs (conftest), edge lengths, GQA, Nq != Nk.
+    step_b = flash_hopper.HopperConfig(cfg.block_m, cfg.block_n, step=2)
+    for b, h, kvh, nq, nk, d in [
+        (1, 2, 2, 1, 1, 64),
+        (1, 2, 2, 17, 17, 128),
+        (1, 2, 1, 65, 63, 64),
+        (2, 4, 2, 300, 513, 128),
+        (1, 2, 2, 513, 300, 64),
+        (1, 2, 2, 1025, 1025, 128),
+    ]:
+        dtype = "bfloat16" if nk % 2 else "float16"
+        q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+        out_a, lse_a = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
+        out_b, lse_b = _run(q, k, v, causal=causal, return_lse=True, config=step_b)
+        ulp = 2.0**-7 if dtype == "bfloat16" else 2.0**-10
+        a32, b32 = (np.asarray(x, np.float32) for x in (out_a, out_b))
+        np.testing.assert_allclose(
+            b32, a32, rtol=ulp, atol=1e-6, equal_nan=False, err_msg=f"{(nq, nk, d)}"
+        )
+        np.testing.assert_allclose(lse_b, lse_a, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
+def test_step_b_matches_fp64(rng, d):
+    cfg = flash_hopper.HopperConfig(step=2)
+    for causal in (False, True):
+        q, k, v = _inputs(rng, 1, 2, 1000, 1025, d, "bfloat16")
+        out = _run(q, k, v, causal=causal, config=cfg)
+        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)

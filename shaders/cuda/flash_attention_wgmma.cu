@@ -1,13 +1,17 @@
 // Flash attention forward on Hopper warpgroup tensor cores (sm_90a), ablation
-// step (a) of Proto 1's Hopper path: wgmma with cp.async loads. Each 128-thread
-// warpgroup owns 64 query rows; S = Q K^T is an SS wgmma (both operands in
-// shared memory), O += P V an RS wgmma (P from registers). K/V tiles are
-// double-buffered; all threads load, then all compute (no specialization yet).
+// steps (a) and (b) of Proto 1's Hopper path: wgmma with cp.async loads. Each
+// 128-thread warpgroup owns 64 query rows; S = Q K^T is an SS wgmma (both
+// operands in shared memory), O += P V an RS wgmma (P from registers). K/V
+// tiles are double-buffered; all threads load, then all compute (no
+// specialization yet). Step (a) waits for each GEMM before using it; step (b)
+// issues S(n) and P(n-1) V(n-1) back to back and runs step n's softmax while
+// the P V wgmma still runs (the output rescale waits for it).
 //
 // Constants: HEAD_DIM (64, 128), BLOCK_M (64: one warpgroup, 128: two),
 // BLOCK_N (64, 128: keys per step, the N of the S wgmma), CAUSAL (0/1),
-// DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), HOPPER_STEP (1 = step (a);
-// later steps add TMA, warp specialization, overlap: docs/hopper-kernel.md).
+// DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), HOPPER_STEP (1 = step (a),
+// 2 = step (b); later steps add TMA and warp specialization:
+// docs/hopper-kernel.md).
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -36,7 +40,7 @@ constexpr int kWarpgroups = BLOCK_M / 64;
 constexpr int kThreads = kWarpgroups * 128;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
-static_assert(HOPPER_STEP == 1, "only step (a) exists yet");
+static_assert(HOPPER_STEP == 1 || HOPPER_STEP == 2, "steps (a) and (b) exist");
 static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
 static_assert(BLOCK_N == 64 || BLOCK_N == 128, "wgmma wrappers exist for N = 64, 128");
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
@@ -105,6 +109,85 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
   fence_operands(o);
 }
 
+#if HOPPER_STEP >= 2
+// Step (b): flash_softmax.inc's arithmetic, in its order, on this warp's 16
+// rows, except the rescale of the output: a P V wgmma may still be writing
+// o_acc. Returns whether any row of the warp raised its max; alpha then holds
+// each row's factor for o_acc, applied once that wgmma has completed. Rescaling
+// o_acc after the previous P V and before the next is what step (a) does, so
+// both steps compute the same floats.
+__device__ __forceinline__ bool softmax_before_rescale(float (&s)[BLOCK_N / 8][4],
+                                                       float (&row_max)[2], float (&row_sum)[2],
+                                                       float (&alpha)[2], float scale_log2, int n0,
+                                                       int m0, int warp_row0, int diag,
+                                                       int seqlen_k, int g, int t) {
+  if (n0 + BLOCK_N > seqlen_k || (CAUSAL && n0 + BLOCK_N - 1 > m0 + diag)) {
+#pragma unroll
+    for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = n0 + j * 8 + 2 * t + (e & 1);
+        const int row = m0 + warp_row0 + g + 8 * (e >> 1);
+        if (col >= seqlen_k || (CAUSAL && col > row + diag)) s[j][e] = AP_NEG_INF;
+      }
+  }
+  float new_max[2] = {row_max[0], row_max[1]}, base[2];
+  bool grew = false;
+#pragma unroll
+  for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      new_max[e >> 1] = fmaxf(new_max[e >> 1], s[j][e]);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
+    new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 2));
+    grew |= new_max[h] != row_max[h];
+    base[h] = new_max[h] == AP_NEG_INF ? 0.f : new_max[h] * scale_log2;
+  }
+  const bool any_grew = __any_sync(0xffffffffu, grew);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    alpha[h] =
+        new_max[h] == row_max[h] ? 1.f : fast_exp2(__fmaf_rn(row_max[h], scale_log2, -base[h]));
+    if (any_grew) row_sum[h] *= alpha[h];
+    row_max[h] = new_max[h];
+  }
+#pragma unroll
+  for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[j][e] = fast_exp2(__fmaf_rn(s[j][e], scale_log2, -base[e >> 1]));
+      row_sum[e >> 1] += s[j][e];
+    }
+  return any_grew;
+}
+
+// P as the A operands of the P V wgmma (see wgmma.h: a 16-column accumulator
+// slice is an A fragment).
+__device__ __forceinline__ void pack_p(unsigned (&a)[BLOCK_N / 16][4],
+                                       const float (&s)[BLOCK_N / 8][4]) {
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+    a[kk][0] = pack2<DTYPE>(s[2 * kk][0], s[2 * kk][1]);
+    a[kk][1] = pack2<DTYPE>(s[2 * kk][2], s[2 * kk][3]);
+    a[kk][2] = pack2<DTYPE>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    a[kk][3] = pack2<DTYPE>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+}
+
+// Issues O += P V on `a`; the caller waits. Keeping `a` alive until the wait
+// (fence_operands after it) stops the compiler from reusing its registers
+// while the wgmma still reads them.
+__device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
+                                         const unsigned (&a)[BLOCK_N / 16][4], unsigned v_tile) {
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+    wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
+  wgmma_commit();
+}
+#endif
+
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
@@ -146,6 +229,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // This warpgroup's 64 Q rows: 8 swizzle atoms into each column block.
   const unsigned q_wg = q_tile + wg * 64 * 128;
 
+#if HOPPER_STEP == 1
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
     load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
@@ -176,6 +260,84 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     // clang-format on
     accumulate(s[0], o_acc[0], v_tiles + stage * kKvBytes);
   }
+
+#else
+  // Step (b). Loads: K runs one step ahead of V. At the top of step n, once
+  // every warpgroup has passed the barrier, S(n - 1) and P V(n - 2) have
+  // completed, so K's stage (n + 1) & 1 and V's stage n & 1 are free: K(n + 1)
+  // and V(n) load there, for steps n + 1 (S) and n + 1 (P V of step n).
+  unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
+  if (n_end > 0) {
+    load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
+    cp_async_commit();
+  }
+  for (int n = 0; n < n_end; ++n) {
+    const int stage = n & 1;
+    cp_async_wait<0>();
+    fence_proxy_async_shared(); // cp.async (generic proxy) -> wgmma (async proxy)
+    __syncthreads();
+    if (n + 1 < n_end)
+      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, k_base, st.k[2], (n + 1) * BLOCK_N,
+                         p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles + stage * kKvBytes, v_base, st.v[2], n * BLOCK_N, p.seqlen_k);
+    cp_async_commit();
+
+    const int n0 = n * BLOCK_N;
+    float s[BLOCK_N / 8][4];
+    fence_operands(s);
+    fence_operands(o_acc[0]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
+      wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
+                      kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
+                      kk > 0);
+    wgmma_commit();
+    if (n > 0) {
+      issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
+      wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
+    } else {
+      wgmma_wait<0>();
+    }
+    fence_operands(s);
+    float alpha[2];
+    const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0, m0,
+                                             warp_row0, diag, seqlen_k, g, t);
+    wgmma_wait<0>();
+    fence_operands(o_acc[0]);
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+      fence_operands(a[kk]); // live until here: P V(n - 1) read them
+    if (grew) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+          o_acc[0][dj][2 * h] *= alpha[h];
+          o_acc[0][dj][2 * h + 1] *= alpha[h];
+        }
+    }
+    pack_p(a, s);
+  }
+  if (n_end > 0) {
+    // The last step's P V, on V(n_end - 1), which loaded during that step.
+    cp_async_wait<0>();
+    fence_proxy_async_shared();
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+      fence_operands(a[kk]);
+    fence_operands(o_acc[0]);
+    wgmma_fence();
+    issue_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
+    wgmma_wait<0>();
+    fence_operands(o_acc[0]);
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+      fence_operands(a[kk]); // as in the loop: live until the wgmma has read them
+  }
+#endif
 
   // Finish exactly as flash_attention.cu does (see its comments there).
   T *o_base = o + batch * st.o[0] + head * st.o[1];

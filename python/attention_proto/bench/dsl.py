@@ -59,16 +59,18 @@ def _speed_rows(torch, quick):
                         continue
                     row[f"{name}_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
                     row[f"{name}_cv"] = t.cv
-                # The Hopper wgmma kernel (issue 11, ablation step (a)) has no
-                # public call yet: its kernel-only time, a diagnostic beside them.
-                try:
-                    prep = flash_hopper.Prepared(*qkv, causal=causal)
-                    t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
-                    row["cuda_wgmma_kernel_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
-                    row["cuda_wgmma_kernel_cv"] = t.cv
-                    del prep
-                except Exception as e:
-                    row["cuda_wgmma_kernel_error"] = str(e)[:80]
+                # The Hopper wgmma kernel (issue 11, ablation steps (a), (b)) has
+                # no public call yet: its kernel-only time, a diagnostic beside them.
+                for step, key in ((1, "cuda_wgmma_kernel"), (2, "cuda_wgmma_step_b_kernel")):
+                    try:
+                        cfg = flash_hopper.HopperConfig(step=step)
+                        prep = flash_hopper.Prepared(*qkv, causal=causal, config=cfg)
+                        t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
+                        row[f"{key}_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
+                        row[f"{key}_cv"] = t.cv
+                        del prep
+                    except Exception as e:
+                        row[f"{key}_error"] = str(e)[:80]
                 row["autotune_best"] = str(autotuned.best())
                 rows.append(row)
                 del qkv
@@ -96,7 +98,8 @@ def run(args) -> list[dict]:
         speed = _speed_rows(torch, args.quick)
         cols = ["head_dim", "causal", "seqlen"]
         cols += [f"{k}_tflops" for k in ("triton_table", "triton_autotune", "cuda_mma_sync")]
-        cols += ["sdpa_cudnn_tflops", "cuda_wgmma_kernel_tflops", "autotune_best"]
+        cols += ["sdpa_cudnn_tflops", "cuda_wgmma_kernel_tflops", "cuda_wgmma_step_b_kernel_tflops"]
+        cols += ["autotune_best"]
         print(table(speed, cols))
     result = {
         "env": env,

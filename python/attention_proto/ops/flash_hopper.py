@@ -1,7 +1,7 @@
 """flash_attention_wgmma: the Hopper (sm_90a) flash forward on wgmma
-(shaders/cuda/flash_attention_wgmma.cu), ablation step (a). Not wired into
-flash_attention's dispatch: nothing here has run on a GPU yet. Prepared builds
-the launch plan so GPU tests and benchmarks can call it directly."""
+(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a) and (b). Not wired
+into flash_attention's dispatch. Prepared builds the launch plan so GPU tests
+and benchmarks can call it directly."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from . import attention_front, flash, hopper_layout
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
-# Ablation steps (docs/hopper-kernel.md); only (a) exists in the kernel.
-STEPS = {1: "a: wgmma + cp.async"}
+# Ablation steps (docs/hopper-kernel.md) the kernel has.
+STEPS = {1: "a: wgmma + cp.async", 2: "b: softmax overlaps the P V wgmma"}
 ENTRY = "flash_attention_wgmma"
 SOURCE = "flash_attention_wgmma.cu"
 ARCH = "sm_90a"
@@ -48,6 +48,8 @@ class HopperConfig:
 
 
 CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
+# Every tile at every step: the ablation compares steps at one tile.
+ALL_CONFIGS = tuple(HopperConfig(c.block_m, c.block_n, step) for step in STEPS for c in CONFIGS)
 
 
 def spec(head_dim: int, dtype: str, causal: bool, config: HopperConfig = HopperConfig()):
@@ -73,7 +75,7 @@ def all_specs():
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
-        for cfg in CONFIGS
+        for cfg in ALL_CONFIGS
     ]
 
 

@@ -137,6 +137,11 @@ def _speed(f, hd, causal, rows, n) -> None:
             if "cuda_wgmma_kernel_tflops" in r
             else ""
         )
+        + (
+            f" (step b {r['cuda_wgmma_step_b_kernel_tflops']:.0f})"
+            if "cuda_wgmma_step_b_kernel_tflops" in r
+            else ""
+        )
         for r in rows
     )
     tag = "causal" if causal else "full"
