@@ -108,16 +108,18 @@ def test_strided_torch_inputs_from_packed_qkv():
     assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
 
 
+@pytest.mark.parametrize("step", [2, 3])
 @pytest.mark.parametrize("cfg", flash_hopper.CONFIGS, ids=lambda c: c.label())
 @pytest.mark.parametrize("causal", [False, True])
-def test_step_b_does_step_a_arithmetic(rng, cfg, causal):
+def test_later_steps_do_step_a_arithmetic(rng, cfg, causal, step):
     # Step (b) only reorders when things run (the softmax of step n while
-    # P V(n - 1) runs; the output rescale after it): the same arithmetic in the
-    # same order as step (a). A separate compile may contract a multiply-add
+    # P V(n - 1) runs; the output rescale after it), step (c) only how tiles
+    # load (TMA, zero-filled past the end): the same arithmetic in the same
+    # order as step (a). A separate compile may contract a multiply-add
     # differently, so allow one ulp of the output dtype; an operand hazard (a
     # register reused while a wgmma reads it) would be far larger. Poisoned
     # outputs (conftest), edge lengths, GQA, Nq != Nk.
-    step_b = flash_hopper.HopperConfig(cfg.block_m, cfg.block_n, step=2)
+    later = flash_hopper.HopperConfig(cfg.block_m, cfg.block_n, step=step)
     for b, h, kvh, nq, nk, d in [
         (1, 2, 2, 1, 1, 64),
         (1, 2, 2, 17, 17, 128),
@@ -129,7 +131,7 @@ def test_step_b_does_step_a_arithmetic(rng, cfg, causal):
         dtype = "bfloat16" if nk % 2 else "float16"
         q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
         out_a, lse_a = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
-        out_b, lse_b = _run(q, k, v, causal=causal, return_lse=True, config=step_b)
+        out_b, lse_b = _run(q, k, v, causal=causal, return_lse=True, config=later)
         ulp = 2.0**-7 if dtype == "bfloat16" else 2.0**-10
         a32, b32 = (np.asarray(x, np.float32) for x in (out_a, out_b))
         np.testing.assert_allclose(
@@ -138,10 +140,26 @@ def test_step_b_does_step_a_arithmetic(rng, cfg, causal):
         np.testing.assert_allclose(lse_b, lse_a, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("step", [2, 3])
 @pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
-def test_step_b_matches_fp64(rng, d):
-    cfg = flash_hopper.HopperConfig(step=2)
+def test_later_steps_match_fp64(rng, d, step):
+    cfg = flash_hopper.HopperConfig(step=step)
     for causal in (False, True):
         q, k, v = _inputs(rng, 1, 2, 1000, 1025, d, "bfloat16")
         out = _run(q, k, v, causal=causal, config=cfg)
         assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
+
+
+@pytest.mark.parametrize("step", [1, 3])
+def test_packed_qkv_strides_through_tma(step):
+    # Packed qkv: the head stride (D) is smaller than the row stride (3 H D), so
+    # the TMA descriptor's strides are not in ascending order; B = 1 and H = 1
+    # views report stride 0 for their size-1 dimension.
+    torch = pytest.importorskip("torch")
+    cfg = flash_hopper.HopperConfig(step=step)
+    for b, h in [(2, 4), (1, 1)]:
+        qkv = torch.randn(b, 333, 3, h, 128, device="cuda", dtype=torch.bfloat16)
+        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+        out = _run(q, k, v, causal=True, config=cfg)
+        qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
+        assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)

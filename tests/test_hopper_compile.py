@@ -40,6 +40,8 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec):
     assert counts["HMMA"] == counts["LDL"] == counts["STL"] == 0, counts
     if c["HOPPER_STEP"] <= 2:  # steps (a), (b): cp.async loads, no TMA
         assert counts["LDGSTS"] > 0 and counts["UTMALDG"] == 0, counts
+    else:  # step (c): every tile by TMA, no cp.async left
+        assert counts["UTMALDG"] > 0 and counts["LDGSTS"] == 0, counts
 
 
 def test_probe_compiles_with_its_static_checks():
@@ -135,3 +137,38 @@ def test_packed_scores_are_the_a_fragment():
                         16 * w + g + 8 * (r % 2),
                         2 * q + 8 * (r // 2) + half,
                     )
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(address=8), "global address must be 16-byte aligned"),
+        (dict(strides=[250, 2560, 5120]), "strides must be multiples of 16"),
+        (dict(box=[64, 300, 1, 1]), "box sizes must be in 1..256"),
+        (dict(box=[128, 64, 1, 1]), "inner extent must be at most 128 bytes"),
+        (dict(dims=[128, 10, 2]), "one stride per dim after the first"),
+    ],
+)
+def test_tensor_map_refuses_what_tma_cannot_describe(kwargs, message):
+    from attention_proto import _core
+
+    args = dict(address=1024, dims=[128, 10, 2, 2], strides=[256, 2560, 5120], box=[64, 64, 1, 1])
+    args |= kwargs
+    with pytest.raises(ValueError, match=r"\[tma\] .*" + re.escape(message)):
+        _core.encode_tensor_map(1, args["address"], args["dims"], args["strides"], args["box"], 128)
+
+
+def test_tensor_map_dims_innermost_first_and_size_one_strides(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        flash_hopper._core, "encode_tensor_map", lambda *a: calls.append(a) or bytes(128)
+    )
+    # Packed qkv [B=2, H=4, N=333, D=128] viewed from [B, N, 3, H, D]: strides
+    # (333 * 3 * 4 * 128, 128, 3 * 4 * 128) elements.
+    flash_hopper.tensor_map(4096, (2, 4, 333, 128), (511488, 128, 1536, 1), 1, 64)
+    # B = 1, H = 1, N = 1 with stride 0 reported for each size-1 dimension.
+    flash_hopper.tensor_map(4096, (1, 1, 1, 64), (0, 0, 0, 1), 0, 128)
+    assert calls[0] == (1, 4096, [128, 333, 4, 2], [3072, 256, 1022976], [64, 64, 1, 1], 128)
+    assert calls[1] == (0, 4096, [64, 1, 1, 1], [128, 128, 128], [64, 128, 1, 1], 128)
+    with pytest.raises(ValueError, match=r"needs a real head stride, got a broadcast view"):
+        flash_hopper.tensor_map(4096, (1, 8, 16, 64), (0, 0, 64, 1), 0, 64)

@@ -21,6 +21,7 @@
 #include "launch_plan.h"
 #include "library_paths.h"
 #include "pipeline_cache.h"
+#include "tensor_map.h"
 #include "timing.h"
 
 namespace nb = nanobind;
@@ -136,6 +137,17 @@ void bind_runtime(nb::module_ &m) {
       },
       "driver"_a, "nvrtc"_a, "include_dir"_a,
       "Search order for libcuda, libnvrtc and the CUDA include dir; call before first use.");
+  m.def(
+      "encode_tensor_map",
+      [](int dtype, unsigned long long address, const std::vector<unsigned long long> &dims,
+         const std::vector<unsigned long long> &strides_bytes, const std::vector<unsigned> &box,
+         int swizzle_bytes) {
+        const std::string map =
+            cuda::encode_tensor_map(dtype, address, dims, strides_bytes, box, swizzle_bytes);
+        return nb::bytes(map.data(), map.size());
+      },
+      "dtype"_a, "address"_a, "dims"_a, "strides_bytes"_a, "box"_a, "swizzle_bytes"_a,
+      "A 128-byte TMA descriptor (CUtensorMap) of a 16-bit tensor, dims innermost first.");
   m.def("driver_status", &cuda::driver_status);
   m.def("nvrtc_status", &cuda::nvrtc_status);
   m.def("device_status", &cuda::device_status, nb::call_guard<nb::gil_scoped_release>());

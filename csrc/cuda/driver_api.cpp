@@ -119,6 +119,8 @@ void load_driver_once() {
     bind(h, "cuEventRecord", d.cuEventRecord, missing);
     bind(h, "cuEventSynchronize", d.cuEventSynchronize, missing);
     bind(h, "cuEventElapsedTime_v2", d.cuEventElapsedTime, missing);
+    std::string optional; // a driver without TMA still runs everything else
+    bind(h, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled, optional);
     if (!missing.empty()) {
       s.status += "; missing symbols:" + missing;
       s.handle = nullptr;

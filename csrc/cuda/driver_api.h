@@ -100,6 +100,12 @@ struct DriverApi {
   CUresult (*cuEventRecord)(CUevent, CUstream);
   CUresult (*cuEventSynchronize)(CUevent);
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+  // Optional (CUDA 12+ drivers; null where missing): TMA descriptors.
+  CUresult (*cuTensorMapEncodeTiled)(void *map, int data_type, unsigned rank, void *address,
+                                     const unsigned long long *dims,
+                                     const unsigned long long *strides_bytes, const unsigned *box,
+                                     const unsigned *element_strides, int interleave, int swizzle,
+                                     int l2_promotion, int oob_fill);
 };
 
 struct NvrtcApi {

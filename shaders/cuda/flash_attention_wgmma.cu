@@ -1,17 +1,18 @@
 // Flash attention forward on Hopper warpgroup tensor cores (sm_90a), ablation
-// steps (a) and (b) of Proto 1's Hopper path: wgmma with cp.async loads. Each
-// 128-thread warpgroup owns 64 query rows; S = Q K^T is an SS wgmma (both
-// operands in shared memory), O += P V an RS wgmma (P from registers). K/V
-// tiles are double-buffered; all threads load, then all compute (no
-// specialization yet). Step (a) waits for each GEMM before using it; step (b)
-// issues S(n) and P(n-1) V(n-1) back to back and runs step n's softmax while
-// the P V wgmma still runs (the output rescale waits for it).
+// steps (a)-(c) of Proto 1's Hopper path. Each 128-thread warpgroup owns 64
+// query rows; S = Q K^T is an SS wgmma (both operands in shared memory), O +=
+// P V an RS wgmma (P from registers). K/V tiles are double-buffered; no warp
+// specialization yet. Step (a) loads with cp.async by all threads and waits for
+// each GEMM before using it; step (b) issues S(n) and P(n-1) V(n-1) back to
+// back and runs step n's softmax while the P V wgmma still runs (the output
+// rescale waits for it); step (c) is (b) with TMA loads by one thread.
 //
 // Constants: HEAD_DIM (64, 128), BLOCK_M (64: one warpgroup, 128: two),
 // BLOCK_N (64, 128: keys per step, the N of the S wgmma), CAUSAL (0/1),
 // DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), HOPPER_STEP (1 = step (a),
-// 2 = step (b); later steps add TMA and warp specialization:
-// docs/hopper-kernel.md).
+// 2 = step (b), 3 = step (c): (b) with TMA loads by one thread and mbarriers,
+// the kernel then takes TMA descriptors of q, k and v; later steps add warp
+// specialization: docs/hopper-kernel.md).
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -27,6 +28,7 @@
 #include "attention_params.h"
 #include "mma.h"
 #include "numeric.h"
+#include "tma.h"
 #include "wgmma.h"
 
 using namespace ap;
@@ -40,7 +42,7 @@ constexpr int kWarpgroups = BLOCK_M / 64;
 constexpr int kThreads = kWarpgroups * 128;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
-static_assert(HOPPER_STEP == 1 || HOPPER_STEP == 2, "steps (a) and (b) exist");
+static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 3, "steps (a), (b) and (c) exist");
 static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
 static_assert(BLOCK_N == 64 || BLOCK_N == 128, "wgmma wrappers exist for N = 64, 128");
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
@@ -188,10 +190,31 @@ __device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
 }
 #endif
 
+#if HOPPER_STEP >= 3
+// Rows [row0, row0 + ROWS) of one head as a sw128 tile: one TMA box per
+// 64-column block (128-byte rows, the 128-byte swizzle the wgmma descriptors
+// expect), all completing on `bar`, which is told the tile's bytes first.
+template <int ROWS>
+__device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, unsigned bar,
+                                         int row0, int head, int batch) {
+  mbarrier_arrive_expect_tx(bar, ROWS * HEAD_DIM * 2);
+#pragma unroll
+  for (int cb = 0; cb < HEAD_DIM / 64; ++cb)
+    tma_load_4d(tile + cb * ROWS * 128, map, bar, cb * 64, row0, head, batch);
+}
+#endif
+
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
-                          T *__restrict__ o, float *__restrict__ lse) {
+                          T *__restrict__ o, float *__restrict__ lse
+#if HOPPER_STEP >= 3
+                          ,
+                          const __grid_constant__ TensorMap tmap_q,
+                          const __grid_constant__ TensorMap tmap_k,
+                          const __grid_constant__ TensorMap tmap_v
+#endif
+    ) {
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned q_tile = (smem_address(smem) + 1023u) & ~1023u;
   const unsigned k_tiles = q_tile + kQBytes;
@@ -267,13 +290,33 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // completed, so K's stage (n + 1) & 1 and V's stage n & 1 are free: K(n + 1)
   // and V(n) load there, for steps n + 1 (S) and n + 1 (P V of step n).
   unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
+#if HOPPER_STEP == 2
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
     load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
     cp_async_commit();
   }
+#else
+  // Step (c): thread 0 loads every tile with TMA; each lands on its stage's
+  // mbarrier (Q; K and V two stages each, a phase per use: parity (n >> 1) & 1
+  // for tile n). Rows past the end arrive as zeros (TMA's out-of-bounds fill).
+  __shared__ __align__(8) unsigned long long barriers[5];
+  const unsigned bar_q = smem_address(&barriers[0]);
+  const unsigned bar_k = smem_address(&barriers[1]), bar_v = smem_address(&barriers[3]);
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 5; ++i)
+      mbarrier_init(bar_q + 8 * i, 1);
+    fence_mbarrier_init();
+  }
+  __syncthreads();
+  if (n_end > 0 && threadIdx.x == 0) {
+    tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, m0, head, batch);
+    tma_tile<BLOCK_N>(k_tiles, tmap_k, bar_k, 0, kv_head, batch);
+  }
+#endif
   for (int n = 0; n < n_end; ++n) {
     const int stage = n & 1;
+#if HOPPER_STEP == 2
     cp_async_wait<0>();
     fence_proxy_async_shared(); // cp.async (generic proxy) -> wgmma (async proxy)
     __syncthreads();
@@ -282,6 +325,19 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                          p.seqlen_k);
     load_tile<BLOCK_N>(v_tiles + stage * kKvBytes, v_base, st.v[2], n * BLOCK_N, p.seqlen_k);
     cp_async_commit();
+#else
+    __syncthreads(); // every warpgroup is past step n - 1: the stages loaded below are free
+    if (threadIdx.x == 0) {
+      if (n + 1 < n_end)
+        tma_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, tmap_k, bar_k + 8 * (stage ^ 1),
+                          (n + 1) * BLOCK_N, kv_head, batch);
+      tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, bar_v + 8 * stage, n * BLOCK_N, kv_head,
+                        batch);
+    }
+    if (n == 0) mbarrier_wait(bar_q, 0);
+    mbarrier_wait(bar_k + 8 * stage, (n >> 1) & 1);                        // K(n)
+    if (n > 0) mbarrier_wait(bar_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
+#endif
 
     const int n0 = n * BLOCK_N;
     float s[BLOCK_N / 8][4];
@@ -322,9 +378,13 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   }
   if (n_end > 0) {
     // The last step's P V, on V(n_end - 1), which loaded during that step.
+#if HOPPER_STEP == 2
     cp_async_wait<0>();
     fence_proxy_async_shared();
     __syncthreads();
+#else
+    mbarrier_wait(bar_v + 8 * ((n_end - 1) & 1), ((n_end - 1) >> 1) & 1);
+#endif
 #pragma unroll
     for (int kk = 0; kk < BLOCK_N / 16; ++kk)
       fence_operands(a[kk]);

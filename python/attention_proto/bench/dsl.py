@@ -59,9 +59,14 @@ def _speed_rows(torch, quick):
                         continue
                     row[f"{name}_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
                     row[f"{name}_cv"] = t.cv
-                # The Hopper wgmma kernel (issue 11, ablation steps (a), (b)) has
+                # The Hopper wgmma kernel (issue 11, ablation steps (a)-(c)) has
                 # no public call yet: its kernel-only time, a diagnostic beside them.
-                for step, key in ((1, "cuda_wgmma_kernel"), (2, "cuda_wgmma_step_b_kernel")):
+                steps = (
+                    (1, "cuda_wgmma_kernel"),
+                    (2, "cuda_wgmma_step_b_kernel"),
+                    (3, "cuda_wgmma_step_c_kernel"),
+                )
+                for step, key in steps:
                     try:
                         cfg = flash_hopper.HopperConfig(step=step)
                         prep = flash_hopper.Prepared(*qkv, causal=causal, config=cfg)
@@ -98,7 +103,8 @@ def run(args) -> list[dict]:
         speed = _speed_rows(torch, args.quick)
         cols = ["head_dim", "causal", "seqlen"]
         cols += [f"{k}_tflops" for k in ("triton_table", "triton_autotune", "cuda_mma_sync")]
-        cols += ["sdpa_cudnn_tflops", "cuda_wgmma_kernel_tflops", "cuda_wgmma_step_b_kernel_tflops"]
+        cols += ["sdpa_cudnn_tflops", "cuda_wgmma_kernel_tflops"]
+        cols += ["cuda_wgmma_step_b_kernel_tflops", "cuda_wgmma_step_c_kernel_tflops"]
         cols += ["autotune_best"]
         print(table(speed, cols))
     result = {

@@ -1,5 +1,5 @@
 """flash_attention_wgmma: the Hopper (sm_90a) flash forward on wgmma
-(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a) and (b). Not wired
+(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a)-(c). Not wired
 into flash_attention's dispatch. Prepared builds the launch plan so GPU tests
 and benchmarks can call it directly."""
 
@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import cuda, runtime
+from .. import _core, cuda, runtime
 from . import attention_front, flash, hopper_layout
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
 # Ablation steps (docs/hopper-kernel.md) the kernel has.
-STEPS = {1: "a: wgmma + cp.async", 2: "b: softmax overlaps the P V wgmma"}
+STEPS = {
+    1: "a: wgmma + cp.async",
+    2: "b: softmax overlaps the P V wgmma",
+    3: "c: (b) with TMA loads",
+}
 ENTRY = "flash_attention_wgmma"
 SOURCE = "flash_attention_wgmma.cu"
 ARCH = "sm_90a"
@@ -101,7 +105,28 @@ class Prepared(attention_front.PreparedAttention):
         self.config = HopperConfig() if config is None else config
         if not isinstance(self.config, HopperConfig):
             raise TypeError(f"[{ENTRY}] config must be a HopperConfig, got {self.config!r}")
+        if self.config.step >= 3 and not kwargs.get("allocate", True):
+            raise ValueError(f"[{ENTRY}] step {self.config.step} (TMA) needs allocate=True")
         super().__init__(q, k, v, **kwargs)
+        if self.config.step >= 3:
+            self._add_tensor_maps()
+
+    def _add_tensor_maps(self) -> None:
+        """Step (c) loads through TMA descriptors of q, k and v, which hold
+        their addresses: appended to the argument block (64-byte aligned, as the
+        kernel's __grid_constant__ parameters sit), once the inputs are on the
+        device."""
+        dtype = attention_front.dtype_code(self.problem.dtype)
+        packer = runtime.ArgPacker().raw(self.plan.args, 8)
+        rows = {"q": self.config.block_m, "k": self.config.block_n, "v": self.config.block_n}
+        for name in ("q", "k", "v"):
+            t = getattr(self, name)
+            packer.raw(tensor_map(t.address, t.shape, t.strides, dtype, rows[name]), 64)
+        self.plan = _core.LaunchPlan(
+            [(self.pipeline, self.grid(), self.block(), self.shared_bytes())],
+            packer.bytes(),
+            self.slots,
+        )
 
     def check(self, infos):
         p = self.problem
@@ -138,3 +163,24 @@ class Prepared(attention_front.PreparedAttention):
 
     def shared_bytes(self):
         return self.config.shared_bytes(self.problem.head_dim)
+
+
+def tensor_map(address: int, shape, strides, dtype_code: int, rows: int) -> bytes:
+    """A TMA descriptor of a [B, H, N, D] 16-bit tensor (strides in elements)
+    whose loads move `rows` rows by 64 columns (one 128-byte swizzled block).
+    Size-1 dimensions may report stride 0; TMA wants a multiple of 16 bytes, so
+    they take the stride a contiguous layout would give them (never used)."""
+    b, h, n, d = shape
+    for size, stride, name in zip((b, h, n), strides[:3], ("batch", "head", "row"), strict=True):
+        if size > 1 and stride == 0:  # a broadcast (expanded) view
+            raise ValueError(
+                f"[{ENTRY}] step 3 (TMA) needs a real {name} stride, got a broadcast view "
+                f"(stride 0 over {size}); pass a materialized copy"
+            )
+    sb, sh, sn = (int(s) * 2 for s in strides[:3])
+    sn = sn if n > 1 else d * 2
+    sh = sh if h > 1 else sn * n
+    sb = sb if b > 1 else sh * h
+    return _core.encode_tensor_map(
+        dtype_code, address, [d, n, h, b], [sn, sh, sb], [64, rows, 1, 1], 128
+    )

@@ -137,10 +137,10 @@ def _speed(f, hd, causal, rows, n) -> None:
             if "cuda_wgmma_kernel_tflops" in r
             else ""
         )
-        + (
-            f" (step b {r['cuda_wgmma_step_b_kernel_tflops']:.0f})"
-            if "cuda_wgmma_step_b_kernel_tflops" in r
-            else ""
+        + "".join(
+            f" (step {x} {r[f'cuda_wgmma_step_{x}_kernel_tflops']:.0f})"
+            for x in ("b", "c")
+            if f"cuda_wgmma_step_{x}_kernel_tflops" in r
         )
         for r in rows
     )

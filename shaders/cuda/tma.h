@@ -1,0 +1,62 @@
+// Tensor Memory Accelerator loads for sm_90a: a TMA descriptor (CUtensorMap,
+// made on the host by cuTensorMapEncodeTiled, passed as a __grid_constant__
+// parameter), shared-memory mbarriers that count the bytes each load delivers,
+// and the bulk tensor copy. TMA writes shared memory through the async proxy,
+// which wgmma reads through as well: a completed mbarrier phase is all a reader
+// needs (no proxy fence).
+#pragma once
+
+namespace ap {
+
+// cuda.h's CUtensorMap: 128 opaque bytes, 64-byte aligned.
+struct alignas(64) TensorMap {
+  unsigned long long opaque[16];
+};
+
+__device__ __forceinline__ void mbarrier_init(unsigned bar, unsigned arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals) : "memory");
+}
+
+// Makes initialized barriers visible to the async proxy (TMA's completions).
+__device__ __forceinline__ void fence_mbarrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// The producer's arrival, announcing `bytes` that loads will deliver to the
+// barrier's current phase; the phase completes when they have all landed.
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+
+// Waits for the phase of parity `parity` to complete. A load that never
+// completes (a wrong descriptor or byte count) traps after ~2^24 tries (each
+// may pause a while: seconds to a minute in all) rather than hanging the GPU;
+// the trap is a sticky fault: the context is lost and the process must restart
+// (DeviceFault), which beats a hang the device call can only time out.
+__device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity) {
+  for (unsigned tries = 0;; ++tries) {
+    unsigned done;
+    asm volatile("{\n.reg .pred p;\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
+    if (done) return;
+    if (tries == (1u << 24)) __trap();
+  }
+}
+
+// One box of a 4-d tensor (coordinates innermost first) into shared memory at
+// `dst`, completing bytes on `bar`.
+__device__ __forceinline__ void tma_load_4d(unsigned dst, const TensorMap &map, unsigned bar,
+                                            int c0, int c1, int c2, int c3) {
+  asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(dst),
+               "l"(reinterpret_cast<unsigned long long>(&map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2),
+               "r"(c3)
+               : "memory");
+}
+
+} // namespace ap
