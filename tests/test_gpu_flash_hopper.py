@@ -163,3 +163,22 @@ def test_packed_qkv_strides_through_tma(step):
         out = _run(q, k, v, causal=True, config=cfg)
         qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
         assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
+
+
+@pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
+def test_argument_block_matches_the_compiled_parameter_layout(rng, step):
+    # Python packs the argument block (attention_front; step (c) appends its
+    # TMA descriptors 64-byte aligned); the compiler lays the parameters out
+    # itself. They must agree: params, strides, the five pointer slots, the
+    # descriptors, and the block ending where the last parameter does.
+    q, k, v = _inputs(rng, 1, 2, 70, 70, 64, "bfloat16")
+    prep = flash_hopper.Prepared(q, k, v, config=flash_hopper.HopperConfig(step=step))
+    layout = prep.pipeline.parameter_layout()
+    offsets = [offset for offset, _ in layout]
+    maps = prep.map_offsets if step >= 3 else []
+    assert len(layout) == 2 + len(prep.slots) + len(maps), layout
+    assert offsets[0] == 0 and offsets[1] == -(-layout[0][1] // 8) * 8, layout
+    assert offsets[2 : 2 + len(prep.slots)] == prep.slots, (layout, prep.slots)
+    assert offsets[2 + len(prep.slots) :] == maps, (layout, maps)
+    assert all(size == 128 for _, size in layout[2 + len(prep.slots) :])
+    assert layout[-1][0] + layout[-1][1] == len(prep.plan.args), layout

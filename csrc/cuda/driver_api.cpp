@@ -120,6 +120,7 @@ void load_driver_once() {
     bind(h, "cuEventSynchronize", d.cuEventSynchronize, missing);
     bind(h, "cuEventElapsedTime_v2", d.cuEventElapsedTime, missing);
     std::string optional; // a driver without TMA still runs everything else
+    bind(h, "cuFuncGetParamInfo", d.cuFuncGetParamInfo, optional);
     bind(h, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled, optional);
     if (!missing.empty()) {
       s.status += "; missing symbols:" + missing;

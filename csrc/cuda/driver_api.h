@@ -100,7 +100,9 @@ struct DriverApi {
   CUresult (*cuEventRecord)(CUevent, CUstream);
   CUresult (*cuEventSynchronize)(CUevent);
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
-  // Optional (CUDA 12+ drivers; null where missing): TMA descriptors.
+  // Optional (null where the driver lacks them): a kernel's parameter layout
+  // (12.4+), TMA descriptors (12.0+).
+  CUresult (*cuFuncGetParamInfo)(CUfunction, size_t index, size_t *offset, size_t *size);
   CUresult (*cuTensorMapEncodeTiled)(void *map, int data_type, unsigned rank, void *address,
                                      const unsigned long long *dims,
                                      const unsigned long long *strides_bytes, const unsigned *box,

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <stdexcept>
 #include <utility>
 
 #include "device.h"
@@ -63,6 +64,21 @@ int Pipeline::occupancy(int block_threads, int dynamic_shared_bytes) {
                                                              size_t(dynamic_shared_bytes)),
         "cuOccupancyMaxActiveBlocksPerMultiprocessor");
   return blocks;
+}
+
+std::vector<std::pair<size_t, size_t>> Pipeline::parameter_layout() const {
+  const auto &d = driver();
+  if (!d.cuFuncGetParamInfo)
+    throw std::runtime_error(
+        "[pipeline_cache] this driver has no cuFuncGetParamInfo (needs 12.4+)");
+  std::vector<std::pair<size_t, size_t>> layout;
+  for (size_t index = 0;; ++index) {
+    size_t offset = 0, size = 0;
+    // An index past the last parameter is CUDA_ERROR_INVALID_VALUE: the end.
+    if (d.cuFuncGetParamInfo(function_, index, &offset, &size) != 0) break;
+    layout.emplace_back(offset, size);
+  }
+  return layout;
 }
 
 PipelineCache &PipelineCache::shared() {

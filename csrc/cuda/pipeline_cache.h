@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "binary_archive.h"
@@ -35,6 +36,9 @@ public:
   void ensure_dynamic_shared(int bytes);
   // Blocks resident per SM for this block size and dynamic shared memory.
   int occupancy(int block_threads, int dynamic_shared_bytes);
+  // (offset, size) in bytes of each kernel parameter, as the compiler laid
+  // them out: what a packed argument block must match. Needs a 12.4+ driver.
+  std::vector<std::pair<size_t, size_t>> parameter_layout() const;
 
 private:
   KernelKey key_;

@@ -119,9 +119,11 @@ class Prepared(attention_front.PreparedAttention):
         dtype = attention_front.dtype_code(self.problem.dtype)
         packer = runtime.ArgPacker().raw(self.plan.args, 8)
         rows = {"q": self.config.block_m, "k": self.config.block_n, "v": self.config.block_n}
+        self.map_offsets = []  # where each descriptor sits in the block
         for name in ("q", "k", "v"):
             t = getattr(self, name)
             packer.raw(tensor_map(t.address, t.shape, t.strides, dtype, rows[name]), 64)
+            self.map_offsets.append(len(packer.bytes()) - 128)
         self.plan = _core.LaunchPlan(
             [(self.pipeline, self.grid(), self.block(), self.shared_bytes())],
             packer.bytes(),
