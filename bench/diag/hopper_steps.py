@@ -1,0 +1,37 @@
+"""Kernel-only TFLOP/s of the Hopper steps (a)-(c) beside the mma.sync public
+call and cuDNN, without the dsl suite's Triton autotuning (a quick look; the
+recorded numbers come from `bench dsl`). python3 bench/diag/hopper_steps.py"""
+
+import torch
+
+import attention_proto as ap
+from attention_proto.bench.callpath import _gpu_time, _sdpa
+from attention_proto.ops import flash_hopper
+
+cudnn = _sdpa(torch, "CUDNN_ATTENTION")
+print("d  causal  n      mma_sync  step_a  step_b  step_c  cudnn")
+for d, h in ((64, 32), (128, 16)):
+    for causal in (False, True):
+        for n in (1024, 4096, 8192, 16384):
+            b = 16384 // n
+            shape = (b, h, n, d)
+            qkv = tuple(torch.randn(shape, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+            flops = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
+            out = []
+            ours = lambda q, k, v, c=causal: ap.flash_attention(q, k, v, causal=c)  # noqa: E731
+            t = _gpu_time(torch, ours, [qkv])
+            out.append(flops / t.median_s / 1e12)
+            for step in (1, 2, 3):
+                try:
+                    prep = flash_hopper.Prepared(
+                        *qkv, causal=causal, config=flash_hopper.HopperConfig(step=step)
+                    )
+                    t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
+                    out.append(flops / t.median_s / 1e12)
+                except Exception as e:  # report and go on
+                    print(f"step {step}: {str(e)[:120]}")
+                    out.append(float("nan"))
+            t = _gpu_time(torch, lambda q, k, v, c=causal: cudnn(q, k, v, c), [qkv])
+            out.append(flops / t.median_s / 1e12)
+            cells = "  ".join(f"{x:7.1f}" for x in out)
+            print(f"{d:<3d}{causal!s:7s} {n:<6d} {cells}", flush=True)
