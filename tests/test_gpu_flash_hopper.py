@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import attention_proto as ap
-from attention_proto import buffers, cuda, runtime
+from attention_proto import buffers, cuda, runtime, sass
 from attention_proto.ops import flash_hopper
 from tolerance import assert_close_to_reference, to_dtype
 
@@ -167,8 +167,8 @@ def test_packed_qkv_strides_through_tma(step):
 
 @pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
 def test_argument_block_matches_the_compiled_parameter_layout(rng, step):
-    # Python packs the argument block (attention_front; step (c) appends its
-    # TMA descriptors 64-byte aligned); the compiler lays the parameters out
+    # Python packs the argument block (attention_front; step (c) places its
+    # TMA descriptors at the driver's offsets); the compiler lays the parameters out
     # itself. They must agree: params, strides, the five pointer slots, the
     # descriptors, and the block ending where the last parameter does.
     q, k, v = _inputs(rng, 1, 2, 70, 70, 64, "bfloat16")
@@ -182,3 +182,6 @@ def test_argument_block_matches_the_compiled_parameter_layout(rng, step):
     assert offsets[2 + len(prep.slots) :] == maps, (layout, maps)
     assert all(size == 128 for _, size in layout[2 + len(prep.slots) :])
     assert layout[-1][0] + layout[-1][1] == len(prep.plan.args), layout
+    # The CPU reading of the cubin (what CI checks) agrees with the driver.
+    binary = runtime.compile_for(prep.spec(), "sm_90a").binary
+    assert [tuple(p) for p in layout] == sass.parameter_layout(binary, flash_hopper.ENTRY)

@@ -172,3 +172,40 @@ def test_tensor_map_dims_innermost_first_and_size_one_strides(monkeypatch):
     assert calls[1] == (0, 4096, [64, 1, 1, 1], [128, 128, 128], [64, 128, 1, 1], 128)
     with pytest.raises(ValueError, match=r"needs a real head stride, got a broadcast view"):
         flash_hopper.tensor_map(4096, (1, 8, 16, 64), (0, 0, 64, 1), 0, 64)
+
+
+# The argument block attention_front packs: params (64 bytes), strides (96),
+# then the five pointer slots q, k, v, o, lse.
+PACKED_PREFIX = [(0, 64), (64, 96)] + [(160 + 8 * i, 8) for i in range(5)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_compiled_parameters_match_the_packed_block(spec):
+    # The CPU reading of the cubin's parameter table (the driver's
+    # cuFuncGetParamInfo answers the same on a GPU: test_gpu_flash_hopper.py):
+    # the packed prefix sits where the compiler put it, and step (c)'s three
+    # descriptors follow, 128 bytes each, at the offsets place_tensor_maps uses.
+    layout = sass.parameter_layout(runtime.compile_for(spec, "sm_90a").binary, spec.entry)
+    assert layout[: len(PACKED_PREFIX)] == PACKED_PREFIX, layout
+    maps = layout[len(PACKED_PREFIX) :]
+    if _constants(spec)["HOPPER_STEP"] < 3:
+        assert maps == [], layout
+        return
+    assert [size for _, size in maps] == [128] * 3, layout
+    # 64-byte aligned in the constant bank (its parameters start at 0x210 on
+    # sm_90), so not at multiples of 64 within the block.
+    assert all((0x210 + offset) % 64 == 0 for offset, _ in maps), layout
+    descriptors = [bytes([i]) * 128 for i in (1, 2, 3)]
+    block = flash_hopper.place_tensor_maps(bytes(200), descriptors, layout)
+    assert len(block) == maps[-1][0] + 128
+    for data, (offset, _) in zip(descriptors, maps, strict=True):
+        assert block[offset : offset + 128] == data
+    assert block[:200] == bytes(200)
+
+
+def test_place_tensor_maps_refuses_a_layout_without_descriptors():
+    with pytest.raises(ValueError, match="128-byte TMA descriptors"):
+        flash_hopper.place_tensor_maps(bytes(200), [bytes(128)] * 3, PACKED_PREFIX)
+    overlapping = PACKED_PREFIX + [(192, 128), (320, 128), (448, 128)]
+    with pytest.raises(ValueError, match="overlaps"):
+        flash_hopper.place_tensor_maps(bytes(200), [bytes(128)] * 3, overlapping)

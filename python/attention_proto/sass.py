@@ -4,6 +4,7 @@ NVRTC log, and the SASS of a cubin through nvdisasm."""
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -71,3 +72,48 @@ def opcode_counts(sass: str, opcodes=("HMMA", "HGMMA", "LDL", "STL", "CALL", "LD
         if op in counts:
             counts[op] += 1
     return counts
+
+
+# .nv.info records: (format u8, attribute u8, then 2 bytes of value, or for
+# format 4 a u16 size and that many bytes). KPARAM_INFO (0x17) describes one
+# kernel parameter: index u32, ordinal u16, offset u16, then a u32 whose bits
+# 18-31 hold its size in bytes.
+_EIFMT_SVAL = 4
+_EIATTR_KPARAM_INFO = 0x17
+
+
+def parameter_layout(cubin: bytes, entry: str) -> list[tuple[int, int]]:
+    """(offset, size) in bytes of each parameter of `entry`, as the compiler
+    laid them out, read from the cubin's .nv.info section (no GPU: the driver's
+    cuFuncGetParamInfo answers the same on one)."""
+    info = _elf_sections(cubin).get(f".nv.info.{entry}")
+    if info is None:
+        raise ValueError(f"[sass] no .nv.info section for entry '{entry}' in the cubin")
+    params, i = {}, 0
+    while i + 4 <= len(info):
+        fmt, attr = info[i], info[i + 1]
+        if fmt == _EIFMT_SVAL:
+            (size,) = struct.unpack_from("<H", info, i + 2)
+            data, i = info[i + 4 : i + 4 + size], i + 4 + size
+        else:
+            data, i = info[i + 2 : i + 4], i + 4
+        if attr == _EIATTR_KPARAM_INFO:
+            _, ordinal, offset, flags = struct.unpack_from("<IHHI", data)
+            params[ordinal] = (offset, (flags >> 18) & 0x3FFF)
+    return [params[k] for k in sorted(params)]
+
+
+def _elf_sections(elf: bytes) -> dict[str, bytes]:
+    """Section name -> contents of a 64-bit little-endian ELF (a cubin)."""
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        raise ValueError("[sass] not a 64-bit ELF cubin")
+    (shoff,) = struct.unpack_from("<Q", elf, 0x28)
+    entsize, count, names_index = struct.unpack_from("<HHH", elf, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", elf, shoff + n * entsize) for n in range(count)]
+    names_at = headers[names_index][4]
+
+    def name(offset: int) -> str:
+        start = names_at + offset
+        return elf[start : elf.index(b"\0", start)].decode()
+
+    return {name(h[0]): elf[h[4] : h[4] + h[5]] for h in headers}

@@ -113,20 +113,21 @@ class Prepared(attention_front.PreparedAttention):
 
     def _add_tensor_maps(self) -> None:
         """Step (c) loads through TMA descriptors of q, k and v, which hold
-        their addresses: appended to the argument block (64-byte aligned, as the
-        kernel's __grid_constant__ parameters sit), once the inputs are on the
-        device."""
+        their addresses: placed in the argument block where the compiled kernel
+        has its three __grid_constant__ parameters (the driver's
+        cuFuncGetParamInfo), once the inputs are on the device."""
         dtype = attention_front.dtype_code(self.problem.dtype)
-        packer = runtime.ArgPacker().raw(self.plan.args, 8)
         rows = {"q": self.config.block_m, "k": self.config.block_n, "v": self.config.block_n}
-        self.map_offsets = []  # where each descriptor sits in the block
+        maps = []
         for name in ("q", "k", "v"):
             t = getattr(self, name)
-            packer.raw(tensor_map(t.address, t.shape, t.strides, dtype, rows[name]), 64)
-            self.map_offsets.append(len(packer.bytes()) - 128)
+            maps.append(tensor_map(t.address, t.shape, t.strides, dtype, rows[name]))
+        layout = self.pipeline.parameter_layout()
+        args = place_tensor_maps(self.plan.args, maps, layout)
+        self.map_offsets = [offset for offset, _ in layout[-len(maps) :]]
         self.plan = _core.LaunchPlan(
             [(self.pipeline, self.grid(), self.block(), self.shared_bytes())],
-            packer.bytes(),
+            args,
             self.slots,
         )
 
@@ -165,6 +166,28 @@ class Prepared(attention_front.PreparedAttention):
 
     def shared_bytes(self):
         return self.config.shared_bytes(self.problem.head_dim)
+
+
+def place_tensor_maps(args: bytes, maps: list[bytes], layout) -> bytes:
+    """The argument block with the descriptors at the offsets of the kernel's
+    last len(maps) parameters in `layout` ((offset, size) per parameter, as
+    compiled). The compiler aligns them to 64 bytes of the constant bank's
+    address, not of the block (sm_90a: offsets 240, 368, 496), so the offsets
+    come from the kernel, never from an alignment rule here."""
+    if len(layout) < len(maps) or any(size != 128 for _, size in layout[-len(maps) :]):
+        raise ValueError(
+            f"[{ENTRY}] the kernel's parameters {layout} do not end in {len(maps)} "
+            "128-byte TMA descriptors"
+        )
+    block = bytearray(args)
+    for data, (offset, _) in zip(maps, layout[-len(maps) :], strict=True):
+        if offset < len(block) or len(data) != 128:
+            raise ValueError(
+                f"[{ENTRY}] descriptor at offset {offset} overlaps the {len(block)}-byte "
+                f"block, or is not 128 bytes ({len(data)})"
+            )
+        block += bytes(offset - len(block)) + data
+    return bytes(block)
 
 
 def tensor_map(address: int, shape, strides, dtype_code: int, rows: int) -> bytes:
