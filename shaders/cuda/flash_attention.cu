@@ -269,9 +269,27 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
+#if ROPE
+    // Rotate the Q tile once, here, while the first K/V tiles load (query i is
+    // position i + diag: bottom-right, as the causal mask aligns). Done inside
+    // the key loop at n == 0, the rotation's registers joined the loop's and
+    // the whole loop ran slower (+5 % at N = 8K, H200, session 6). K arrives
+    // rotated: flash_attention rotates it once with the standalone pass, where
+    // rotating each K tile here repeats the work for every query block
+    // (+41-58 % of attention, session 5).
+    cp_async_commit();
     load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     cp_async_commit();
+    cp_async_wait<1>(); // this thread's Q chunks have landed
+    __syncthreads();    // and every thread's
+    rope_tile<BLOCK_M>(q_tile, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin, p.rope_table_row);
+    // The key loop's first barrier orders these writes before any warp reads Q.
+#else
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
+    cp_async_commit();
+#endif
   }
 
   for (int n = 0; n < n_end; ++n) {
@@ -279,15 +297,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     cp_async_wait<0>();
     // Tile n has landed, and every warp is done with the stage reloaded below.
     __syncthreads();
-    if (ROPE && n == 0) {
-      // Rotate the Q tile once (query i is position i + diag: bottom-right, as
-      // the causal mask aligns); every warp reads it only after the barrier. K
-      // arrives rotated: flash_attention rotates it once with the standalone
-      // pass, where rotating each K tile here repeats the work for every query
-      // block (+41-58 % of attention on an H200, session 5).
-      rope_tile<BLOCK_M>(q_tile, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin, p.rope_table_row);
-      __syncthreads();
-    }
     if (kQInRegisters && n == 0) {
 #pragma unroll
       for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
