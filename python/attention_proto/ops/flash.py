@@ -527,7 +527,7 @@ def flash_attention(
 
     rope=(cos, sin) applies rotary embeddings to q and k: k by one standalone
     pass (attention_proto.rope, on the call's stream, into a new array), q inside
-    the kernel as its tile lands (a separate specialization, ROPE; without it
+    the kernel, once, before its key loop (a separate specialization, ROPE; without it
     the kernel is unchanged). Key j turns by row j of the tables and query i
     by row i + Nk - Nq (bottom-right, as the causal mask aligns; needs Nq <= Nk).
     Tables as attention_proto.rope_tables makes them, float32 [>= Nk, D/2], on

@@ -19,6 +19,8 @@ def derive(run) -> list[dict]:
             _alibi(f, at, causal, n_rows)
             if all("rope_fused_pct" in r for r in at):
                 _rope_fused(f, at, causal, n_rows, d.get("rope_fused_design", FIRST_DESIGN))
+            if all("rope_in_kernel_pct" in r for r in at):
+                _rope_in_kernel(f, at, causal, n_rows)
     _gqa(f, d["gqa"], n_gqa)
     _constants(f, d["variant_counts"])
     return f.records
@@ -174,4 +176,28 @@ def _rope_fused(f, rows, causal, n, design) -> None:
         peers_note="",
         ours="",
         after=lambda r: f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "",
+    )
+
+
+def _rope_in_kernel(f, rows, causal, n) -> None:
+    parts = [
+        f"N={r['n']}: {r['rope_in_kernel_pct']:+.1f}% ({r['base_kernel_ms']:.3f} -> "
+        f"{r['rope_kernel_ms']:.3f} ms)"
+        for r in rows
+    ]
+    worst = max(rows, key=lambda r: r["rope_in_kernel_pct"])
+    f.add(
+        f"rope-in-kernel.{_tag(causal)}",
+        "variants",
+        f"The fused RoPE kernel's own cost (q rotated in the kernel), {_tag(causal)} mask",
+        "The ROPE flash kernel on keys already rotated (as a KV cache holds them) against the "
+        "plain kernel, kernel only (prepared relaunch), D=128, H=32, bf16, same run: "
+        f"{'; '.join(parts)}. The public rope= call adds the standalone pass over k.",
+        ["proto7", "rope", "fused", "kernel", _tag(causal)],
+        metric="rope_in_kernel_overhead_pct_max",
+        value=worst["rope_in_kernel_pct"],
+        unit="%",
+        cv=ratio_cv(worst["rope_kernel_cv"], worst["base_kernel_cv"]),
+        n=n,
+        config={"causal": causal, "n": [r["n"] for r in rows]},
     )
