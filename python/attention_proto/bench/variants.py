@@ -238,7 +238,8 @@ def run(args) -> list[dict]:
         "gqa": gqa,
     }
     write_json(args, result)
-    cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "rope_fused_pct", "rope_in_kernel_pct"]
+    cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "rope_fused_pct"]
+    cols += ["rope_in_kernel_pct"]
     cols += ["sdpa_bias_pct", "flex_alibi_pct"]
     print(table(rows, cols))
     print(table(gqa, ["n", "causal", "group", "gqa_ms", "expanded_ms", "gqa_pct"]))
