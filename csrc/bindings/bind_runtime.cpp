@@ -298,8 +298,10 @@ void bind_runtime(nb::module_ &m) {
           "block whose 8-byte pointer slots run() fills.")
       .def(
           "run",
+          // The GIL stays held, as torch holds it for its launches: releasing
+          // and taking it back is host time on every call (issue 9), and an
+          // enqueue returns at once unless the launch queue is full.
           [](const cuda::LaunchPlan &p, uintptr_t stream, const std::vector<uint64_t> &addresses) {
-            nb::gil_scoped_release release;
             p.run(as_stream(stream), addresses);
           },
           "stream"_a, "addresses"_a,

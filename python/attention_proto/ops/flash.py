@@ -11,6 +11,7 @@ import numpy as np
 from .. import _core, cuda, debug, runtime
 from . import alibi, attention_front, streams, tensors, tuning
 from . import rope as rope_ops
+from .tensors import RUNTIME_DEVICE
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
@@ -415,7 +416,9 @@ def _call_torch(
     rope_interleaved=False,
 ):
     """The torch fast path: a cached plan per (shapes, strides, dtypes, options),
-    outputs from torch's allocator on the call's stream, no host synchronization."""
+    outputs from torch's allocator on the call's stream, no host synchronization.
+    Every line here is host time of every call (issue 9: <= 10 us): no helper
+    calls on the common path, no conversions a conditional expression can do."""
     if type(scale) is not float and scale is not None:
         scale = attention_front.normalize_scale(OP, scale, None)
     alibi_key = None if alibi_slopes is None else _alibi_key(alibi_slopes)
@@ -433,39 +436,40 @@ def _call_torch(
         q.get_device(),  # an int: cheaper to hash than a torch.device
         k.get_device(),
         v.get_device(),
-        bool(causal),
+        True if causal else False,
         scale,
-        bool(return_lse),
+        True if return_lse else False,
         config,
         alibi_key,
         rope_key,
     )
     plan = _PLANS.get(key)
     if plan is None:
-        # Validates everything a shape can get wrong, once; nothing is allocated.
-        plan = Prepared(
+        plan = _torch_plan(
             q,
             k,
             v,
-            causal=causal,
-            scale=scale,
-            return_lse=return_lse,
-            alibi_slopes=alibi_slopes,
-            rope=rope,
-            rope_interleaved=rope_interleaved,
-            config=config,
-            stream=stream,
-            allocate=False,
+            key,
+            causal,
+            scale,
+            return_lse,
+            config,
+            stream,
+            alibi_slopes,
+            rope,
+            rope_interleaved,
         )
-        plan.alibi_address = plan.default_alibi_address()
-        plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
-        attention_front.remember(_PLANS, key, plan)
     if check_grad and (q.requires_grad or k.requires_grad or v.requires_grad):
         attention_front.check_no_grad(OP, (("q", q), ("k", k), ("v", v)))
     qa, ka, va = q.data_ptr(), k.data_ptr(), v.data_ptr()
     if (qa | ka | va) & 15:
         for name, x in (("q", q), ("k", k), ("v", v)):
             check_alignment(name, x.data_ptr(), x.stride())
+    if plan.plain and stream is None and not debug.poison_outputs:
+        # The common call: o like q on torch's current stream.
+        o = plan.empty_like(q)
+        plan.run_plan(plan.current_stream(RUNTIME_DEVICE), [qa, ka, va, o.data_ptr(), *plan.tail])
+        return o
     s, on_current = streams.for_torch(stream)
     if plan.o_like_q:
         o = streams.new_like(q, s, on_current)
@@ -478,8 +482,42 @@ def _call_torch(
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
     tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
-    plan.plan.run(s, [*addresses, slopes or plan.alibi_address, *tables])
+    plan.run_plan(s, [*addresses, slopes or plan.alibi_address, *tables])
     return (o, lse) if return_lse else o
+
+
+def _torch_plan(
+    q, k, v, key, causal, scale, return_lse, config, stream, alibi_slopes, rope, rope_interleaved
+):
+    """A new cached torch plan (the cold path of _call_torch): validates
+    everything a shape can get wrong, once; nothing is allocated. It keeps what
+    the common call needs ready: the bound launch, torch's empty_like and
+    current-stream lookup, and the argument tail after q, k, v, o."""
+    plan = Prepared(
+        q,
+        k,
+        v,
+        causal=causal,
+        scale=scale,
+        return_lse=return_lse,
+        alibi_slopes=alibi_slopes,
+        rope=rope,
+        rope_interleaved=rope_interleaved,
+        config=config,
+        stream=stream,
+        allocate=False,
+    )
+    plan.alibi_address = plan.default_alibi_address()
+    plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
+    # The common call (_call_torch's first branch): no lse, no per-call slopes
+    # or tables, o like q. Its tail: lse, slopes, cos, sin.
+    plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
+    plan.tail = (0, plan.alibi_address, 0, 0)
+    plan.run_plan = plan.plan.run
+    plan.empty_like = sys.modules["torch"].empty_like
+    plan.current_stream = streams.torch_current_function()
+    attention_front.remember(_PLANS, key, plan)
+    return plan
 
 
 OP = "flash_attention"

@@ -39,14 +39,20 @@ def handle(stream) -> int:
     )
 
 
-def torch_current(device_index: int) -> int:
-    """torch's current stream on a device, as a raw handle (fast path)."""
+def torch_current_function():
+    """f(device_index) -> torch's current stream there, as a raw handle: torch's
+    own lookup where it has one (a cached torch plan calls it directly)."""
     global _raw_current_stream
     if _raw_current_stream is None:
         torch = sys.modules["torch"]
         raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
         _raw_current_stream = raw or (lambda i: torch.cuda.current_stream(i).cuda_stream)
-    return _raw_current_stream(device_index)
+    return _raw_current_stream
+
+
+def torch_current(device_index: int) -> int:
+    """torch's current stream on a device, as a raw handle (fast path)."""
+    return (_raw_current_stream or torch_current_function())(device_index)
 
 
 def for_torch(stream, device_index: int = RUNTIME_DEVICE) -> tuple[int, bool]:
