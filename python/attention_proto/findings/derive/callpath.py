@@ -122,7 +122,7 @@ def _overhead(f, rows, n, glue, shapes) -> None:
             f"{r['host_us']:.1f} us of host time per {op_name}_attention call from Python with "
             f"torch tensors, back to back (prepared relaunch "
             f"{by['flash prepared relaunch']['host_us']:.1f} us, SDPA "
-            f"{by['torch SDPA call']['host_us']:.1f} us).",
+            f"{by['torch SDPA call']['host_us']:.1f} us" + _host_calibration(by) + ").",
             ["call path", "host overhead", op_name],
             metric="host_us",
             value=r["host_us"],
@@ -131,3 +131,15 @@ def _overhead(f, rows, n, glue, shapes) -> None:
             n=n,
             config=shapes[op_name],
         )
+
+
+def _host_calibration(by) -> str:
+    """What the host itself costs, where the run measured it: torch's output
+    allocation and a pure-Python call (rows added in session 6)."""
+    parts = []
+    if "torch.empty_like" in by:
+        parts.append(f"torch.empty_like {by['torch.empty_like']['host_us']:.1f} us")
+    noop = by.get("python no-op call (host calibration)")
+    if noop:
+        parts.append(f"a Python no-op call {noop['host_us'] * 1e3:.0f} ns")
+    return "; " + ", ".join(parts) if parts else ""
