@@ -74,6 +74,9 @@ done
 [ -f "$OUT/tests.log" ] && grep -E "passed|failed|error" "$OUT/tests.log" | tail -2
 echo
 [ -f "$OUT/bench.log" ] && tail -45 "$OUT/bench.log"
+# The device tool brings back at most 8 files: the logs travel as one archive
+# (tar xzf logs.tgz), beside the results JSON and findings.
+(cd "$OUT" && tar czf logs.tgz ./*.log && rm -f ./*.log)
 # Exit status: failed if any step failed (the device tool reports it as rc).
 for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == rc=0* ]] || exit 1; done
 exit 0
