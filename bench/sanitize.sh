@@ -42,9 +42,13 @@ python3 -m pip install --no-build-isolation --no-deps -q . >"$OUT/build.log" 2>&
   { tail -40 "$OUT/build.log"; exit 1; }
 [ -d .archive ] && export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$PWD/.archive"
 run memcheck "gpu and not not_under_memcheck"
-run racecheck "gpu and small"
-run synccheck "gpu and small"
-run initcheck "gpu and small"
+# Tests marked host_timing assert that the host returns from a call while an
+# earlier GPU sleep still runs; the race/sync/init tools stretch the host side
+# past that sleep (session 6: synccheck failed the linear one, memcheck passed
+# all), so only memcheck runs them.
+run racecheck "gpu and small and not host_timing"
+run synccheck "gpu and small and not host_timing"
+run initcheck "gpu and small and not host_timing"
 rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
 
 echo

@@ -72,6 +72,7 @@ def _no_pending_errors():
 
 
 @pytest.mark.small
+@pytest.mark.host_timing
 @pytest.mark.parametrize("how", ["current", "argument"])
 def test_flash_is_ordered_on_the_callers_stream_without_host_sync(how):
     q, k, v = _qkv()
@@ -97,6 +98,7 @@ def test_flash_is_ordered_on_the_callers_stream_without_host_sync(how):
 
 
 @pytest.mark.small
+@pytest.mark.host_timing
 def test_paged_is_ordered_on_the_callers_stream_without_host_sync():
     q, kp, vp, table, lens = _paged_torch([5, 40, 33])
     ap.paged_attention(q, kp, vp, table, lens)  # plan and kernels built first

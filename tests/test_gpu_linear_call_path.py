@@ -26,6 +26,7 @@ def _qkv(b=1, h=3, n=97, d=64, dtype=torch.bfloat16, seed=0):
 
 
 @pytest.mark.small
+@pytest.mark.host_timing
 @pytest.mark.parametrize("how", ["current", "argument"])
 def test_ordered_on_the_callers_stream_without_host_sync(how):
     q, k, v = _qkv()

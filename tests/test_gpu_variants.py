@@ -173,9 +173,13 @@ def test_alibi_with_zero_slopes_is_plain_attention():
     q, k, v = (_normal(rng, (1, 4, 200, 64), "float16") for _ in range(3))
     plain = ap.flash_attention(q, k, v)
     zero = ap.flash_attention(q, k, v, alibi_slopes=np.zeros(4, np.float32))
-    # s + 0 * |distance| is s, but the two kernels are separate compiles: allow
-    # an fp16 ulp for a different contraction of the softmax arithmetic.
-    np.testing.assert_allclose(np.asarray(zero), np.asarray(plain), rtol=2**-10, atol=2**-14)
+    # s + 0 * |distance| is s, but the ALiBi kernel visits the key tiles in
+    # another order (nearest the diagonal first), so its sums round otherwise:
+    # both meet the FP64 reference, and they agree to a few fp16 ulps (one ulp
+    # failed on an H200 in session 6, after the order changed).
+    assert_close_to_reference(zero, q, k, v, "float16")
+    assert_close_to_reference(plain, q, k, v, "float16")
+    np.testing.assert_allclose(np.asarray(zero), np.asarray(plain), rtol=2**-8, atol=2**-12)
 
 
 @pytest.mark.parametrize("group", [1, 2, 4, 8, 32])  # 32: MQA at 32 heads

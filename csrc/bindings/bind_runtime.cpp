@@ -258,8 +258,8 @@ void bind_runtime(nb::module_ &m) {
       .def_prop_ro("local_bytes", &cuda::Pipeline::local_bytes)
       .def_prop_ro("max_threads_per_block", &cuda::Pipeline::max_threads_per_block)
       .def("occupancy", &cuda::Pipeline::occupancy, "block_threads"_a, "dynamic_shared_bytes"_a)
-      .def("parameter_layout", &cuda::Pipeline::parameter_layout,
-           "(offset, size) of each kernel parameter in bytes, as compiled.")
+      .def("parameter_layout", &cuda::Pipeline::parameter_layout, "count"_a,
+           "(offset, size) in bytes of the kernel's first `count` parameters, as compiled.")
       .def(
           "launch",
           [](cuda::Pipeline &p, std::array<unsigned, 3> grid, std::array<unsigned, 3> block,

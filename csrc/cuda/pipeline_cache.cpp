@@ -66,16 +66,20 @@ int Pipeline::occupancy(int block_threads, int dynamic_shared_bytes) {
   return blocks;
 }
 
-std::vector<std::pair<size_t, size_t>> Pipeline::parameter_layout() const {
+std::vector<std::pair<size_t, size_t>> Pipeline::parameter_layout(size_t count) const {
   const auto &d = driver();
   if (!d.cuFuncGetParamInfo)
     throw std::runtime_error(
         "[pipeline_cache] this driver has no cuFuncGetParamInfo (needs 12.4+)");
+  // The caller names how many parameters it expects: probing past the last
+  // one is an API error, which compute-sanitizer reports (session 6).
   std::vector<std::pair<size_t, size_t>> layout;
-  for (size_t index = 0;; ++index) {
+  for (size_t index = 0; index < count; ++index) {
     size_t offset = 0, size = 0;
-    // An index past the last parameter is CUDA_ERROR_INVALID_VALUE: the end.
-    if (d.cuFuncGetParamInfo(function_, index, &offset, &size) != 0) break;
+    check(d.cuFuncGetParamInfo(function_, index, &offset, &size),
+          ("cuFuncGetParamInfo(" + std::to_string(index) + ") for " + key_.name +
+           " (fewer parameters than expected?)")
+              .c_str());
     layout.emplace_back(offset, size);
   }
   return layout;

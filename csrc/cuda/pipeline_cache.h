@@ -36,9 +36,10 @@ public:
   void ensure_dynamic_shared(int bytes);
   // Blocks resident per SM for this block size and dynamic shared memory.
   int occupancy(int block_threads, int dynamic_shared_bytes);
-  // (offset, size) in bytes of each kernel parameter, as the compiler laid
-  // them out: what a packed argument block must match. Needs a 12.4+ driver.
-  std::vector<std::pair<size_t, size_t>> parameter_layout() const;
+  // (offset, size) in bytes of the first `count` kernel parameters, as the
+  // compiler laid them out: what a packed argument block must match. Needs a
+  // 12.4+ driver.
+  std::vector<std::pair<size_t, size_t>> parameter_layout(size_t count) const;
 
 private:
   KernelKey key_;

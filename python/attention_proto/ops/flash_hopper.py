@@ -122,7 +122,7 @@ class Prepared(attention_front.PreparedAttention):
         for name in ("q", "k", "v"):
             t = getattr(self, name)
             maps.append(tensor_map(t.address, t.shape, t.strides, dtype, rows[name]))
-        layout = self.pipeline.parameter_layout()
+        layout = self.pipeline.parameter_layout(2 + len(self.slots) + len(maps))
         args = place_tensor_maps(self.plan.args, maps, layout)
         self.map_offsets = [offset for offset, _ in layout[-len(maps) :]]
         self.plan = _core.LaunchPlan(
