@@ -23,9 +23,15 @@ def _constants(s) -> dict:
     return {k: int(v) for k, v in (kv.split("=") for kv in s.constants_description.split())}
 
 
+@pytest.fixture(scope="module")
+def compiled():
+    """Each variant compiled once for the tests of this module (NVRTC, ~0.4 s each)."""
+    return {s.name: runtime.compile_for(s, "sm_90a") for s in SPECS}
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_variant_compiles_with_hgmma_and_no_spills(spec):
-    result = runtime.compile_for(spec, "sm_90a")
+def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
+    result = compiled[spec.name]
     text = sass.disassemble(result.binary)
     assert f".text.{spec.entry}" in text
     res = sass.resources_from_log(result.log, spec.entry)
@@ -180,12 +186,12 @@ PACKED_PREFIX = [(0, 64), (64, 96)] + [(160 + 8 * i, 8) for i in range(5)]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_compiled_parameters_match_the_packed_block(spec):
+def test_compiled_parameters_match_the_packed_block(spec, compiled):
     # The CPU reading of the cubin's parameter table (the driver's
     # cuFuncGetParamInfo answers the same on a GPU: test_gpu_flash_hopper.py):
     # the packed prefix sits where the compiler put it, and step (c)'s three
     # descriptors follow, 128 bytes each, at the offsets place_tensor_maps uses.
-    layout = sass.parameter_layout(runtime.compile_for(spec, "sm_90a").binary, spec.entry)
+    layout = sass.parameter_layout(compiled[spec.name].binary, spec.entry)
     assert layout[: len(PACKED_PREFIX)] == PACKED_PREFIX, layout
     maps = layout[len(PACKED_PREFIX) :]
     if _constants(spec)["HOPPER_STEP"] < 3:
