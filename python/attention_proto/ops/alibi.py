@@ -41,14 +41,7 @@ def check(op: str, slopes, batch: int, heads: int, host: bool, stream: int):
             f"[{op}] alibi_slopes must be None, {DEFAULT!r} or a float32 array [heads] or "
             f"[batch, heads], got {slopes!r}"
         )
-    info = tensors.inspect(slopes, "alibi_slopes", op, stream)
-    if info["host"] != host:
-        raise TypeError(
-            f"[{op}] alibi_slopes must be a {'NumPy' if host else 'CUDA'} array like q, got "
-            f"{tensors.describe(slopes)}"
-        )
-    if info["dtype"] != "float32":
-        raise TypeError(f"[{op}] alibi_slopes must be float32, got {info['dtype']}")
+    info = tensors.inspect_float32_like_q(slopes, "alibi_slopes", op, stream, host)
     shape = tuple(info["shape"])
     if shape not in ((heads,), (batch, heads)):
         raise ValueError(

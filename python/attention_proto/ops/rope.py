@@ -281,14 +281,7 @@ def check_fused_tables(op: str, cos, sin, head_dim: int, positions: int, host: b
     NumPy inputs and CUDA arrays with CUDA inputs."""
     infos = []
     for name, t in (("cos", cos), ("sin", sin)):
-        info = tensors.inspect(t, f"rope {name}", op, stream)
-        if info["host"] != host:
-            raise TypeError(
-                f"[{op}] rope {name} must be a {'NumPy' if host else 'CUDA'} array like q, got "
-                f"{tensors.describe(t)}"
-            )
-        if info["dtype"] != "float32":
-            raise TypeError(f"[{op}] rope {name} must be float32, got {info['dtype']}")
+        info = tensors.inspect_float32_like_q(t, f"rope {name}", op, stream, host)
         shape = tuple(info["shape"])
         if len(shape) != 2 or shape[1] != head_dim // 2 or shape[0] < positions:
             raise ValueError(

@@ -141,6 +141,20 @@ def inspect(x, name: str, op: str, stream: int | None = None) -> dict:
     return {"host": False, "framework": framework_of(x), **info}
 
 
+def inspect_float32_like_q(x, label: str, op: str, stream, host: bool) -> dict:
+    """inspect() of a float32 side array a kernel reads beside q (ALiBi slopes,
+    RoPE tables): NumPy with NumPy inputs, a CUDA array with CUDA inputs."""
+    info = inspect(x, label, op, stream)
+    if info["host"] != host:
+        raise TypeError(
+            f"[{op}] {label} must be a {'NumPy' if host else 'CUDA'} array like q, got "
+            f"{describe(x)}"
+        )
+    if info["dtype"] != "float32":
+        raise TypeError(f"[{op}] {label} must be float32, got {info['dtype']}")
+    return info
+
+
 def check_dims_fit_int32(op: str, name: str, shape) -> None:
     for i, n in enumerate(shape):
         if n > INT32_MAX:
