@@ -74,6 +74,14 @@ def opcode_counts(sass: str, opcodes=("HMMA", "HGMMA", "LDL", "STL", "CALL", "LD
     return counts
 
 
+def mma_span(sass: str, opcode: str = "HMMA") -> int:
+    """Instructions from the first `opcode` to the last, inclusive: in a flash
+    kernel, the key loop's body (what a fused variant must not grow)."""
+    ops = re.findall(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", sass, re.M)
+    at = [i for i, op in enumerate(ops) if op == opcode]
+    return at[-1] - at[0] + 1 if at else 0
+
+
 # .nv.info records: (format u8, attribute u8, then 2 bytes of value, or for
 # format 4 a u16 size and that many bytes). KPARAM_INFO (0x17) describes one
 # kernel parameter: index u32, ordinal u16, offset u16, then a u32 whose bits

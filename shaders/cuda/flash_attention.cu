@@ -96,11 +96,14 @@ static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J p
 // tile row r is token pos0 + r of the tables rope_cos/rope_sin (float32, rows
 // table_row floats apart). Rows at or past rows_valid are zero padding and stay
 // so. Each thread takes the two 16-byte chunks of 8 pairs at a time, as the
-// standalone pass does (rope_pairs.h), so both round alike.
+// standalone pass does (rope_pairs.h), so both round alike. Not inlined: its
+// registers then stay out of the key loop's allocation, and the loop compiles
+// as the plain kernel's (inlined, the loop grew by ~50 instructions and ran
+// 4-18 % slower on an H200, session 6; tests/test_variants.py checks the span).
 template <int ROWS>
-__device__ __forceinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
-                                          const float *__restrict__ rope_cos,
-                                          const float *__restrict__ rope_sin, int table_row) {
+__device__ __noinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
+                                       const float *__restrict__ rope_cos,
+                                       const float *__restrict__ rope_sin, int table_row) {
   constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
   for (int i = threadIdx.x; i < ROWS * kParts; i += kThreads) {
     const int r = i / kParts, part = i % kParts;
@@ -271,9 +274,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
 #if ROPE
     // Rotate the Q tile once, here, while the first K/V tiles load (query i is
-    // position i + diag: bottom-right, as the causal mask aligns). Done inside
-    // the key loop at n == 0, the rotation's registers joined the loop's and
-    // the whole loop ran slower (+5 % at N = 8K, H200, session 6). K arrives
+    // position i + diag: bottom-right, as the causal mask aligns). K arrives
     // rotated: flash_attention rotates it once with the standalone pass, where
     // rotating each K tile here repeats the work for every query block
     // (+41-58 % of attention, session 5).
