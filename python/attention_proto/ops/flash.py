@@ -401,6 +401,64 @@ def _rope_key(rope, interleaved):
     return (*keys, bool(interleaved))
 
 
+# The Hopper wgmma kernel (flash_hopper) where it beat the mma.sync kernel on
+# an H200 (session 6, docs/gpu-notes.md; kernel only, N = 1K-16K, both masks):
+# step (b) (softmax overlapping the P V wgmma, cp.async loads) at D=128,
+# +6-23 % over the mma.sync public call; at D=64 it was slower at every N, so
+# D=64 stays on mma.sync. Step (c) (TMA) is faster still, but its descriptors
+# hold the inputs' addresses, which a cached plan cannot (not built yet).
+HOPPER_MIN_SEQLEN_Q = {128: 1024}  # head_dim -> the smallest N measured faster
+HOPPER_STEP = 2
+
+
+def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=None):
+    """(kernel, reason): "wgmma" or "mma_sync" for a problem, and why."""
+    if not debug.dispatch_hopper and config is None:
+        return "mma_sync", "debug.dispatch_hopper is off"
+    if alibi_slopes is not None or rope is not None:
+        return "mma_sync", "ALiBi and RoPE are fused into the mma.sync kernel only"
+    from . import flash_hopper  # imports this module
+
+    if isinstance(config, flash_hopper.HopperConfig):
+        return "wgmma", f"config={config.label()} names the wgmma kernel"
+    if config is not None or stitch_mode is not None:
+        return "mma_sync", "config= or stitch_mode= names an mma.sync kernel"
+    shape = getattr(q, "shape", ())
+    if len(shape) != 4:
+        return "mma_sync", "not a [B, H, N, D] array (validation says more)"
+    d, n = int(shape[3]), int(shape[2])
+    if n < HOPPER_MIN_SEQLEN_Q.get(d, 1 << 62):
+        return "mma_sync", f"D={d}, N={n}: the wgmma kernel was not faster there"
+    if not cuda.is_available() or cuda.properties()["arch"] != "sm_90a":
+        return "mma_sync", "the wgmma kernel needs an sm_90a GPU"
+    if causal and -(-n // 128) > attention_front.GRID_YZ_MAX:
+        return "mma_sync", "too many query blocks for the wgmma kernel's causal grid"
+    return "wgmma", f"D={d}, N={n} on sm_90a: the wgmma kernel, step {HOPPER_STEP}"
+
+
+def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None, **kwargs):
+    """The Prepared problem the public call runs (dispatch() picks the kernel);
+    `reason` on it says why. Benchmarks time its launch as the kernel-only time."""
+    kernel, reason = dispatch(q, causal, alibi_slopes, rope, config, kwargs.get("stitch_mode"))
+    if kernel == "wgmma":
+        from . import flash_hopper  # imports this module
+
+        kwargs.pop("stitch_mode", None)
+        kwargs.pop("rope_interleaved", None)
+        if not isinstance(config, flash_hopper.HopperConfig):
+            config = flash_hopper.HopperConfig(step=HOPPER_STEP)
+        prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=config, **kwargs)
+        prepared.variant_slots = False
+        prepared.alibi_address = 0
+    else:
+        prepared = Prepared(
+            q, k, v, causal=causal, alibi_slopes=alibi_slopes, rope=rope, config=config, **kwargs
+        )
+        prepared.variant_slots = True
+    prepared.reason = reason
+    return prepared
+
+
 def _call_torch(
     q,
     k,
@@ -481,8 +539,10 @@ def _call_torch(
             streams.poison(t, s, on_current)
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
-    tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
-    plan.run_plan(s, [*addresses, slopes or plan.alibi_address, *tables])
+    if plan.variant_slots:  # the mma.sync kernel's slopes, cos and sin
+        tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
+        addresses += [slopes or plan.alibi_address, *tables]
+    plan.run_plan(s, addresses)
     return (o, lse) if return_lse else o
 
 
@@ -493,7 +553,7 @@ def _torch_plan(
     everything a shape can get wrong, once; nothing is allocated. It keeps what
     the common call needs ready: the bound launch, torch's empty_like and
     current-stream lookup, and the argument tail after q, k, v, o."""
-    plan = Prepared(
+    plan = prepare(
         q,
         k,
         v,
@@ -507,12 +567,13 @@ def _torch_plan(
         stream=stream,
         allocate=False,
     )
-    plan.alibi_address = plan.default_alibi_address()
+    if plan.variant_slots:
+        plan.alibi_address = plan.default_alibi_address()
     plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
     # The common call (_call_torch's first branch): no lse, no per-call slopes
     # or tables, o like q. Its tail: lse, slopes, cos, sin.
     plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
-    plan.tail = (0, plan.alibi_address, 0, 0)
+    plan.tail = (0, plan.alibi_address, 0, 0) if plan.variant_slots else (0,)
     plan.run_plan = plan.plan.run
     plan.empty_like = sys.modules["torch"].empty_like
     plan.current_stream = streams.torch_current_function()
@@ -552,8 +613,11 @@ def flash_attention(
     with a NaN or +inf score among its visible keys (NaN or Inf in q or k)
     returns NaN (lse = NaN). With return_lse, also returns the float32
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
-    overrides the tuned tile choice. Forward only: inputs that require grad are
-    refused while grad mode is on.
+    overrides the tuned tile choice (a flash_hopper.HopperConfig picks the
+    wgmma kernel). On an sm_90a GPU, D=128 and N >= 1024 without ALiBi or
+    RoPE run on the Hopper wgmma kernel, where it measured faster (dispatch()
+    says which kernel a problem gets and why; prepare() returns it). Forward
+    only: inputs that require grad are refused while grad mode is on.
 
     alibi_slopes adds ALiBi's bias -slope * |i + Nk - Nq - j| to the scaled
     score of query i and key j (with causal: the causal form, -slope * (i +
@@ -590,7 +654,7 @@ def flash_attention(
             rope=rope,
             rope_interleaved=rope_interleaved,
         )
-    prepared = Prepared(
+    prepared = prepare(
         q,
         k,
         v,

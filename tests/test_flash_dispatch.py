@@ -1,0 +1,55 @@
+"""Which flash kernel a call gets (flash.dispatch), without a GPU: every reason
+to stay on the mma.sync kernel that does not need the device. The GPU side
+(the wgmma kernel chosen on sm_90a, its results) is in test_gpu_flash_dispatch.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attention_proto import debug
+from attention_proto.ops import flash
+from attention_proto.ops.tuning import best_config
+
+
+def _q(n=2048, d=128):
+    return np.zeros((1, 2, n, d), np.float16)
+
+
+@pytest.mark.parametrize(
+    "kwargs,reason",
+    [
+        ({"alibi_slopes": "default"}, "ALiBi and RoPE"),
+        ({"rope": (None, None)}, "ALiBi and RoPE"),
+        ({"config": best_config(128, "bfloat16", False)}, "names an mma.sync kernel"),
+        ({"stitch_mode": 1}, "names an mma.sync kernel"),
+    ],
+)
+def test_variants_and_mma_sync_configs_stay_on_mma_sync(kwargs, reason):
+    kernel, why = flash.dispatch(_q(), False, **kwargs)
+    assert kernel == "mma_sync" and reason in why
+
+
+@pytest.mark.parametrize("n,d", [(1023, 128), (4096, 64), (100, 128)])
+def test_shapes_where_wgmma_was_not_faster_stay_on_mma_sync(n, d):
+    kernel, why = flash.dispatch(_q(n, d), True)
+    assert kernel == "mma_sync" and f"D={d}, N={n}" in why
+
+
+def test_the_switch_turns_dispatch_off(monkeypatch):
+    monkeypatch.setattr(debug, "dispatch_hopper", False)
+    assert flash.dispatch(_q(), False) == ("mma_sync", "debug.dispatch_hopper is off")
+
+
+def test_without_an_sm_90a_gpu_the_mma_sync_kernel_runs():
+    from attention_proto import cuda
+
+    if cuda.is_available() and cuda.properties()["arch"] == "sm_90a":
+        pytest.skip("this machine has an sm_90a GPU (test_gpu_flash_dispatch.py covers it)")
+    assert flash.dispatch(_q(), False) == ("mma_sync", "the wgmma kernel needs an sm_90a GPU")
+
+
+def test_the_dispatch_table_names_measured_head_dims_only():
+    # Step (b) measured faster at D=128 (session 6); D=64 stays on mma.sync.
+    assert set(flash.HOPPER_MIN_SEQLEN_Q) <= set(flash.HEAD_DIMS)
+    assert 64 not in flash.HOPPER_MIN_SEQLEN_Q

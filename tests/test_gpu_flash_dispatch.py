@@ -1,0 +1,83 @@
+"""flash_attention's kernel choice on a GPU: on sm_90a, D=128 and N >= 1024
+take the Hopper wgmma kernel (flash.dispatch), through the torch fast path and
+the NumPy path alike, with the same contract as the mma.sync kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attention_proto as ap
+from attention_proto import cuda, debug
+from attention_proto.ops import flash, flash_hopper
+from tolerance import assert_close_to_reference, to_dtype
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def _hopper_only():
+    arch = cuda.properties()["arch"]
+    if arch != flash_hopper.ARCH:
+        pytest.skip(f"the wgmma kernel needs sm_90a, this GPU is {arch}")
+
+
+def _inputs(rng, b, h, nq, nk, d, dtype, kvh=None):
+    kvh = kvh or h
+    return tuple(
+        to_dtype(rng.standard_normal(s).astype(np.float32), dtype)
+        for s in ((b, h, nq, d), (b, kvh, nk, d), (b, kvh, nk, d))
+    )
+
+
+def test_d128_from_1024_rows_takes_the_wgmma_kernel(rng):
+    q, k, v = _inputs(rng, 1, 2, 1024, 1024, 128, "bfloat16")
+    kernel, why = flash.dispatch(q, True)
+    assert kernel == "wgmma" and "step 2" in why
+    prepared = flash.prepare(q, k, v, causal=True)
+    assert isinstance(prepared, flash_hopper.Prepared) and prepared.reason == why
+    assert flash.prepare(q[:, :, :1000], k, v, causal=True).reason.startswith("D=128, N=1000")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", flash.DTYPES)
+def test_dispatched_calls_match_fp64_and_the_mma_sync_kernel(rng, causal, dtype, monkeypatch):
+    # GQA 4/2, Nq != Nk, a partial last tile: the whole contract on the new path.
+    q, k, v = _inputs(rng, 1, 4, 1100, 1300, 128, dtype, kvh=2)
+    o, lse = ap.flash_attention(q, k, v, causal=causal, return_lse=True)
+    assert_close_to_reference(o, q, k, v, dtype, causal=causal)
+    monkeypatch.setattr(debug, "dispatch_hopper", False)
+    o_mma, lse_mma = ap.flash_attention(q, k, v, causal=causal, return_lse=True)
+    np.testing.assert_allclose(np.asarray(lse), np.asarray(lse_mma), rtol=1e-5, atol=1e-5)
+    of, omf = (np.asarray(x).astype(np.float32) for x in (o, o_mma))
+    np.testing.assert_allclose(of, omf, rtol=2**-6, atol=2**-8)
+
+
+@pytest.mark.parametrize("poison", [False, True])
+def test_torch_fast_path_takes_the_wgmma_kernel(poison, monkeypatch):
+    torch = pytest.importorskip("torch")
+    # The common call (o like q, current stream) and the general path (lse,
+    # poisoned outputs) both launch the wgmma plan's 5 pointer slots.
+    monkeypatch.setattr(debug, "poison_outputs", poison)
+    g = torch.Generator(device="cuda").manual_seed(7)
+    q, k, v = (
+        torch.randn(2, 2, 1024, 128, device="cuda", dtype=torch.bfloat16, generator=g)
+        for _ in range(3)
+    )
+    o = ap.flash_attention(q, k, v, causal=True)
+    o2, lse = ap.flash_attention(q, k, v, causal=True, return_lse=True)
+    plans = [p for p in flash._PLANS.values() if isinstance(p, flash_hopper.Prepared)]
+    assert plans and all(not p.variant_slots for p in plans)
+    torch.cuda.synchronize()
+    assert torch.equal(o, o2)  # one kernel, one arithmetic
+    qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
+    assert_close_to_reference(o.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
+    assert torch.isfinite(lse).all()
+
+
+def test_a_hopper_config_picks_the_wgmma_kernel_at_any_length(rng):
+    q, k, v = _inputs(rng, 1, 2, 97, 97, 64, "float16")
+    cfg = flash_hopper.HopperConfig(block_m=64, block_n=64, step=2)
+    assert flash.dispatch(q, False, config=cfg)[0] == "wgmma"
+    o = ap.flash_attention(q, k, v, config=cfg)
+    assert_close_to_reference(o, q, k, v, "float16")
