@@ -5,7 +5,8 @@ tokens, causal and not. Every number is a public call with torch tensors,
 timed like the peers (CUDA events, median of ITERATIONS after warm-up); each
 input tensor is 32 MB or more, so L2 does not hold a call's inputs.
 
-- base: flash_attention(q, k, v).
+- base: flash_attention(q, k, v) on the mma.sync kernel (debug.dispatch_hopper
+  off for the suite: the variants are fused into that kernel).
 - RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
   RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one
@@ -226,7 +227,16 @@ def run(args) -> list[dict]:
     import attention_proto as ap
 
     iters = 10 if getattr(args, "quick", False) else ITERATIONS
-    rows, gqa = _rows(torch, ap, iters)
+    # The fused variants live in the mma.sync kernel: every flash call here
+    # runs it (the public call would take the wgmma kernel for plain D=128), so
+    # each cost compares one kernel with itself.
+    from .. import debug
+
+    dispatch, debug.dispatch_hopper = debug.dispatch_hopper, False
+    try:
+        rows, gqa = _rows(torch, ap, iters)
+    finally:
+        debug.dispatch_hopper = dispatch
     counts = _counts()
     result = {
         "run": run_block("variants", args, {"rows": iters, "gqa": iters}),
