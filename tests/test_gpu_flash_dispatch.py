@@ -33,7 +33,7 @@ def _inputs(rng, b, h, nq, nk, d, dtype, kvh=None):
 def test_d128_from_1024_rows_takes_the_wgmma_kernel(rng):
     q, k, v = _inputs(rng, 1, 2, 1024, 1024, 128, "bfloat16")
     kernel, why = flash.dispatch(q, True)
-    assert kernel == "wgmma" and "step 2" in why
+    assert kernel == "wgmma" and f"step {flash.HOPPER_STEP}" in why
     prepared = flash.prepare(q, k, v, causal=True)
     assert isinstance(prepared, flash_hopper.Prepared) and prepared.reason == why
     assert flash.prepare(q[:, :, :1000], k, v, causal=True).reason.startswith("D=128, N=1000")
@@ -81,3 +81,39 @@ def test_a_hopper_config_picks_the_wgmma_kernel_at_any_length(rng):
     assert flash.dispatch(q, False, config=cfg)[0] == "wgmma"
     o = ap.flash_attention(q, k, v, config=cfg)
     assert_close_to_reference(o, q, k, v, "float16")
+
+
+def test_one_cached_plan_serves_new_buffers(rng):
+    torch = pytest.importorskip("torch")
+    # Step (c)'s descriptors hold addresses: the cached plan encodes them from
+    # each call's q, k, v, so new buffers of the same layout give their own
+    # answers (a stale descriptor would read the first call's inputs).
+    outs, inputs = [], []
+    for seed in (1, 2, 3):
+        g = torch.Generator(device="cuda").manual_seed(seed)
+        q, k, v = (
+            torch.randn(1, 2, 1024, 128, device="cuda", dtype=torch.bfloat16, generator=g)
+            for _ in range(3)
+        )
+        outs.append(ap.flash_attention(q, k, v))
+        inputs.append((q, k, v))
+    hopper = [p for p in flash._PLANS.values() if isinstance(p, flash_hopper.Prepared)]
+    assert any(p.config.step == 3 for p in hopper)
+    torch.cuda.synchronize()
+    for o, (q, k, v) in zip(outs, inputs, strict=True):
+        qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
+        assert_close_to_reference(o.float().cpu().numpy(), qn, kn, vn, "bfloat16")
+
+
+def test_a_layout_tma_cannot_describe_falls_back_to_step_2():
+    torch = pytest.importorskip("torch")
+    # K/V broadcast over heads (stride 0): TMA needs a real stride.
+    q = torch.randn(1, 4, 1024, 128, device="cuda", dtype=torch.bfloat16)
+    k, v = (torch.randn(1, 1, 1024, 128, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    ke, ve = k.expand(1, 4, 1024, 128), v.expand(1, 4, 1024, 128)
+    prepared = flash.prepare(q, ke, ve, allocate=False)
+    assert prepared.config.step == 2 and "broadcast view" in prepared.reason
+    o = ap.flash_attention(q, ke, ve)
+    torch.cuda.synchronize()
+    qn, kn, vn = (x.float().cpu().numpy() for x in (q, ke, ve))
+    assert_close_to_reference(o.float().cpu().numpy(), qn, kn, vn, "bfloat16")

@@ -56,6 +56,9 @@ cuda::LaunchConfig launch_config(std::array<unsigned, 3> grid, std::array<unsign
 
 using PlanStep = std::tuple<std::shared_ptr<cuda::Pipeline>, std::array<unsigned, 3>,
                             std::array<unsigned, 3>, unsigned>;
+// (offset, pointer index, dtype, dims, strides_bytes, box, swizzle_bytes).
+using MapSlot = std::tuple<size_t, size_t, int, std::vector<unsigned long long>,
+                           std::vector<unsigned long long>, std::vector<unsigned>, int>;
 
 nb::dict properties_dict(const cuda::DeviceProperties &p) {
   nb::dict d;
@@ -285,17 +288,22 @@ void bind_runtime(nb::module_ &m) {
       .def(
           "__init__",
           [](cuda::LaunchPlan *self, const std::vector<PlanStep> &steps, nb::bytes args,
-             std::vector<size_t> pointer_offsets) {
+             std::vector<size_t> pointer_offsets, const std::vector<MapSlot> &tensor_maps) {
             std::vector<cuda::LaunchPlan::Step> converted;
             for (const auto &[pipeline, grid, block, shared] : steps)
               converted.push_back({pipeline, launch_config(grid, block, shared)});
+            std::vector<cuda::TensorMapSlot> maps;
+            for (const auto &[offset, index, dtype, dims, strides, box, swizzle] : tensor_maps)
+              maps.push_back({offset, index, dtype, dims, strides, box, swizzle});
             new (self)
                 cuda::LaunchPlan(std::move(converted), std::string(args.c_str(), args.size()),
-                                 std::move(pointer_offsets));
+                                 std::move(pointer_offsets), std::move(maps));
           },
-          "steps"_a, "args"_a, "pointer_offsets"_a,
+          "steps"_a, "args"_a, "pointer_offsets"_a, "tensor_maps"_a = std::vector<MapSlot>{},
           "Kernels (pipeline, grid, block, dynamic shared bytes) run in order with one argument "
-          "block whose 8-byte pointer slots run() fills.")
+          "block whose 8-byte pointer slots run() fills; tensor_maps, (offset, pointer index, "
+          "dtype, dims, strides_bytes, box, swizzle_bytes) each, are TMA descriptors run() "
+          "encodes from those pointers into their 128 bytes.")
       .def(
           "run",
           // The GIL stays held, as torch holds it for its launches: releasing

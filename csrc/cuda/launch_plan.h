@@ -13,6 +13,7 @@
 #include "driver_api.h"
 #include "encode.h"
 #include "pipeline_cache.h"
+#include "tensor_map.h"
 
 namespace ap::cuda {
 
@@ -24,11 +25,14 @@ public:
   };
 
   // Checks every step's grid and shared memory (throws naming the kernel) and
-  // raises the kernels' dynamic shared-memory limits, once.
-  LaunchPlan(std::vector<Step> steps, std::string args, std::vector<size_t> pointer_offsets);
+  // raises the kernels' dynamic shared-memory limits, once. `tensor_maps`:
+  // TMA descriptors encoded at each run from the call's addresses.
+  LaunchPlan(std::vector<Step> steps, std::string args, std::vector<size_t> pointer_offsets,
+             std::vector<TensorMapSlot> tensor_maps = {});
 
   // Raises DeviceInputError if a finished kernel reported a bad device-resident
-  // input, then writes `addresses` into the pointer slots and launches.
+  // input, then writes `addresses` into the pointer slots, encodes the tensor
+  // maps of those addresses into theirs, and launches.
   void run(CUstream stream, const std::vector<uint64_t> &addresses) const;
 
   const std::vector<Step> &steps() const { return steps_; }
@@ -38,6 +42,7 @@ private:
   std::vector<Step> steps_;
   std::string args_;
   std::vector<size_t> offsets_;
+  std::vector<TensorMapSlot> maps_;
 };
 
 } // namespace ap::cuda

@@ -1,5 +1,6 @@
 #include "tensor_map.h"
 
+#include <cstring>
 #include <stdexcept>
 
 #include "attention_params.h"
@@ -24,10 +25,12 @@ struct alignas(64) TensorMapBytes {
 
 } // namespace
 
-std::string encode_tensor_map(int dtype, unsigned long long address,
-                              const std::vector<unsigned long long> &dims,
-                              const std::vector<unsigned long long> &strides_bytes,
-                              const std::vector<unsigned> &box, int swizzle_bytes) {
+namespace {
+
+TensorMapBytes encode(int dtype, unsigned long long address,
+                      const std::vector<unsigned long long> &dims,
+                      const std::vector<unsigned long long> &strides_bytes,
+                      const std::vector<unsigned> &box, int swizzle_bytes) {
   const size_t rank = dims.size();
   if (rank < 1 || rank > 5 || box.size() != rank || strides_bytes.size() + 1 != rank)
     refuse("rank 1..5 with one box size per dim and one stride per dim after the first");
@@ -56,7 +59,25 @@ std::string encode_tensor_map(int dtype, unsigned long long address,
       element_strides.data(), kInterleaveNone, swizzle_bytes ? kSwizzle128B : kSwizzleNone,
       kL2Promotion256B, kOobFillZeros);
   check(code, "cuTensorMapEncodeTiled");
+  return map;
+}
+
+} // namespace
+
+std::string encode_tensor_map(int dtype, unsigned long long address,
+                              const std::vector<unsigned long long> &dims,
+                              const std::vector<unsigned long long> &strides_bytes,
+                              const std::vector<unsigned> &box, int swizzle_bytes) {
+  const TensorMapBytes map = encode(dtype, address, dims, strides_bytes, box, swizzle_bytes);
   return std::string(reinterpret_cast<const char *>(map.bytes), sizeof(map.bytes));
+}
+
+void encode_tensor_map_into(const TensorMapSlot &slot, unsigned long long address, void *out) {
+  // Encoded into an aligned local (the driver writes a 64-byte-aligned
+  // CUtensorMap), then copied to where the argument block wants it.
+  const TensorMapBytes map =
+      encode(slot.dtype, address, slot.dims, slot.strides_bytes, slot.box, slot.swizzle_bytes);
+  std::memcpy(out, map.bytes, sizeof(map.bytes));
 }
 
 } // namespace ap::cuda

@@ -4,6 +4,7 @@
 // belongs to one buffer.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,5 +20,21 @@ std::string encode_tensor_map(int dtype, unsigned long long address,
                               const std::vector<unsigned long long> &dims,
                               const std::vector<unsigned long long> &strides_bytes,
                               const std::vector<unsigned> &box, int swizzle_bytes);
+
+// A descriptor a launch plan encodes at every run from one of its pointer
+// arguments: the view (dims, strides, box, swizzle) is fixed with the plan, the
+// address is the call's, so one plan serves every buffer of that layout.
+struct TensorMapSlot {
+  size_t offset;        // where its 128 bytes sit in the argument block
+  size_t address_index; // which of run()'s addresses it describes
+  int dtype;
+  std::vector<unsigned long long> dims;
+  std::vector<unsigned long long> strides_bytes;
+  std::vector<unsigned> box;
+  int swizzle_bytes;
+};
+
+// encode_tensor_map of `slot` at `address`, into `out` (128 bytes, any alignment).
+void encode_tensor_map_into(const TensorMapSlot &slot, unsigned long long address, void *out);
 
 } // namespace ap::cuda

@@ -402,13 +402,13 @@ def _rope_key(rope, interleaved):
 
 
 # The Hopper wgmma kernel (flash_hopper) where it beat the mma.sync kernel on
-# an H200 (session 6, docs/gpu-notes.md; kernel only, N = 1K-16K, both masks):
-# step (b) (softmax overlapping the P V wgmma, cp.async loads) at D=128,
-# +6-23 % over the mma.sync public call; at D=64 it was slower at every N, so
-# D=64 stays on mma.sync. Step (c) (TMA) is faster still, but its descriptors
-# hold the inputs' addresses, which a cached plan cannot (not built yet).
-HOPPER_MIN_SEQLEN_Q = {128: 1024}  # head_dim -> the smallest N measured faster
-HOPPER_STEP = 2
+# an H200 (session 6, docs/gpu-notes.md; kernel only, N = 1K-16K, both masks).
+# Step (c) (TMA loads; its launch plan encodes the descriptors from each call's
+# pointers): D=128 +21-48 % over the mma.sync public call from N = 1K; D=64
+# from N = 4K (+4-10 %; slower at 1K). Step (b) (cp.async) only at D=128
+# (+6-23 %); at D=64 it was slower at every N.
+HOPPER_STEP = 3
+HOPPER_MIN_SEQLEN_Q = {3: {128: 1024, 64: 4096}, 2: {128: 1024}}  # step -> D -> N
 
 
 def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=None):
@@ -427,7 +427,7 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     if len(shape) != 4:
         return "mma_sync", "not a [B, H, N, D] array (validation says more)"
     d, n = int(shape[3]), int(shape[2])
-    if n < HOPPER_MIN_SEQLEN_Q.get(d, 1 << 62):
+    if n < HOPPER_MIN_SEQLEN_Q[HOPPER_STEP].get(d, 1 << 62):
         return "mma_sync", f"D={d}, N={n}: the wgmma kernel was not faster there"
     if not cuda.is_available() or cuda.properties()["arch"] != "sm_90a":
         return "mma_sync", "the wgmma kernel needs an sm_90a GPU"
@@ -445,9 +445,18 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
 
         kwargs.pop("stitch_mode", None)
         kwargs.pop("rope_interleaved", None)
-        if not isinstance(config, flash_hopper.HopperConfig):
-            config = flash_hopper.HopperConfig(step=HOPPER_STEP)
-        prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=config, **kwargs)
+        if isinstance(config, flash_hopper.HopperConfig):
+            prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=config, **kwargs)
+        else:
+            try:
+                cfg = flash_hopper.HopperConfig(step=HOPPER_STEP)
+                prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, **kwargs)
+            except ValueError as e:  # a layout TMA cannot describe: step (b) loads it
+                if "(TMA)" not in str(e):
+                    raise
+                cfg = flash_hopper.HopperConfig(step=2)
+                prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, **kwargs)
+                reason = f"{reason}; step 2 instead: {e}"
         prepared.variant_slots = False
         prepared.alibi_address = 0
     else:
@@ -614,8 +623,9 @@ def flash_attention(
     returns NaN (lse = NaN). With return_lse, also returns the float32
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
     overrides the tuned tile choice (a flash_hopper.HopperConfig picks the
-    wgmma kernel). On an sm_90a GPU, D=128 and N >= 1024 without ALiBi or
-    RoPE run on the Hopper wgmma kernel, where it measured faster (dispatch()
+    wgmma kernel). On an sm_90a GPU, D=128 from N = 1024 and D=64 from
+    N = 4096, without ALiBi or RoPE, run on the Hopper wgmma kernel (TMA
+    loads), where it measured faster (dispatch()
     says which kernel a problem gets and why; prepare() returns it). Forward
     only: inputs that require grad are refused while grad mode is on.
 

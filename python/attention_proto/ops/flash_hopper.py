@@ -105,34 +105,38 @@ class Prepared(attention_front.PreparedAttention):
         self.config = HopperConfig() if config is None else config
         if not isinstance(self.config, HopperConfig):
             raise TypeError(f"[{ENTRY}] config must be a HopperConfig, got {self.config!r}")
-        if self.config.step >= 3 and not kwargs.get("allocate", True):
-            raise ValueError(f"[{ENTRY}] step {self.config.step} (TMA) needs allocate=True")
         super().__init__(q, k, v, **kwargs)
         if self.config.step >= 3:
             self._add_tensor_maps()
 
     def _add_tensor_maps(self) -> None:
-        """Step (c) loads through TMA descriptors of q, k and v, which hold
-        their addresses: placed in the argument block where the compiled kernel
-        has its three __grid_constant__ parameters (the driver's
-        cuFuncGetParamInfo), once the inputs are on the device."""
+        """Step (c) loads through TMA descriptors of q, k and v. They hold the
+        addresses, so the launch plan encodes them at every run from its q, k
+        and v pointers (one plan serves every buffer of this layout, as for the
+        other kernels: the torch path caches it); the view is fixed here, at the
+        offsets where the compiled kernel has its three __grid_constant__
+        parameters (the driver's cuFuncGetParamInfo)."""
         dtype = attention_front.dtype_code(self.problem.dtype)
-        rows = {"q": self.config.block_m, "k": self.config.block_n, "v": self.config.block_n}
+        rows = (self.config.block_m, self.config.block_n, self.config.block_n)
+        layout = self.pipeline.parameter_layout(2 + len(self.slots) + len(rows))
+        # Zeros where run() encodes the descriptors; the block ends with them.
+        args = place_tensor_maps(self.plan.args, [bytes(128)] * len(rows), layout)
+        self.map_offsets = [offset for offset, _ in layout[-len(rows) :]]
         maps = []
-        for name in ("q", "k", "v"):
-            t = getattr(self, name)
-            maps.append(tensor_map(t.address, t.shape, t.strides, dtype, rows[name]))
-        layout = self.pipeline.parameter_layout(2 + len(self.slots) + len(maps))
-        args = place_tensor_maps(self.plan.args, maps, layout)
-        self.map_offsets = [offset for offset, _ in layout[-len(maps) :]]
+        for index, ((shape, strides), r) in enumerate(zip(self.views, rows, strict=True)):
+            dims, strides_bytes, box = tensor_map_view(shape, strides, r)
+            maps.append((self.map_offsets[index], index, dtype, dims, strides_bytes, box, 128))
         self.plan = _core.LaunchPlan(
             [(self.pipeline, self.grid(), self.block(), self.shared_bytes())],
             args,
             self.slots,
+            maps,
         )
 
     def check(self, infos):
         p = self.problem
+        # q, k, v as the kernel reads them (step (c) describes them to TMA).
+        self.views = [(i["shape"], i["strides"]) for i in infos]
         props = cuda.properties()
         if props["arch"] != ARCH:
             raise RuntimeError(
@@ -190,12 +194,13 @@ def place_tensor_maps(args: bytes, maps: list[bytes], layout) -> bytes:
     return bytes(block)
 
 
-def tensor_map(address: int, shape, strides, dtype_code: int, rows: int) -> bytes:
-    """A TMA descriptor of a [B, H, N, D] 16-bit tensor (strides in elements)
-    whose loads move `rows` rows by 64 columns (one 128-byte swizzled block).
-    Size-1 dimensions may report stride 0; TMA wants a multiple of 16 bytes, so
-    they take the stride a contiguous layout would give them (never used)."""
-    b, h, n, d = shape
+def tensor_map_view(shape, strides, rows: int):
+    """(dims, strides_bytes, box) of a TMA view of a [B, H, N, D] 16-bit tensor
+    (strides in elements) whose loads move `rows` rows by 64 columns (one
+    128-byte swizzled block), dims innermost first. Size-1 dimensions may
+    report stride 0; TMA wants a multiple of 16 bytes, so they take the stride
+    a contiguous layout would give them (never used)."""
+    b, h, n, d = (int(x) for x in shape)
     for size, stride, name in zip((b, h, n), strides[:3], ("batch", "head", "row"), strict=True):
         if size > 1 and stride == 0:  # a broadcast (expanded) view
             raise ValueError(
@@ -206,6 +211,11 @@ def tensor_map(address: int, shape, strides, dtype_code: int, rows: int) -> byte
     sn = sn if n > 1 else d * 2
     sh = sh if h > 1 else sn * n
     sb = sb if b > 1 else sh * h
-    return _core.encode_tensor_map(
-        dtype_code, address, [d, n, h, b], [sn, sh, sb], [64, rows, 1, 1], 128
-    )
+    return [d, n, h, b], [sn, sh, sb], [64, rows, 1, 1]
+
+
+def tensor_map(address: int, shape, strides, dtype_code: int, rows: int) -> bytes:
+    """The descriptor of tensor_map_view at `address`, encoded now (the launch
+    plan encodes its own at each run)."""
+    dims, strides_bytes, box = tensor_map_view(shape, strides, rows)
+    return _core.encode_tensor_map(dtype_code, address, dims, strides_bytes, box, 128)
