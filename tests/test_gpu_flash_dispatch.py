@@ -64,10 +64,11 @@ def test_torch_fast_path_takes_the_wgmma_kernel(poison, monkeypatch):
         torch.randn(2, 2, 1024, 128, device="cuda", dtype=torch.bfloat16, generator=g)
         for _ in range(3)
     )
+    before = {id(p) for p in flash._PLANS.values()}
     o = ap.flash_attention(q, k, v, causal=True)
     o2, lse = ap.flash_attention(q, k, v, causal=True, return_lse=True)
-    plans = [p for p in flash._PLANS.values() if isinstance(p, flash_hopper.Prepared)]
-    assert plans and all(not p.variant_slots for p in plans)
+    new = [p for p in flash._PLANS.values() if id(p) not in before]
+    assert len(new) == 2 and all(isinstance(p, flash_hopper.Prepared) for p in new)
     torch.cuda.synchronize()
     assert torch.equal(o, o2)  # one kernel, one arithmetic
     qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
@@ -89,6 +90,7 @@ def test_one_cached_plan_serves_new_buffers(rng):
     # each call's q, k, v, so new buffers of the same layout give their own
     # answers (a stale descriptor would read the first call's inputs).
     outs, inputs = [], []
+    before = {id(p) for p in flash._PLANS.values()}
     for seed in (1, 2, 3):
         g = torch.Generator(device="cuda").manual_seed(seed)
         q, k, v = (
@@ -97,8 +99,9 @@ def test_one_cached_plan_serves_new_buffers(rng):
         )
         outs.append(ap.flash_attention(q, k, v))
         inputs.append((q, k, v))
-    hopper = [p for p in flash._PLANS.values() if isinstance(p, flash_hopper.Prepared)]
-    assert any(p.config.step == 3 for p in hopper)
+    new = [p for p in flash._PLANS.values() if id(p) not in before]
+    assert len(new) == 1 and isinstance(new[0], flash_hopper.Prepared)  # one plan, 3 calls
+    assert new[0].config.step == flash.HOPPER_STEP == 3
     torch.cuda.synchronize()
     for o, (q, k, v) in zip(outs, inputs, strict=True):
         qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
@@ -117,3 +120,22 @@ def test_a_layout_tma_cannot_describe_falls_back_to_step_2():
     torch.cuda.synchronize()
     qn, kn, vn = (x.float().cpu().numpy() for x in (q, ke, ve))
     assert_close_to_reference(o.float().cpu().numpy(), qn, kn, vn, "bfloat16")
+
+
+def test_d64_broadcast_views_fall_back_to_mma_sync():
+    torch = pytest.importorskip("torch")
+    # D=64 from N=4K takes step (c); TMA refuses the broadcast K/V, and step
+    # (b) was not faster at D=64: the mma.sync kernel, reason recorded.
+    q = torch.randn(1, 2, 4096, 64, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, 1, 4096, 64, device="cuda", dtype=torch.bfloat16).expand(1, 2, 4096, 64)
+    prepared = flash.prepare(q, k, k, allocate=False)
+    assert isinstance(prepared, flash.Prepared) and "mma.sync kernel instead" in prepared.reason
+
+
+def test_bad_input_on_the_wgmma_path_names_flash_attention():
+    torch = pytest.importorskip("torch")
+    q = torch.randn(1, 2, 1024, 128, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, 2, 1024, 128, device="cuda", dtype=torch.float16)
+    assert flash.dispatch(q, False)[0] == "wgmma"
+    with pytest.raises(TypeError, match=r"^\[flash_attention\] "):
+        ap.flash_attention(q, k, k)

@@ -65,8 +65,8 @@ def _speed_rows(torch, quick):
                         continue
                     row[f"{name}_tflops"] = _flops(b, h, n, d, causal) / t.median_s / 1e12
                     row[f"{name}_cv"] = t.cv
-                # The Hopper wgmma kernel (issue 11, ablation steps (a)-(c)) has
-                # no public call yet: its kernel-only time, a diagnostic beside them.
+                # The Hopper wgmma kernel's ablation steps (a)-(c) (issue 11),
+                # kernel only, each by name: a diagnostic beside the calls.
                 steps = (
                     (1, "cuda_wgmma_kernel"),
                     (2, "cuda_wgmma_step_b_kernel"),

@@ -445,17 +445,24 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
 
         kwargs.pop("stitch_mode", None)
         kwargs.pop("rope_interleaved", None)
+        wgmma = flash_hopper.Dispatched
         if isinstance(config, flash_hopper.HopperConfig):
-            prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=config, **kwargs)
+            prepared = wgmma(q, k, v, causal=causal, config=config, **kwargs)
         else:
             try:
                 cfg = flash_hopper.HopperConfig(step=HOPPER_STEP)
-                prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, **kwargs)
-            except ValueError as e:  # a layout TMA cannot describe: step (b) loads it
-                if "(TMA)" not in str(e):
+                prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
+            except ValueError as e:  # a layout TMA cannot describe
+                if "(TMA)" not in str(e) and "[tma]" not in str(e):
                     raise
+                d, n = int(q.shape[3]), int(q.shape[2])
+                if n < HOPPER_MIN_SEQLEN_Q[2].get(d, 1 << 62):  # step (b) not faster here
+                    prepared = Prepared(q, k, v, causal=causal, **kwargs)
+                    prepared.variant_slots = True
+                    prepared.reason = f"{reason}; the mma.sync kernel instead: {e}"
+                    return prepared
                 cfg = flash_hopper.HopperConfig(step=2)
-                prepared = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, **kwargs)
+                prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
                 reason = f"{reason}; step 2 instead: {e}"
         prepared.variant_slots = False
         prepared.alibi_address = 0
@@ -509,6 +516,7 @@ def _call_torch(
         config,
         alibi_key,
         rope_key,
+        debug.dispatch_hopper,  # a switched dispatch never reuses the other's plan
     )
     plan = _PLANS.get(key)
     if plan is None:

@@ -1,7 +1,7 @@
 """flash_attention_wgmma: the Hopper (sm_90a) flash forward on wgmma
-(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a)-(c). Not wired
-into flash_attention's dispatch. Prepared builds the launch plan so GPU tests
-and benchmarks can call it directly."""
+(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a)-(c). flash_attention
+dispatches to it where it measured faster (ops/flash.py, dispatch); Prepared
+builds the launch plan so GPU tests and benchmarks can call it directly."""
 
 from __future__ import annotations
 
@@ -133,10 +133,31 @@ class Prepared(attention_front.PreparedAttention):
             maps,
         )
 
+    def filled_args(self) -> bytes:
+        """The argument block as run() fills it: pointer slots, and for step
+        (c) the descriptors of this problem's buffers (run() encodes its own)."""
+        args = bytearray(super().filled_args())
+        if self.config.step >= 3:
+            dtype = attention_front.dtype_code(self.problem.dtype)
+            rows = (self.config.block_m, self.config.block_n, self.config.block_n)
+            views = zip(self.views, rows, self.map_offsets, self.addresses[:3], strict=True)
+            for (shape, strides), r, offset, address in views:
+                args[offset : offset + 128] = tensor_map(address, shape, strides, dtype, r)
+        return bytes(args)
+
     def check(self, infos):
         p = self.problem
         # q, k, v as the kernel reads them (step (c) describes them to TMA).
         self.views = [(i["shape"], i["strides"]) for i in infos]
+        if self.config.step >= 3:  # refuse what TMA cannot describe before allocating
+            rows = (self.config.block_m, self.config.block_n, self.config.block_n)
+            for (shape, strides), r in zip(self.views, rows, strict=True):
+                dims, strides_bytes, box = tensor_map_view(shape, strides, r)
+                # The driver's own checks, once, on an aligned stand-in address
+                # (the launch plan encodes the real ones at every run).
+                _core.encode_tensor_map(
+                    attention_front.dtype_code(p.dtype), 1 << 20, dims, strides_bytes, box, 128
+                )
         props = cuda.properties()
         if props["arch"] != ARCH:
             raise RuntimeError(
@@ -219,3 +240,10 @@ def tensor_map(address: int, shape, strides, dtype_code: int, rows: int) -> byte
     plan encodes its own at each run)."""
     dims, strides_bytes, box = tensor_map_view(shape, strides, rows)
     return _core.encode_tensor_map(dtype_code, address, dims, strides_bytes, box, 128)
+
+
+class Dispatched(Prepared):
+    """Prepared as flash_attention's dispatch builds it: errors name the public
+    call (flash_attention), not the kernel."""
+
+    op = "flash_attention"
