@@ -41,14 +41,15 @@ def test_fused_variant_keeps_the_mma_schedule(d, causal, variant, suffix):
     fused_spec = flash.spec(d, "bfloat16", causal, cfg, **variant)
     assert fused_spec.name.endswith(suffix)
     fused = runtime.compile_for(fused_spec)
-    a, b = (sass.opcode_counts(sass.disassemble(r.binary)) for r in (plain, fused))
+    plain_sass, fused_sass = (sass.disassemble(r.binary) for r in (plain, fused))
+    a, b = (sass.opcode_counts(t) for t in (plain_sass, fused_sass))
     assert a["HMMA"] == b["HMMA"] > 0 and a["LDSM"] == b["LDSM"]
     if "rope" in variant:
         # Q turns once, before the key loop, in a __noinline__ function: the
         # loop itself stays the plain kernel's. Inlined (at n == 0 inside the
         # loop, then before it), the loop grew by ~50 instructions and the
         # kernel ran 4-18 % slower on an H200 (session 6).
-        plain_loop, fused_loop = (sass.mma_span(sass.disassemble(r.binary)) for r in (plain, fused))
+        plain_loop, fused_loop = (sass.mma_span(t) for t in (plain_sass, fused_sass))
         assert abs(fused_loop - plain_loop) <= plain_loop // 100, (plain_loop, fused_loop)
     res = sass.resources_from_log(fused.log, "flash_attention")
     assert res.spill_store_bytes <= flash.reported_spill_bytes(fused_spec), res

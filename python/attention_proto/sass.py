@@ -64,10 +64,15 @@ def disassemble(cubin: bytes) -> str:
     return out.stdout
 
 
+# An instruction line of nvdisasm's listing: /*offset*/ [@predicate] OPCODE...;
+# the group is the opcode family (HMMA.16816.F32.BF16 -> HMMA).
+_OPCODE = re.compile(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", re.M)
+
+
 def opcode_counts(sass: str, opcodes=("HMMA", "HGMMA", "LDL", "STL", "CALL", "LDSM", "LDGSTS")):
     """How many instructions of each opcode family appear (e.g. HMMA.16816.F32.BF16 -> HMMA)."""
     counts = dict.fromkeys(opcodes, 0)
-    for m in re.finditer(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", sass, re.M):
+    for m in _OPCODE.finditer(sass):
         op = m.group(1)
         if op in counts:
             counts[op] += 1
@@ -77,7 +82,7 @@ def opcode_counts(sass: str, opcodes=("HMMA", "HGMMA", "LDL", "STL", "CALL", "LD
 def mma_span(sass: str, opcode: str = "HMMA") -> int:
     """Instructions from the first `opcode` to the last, inclusive: in a flash
     kernel, the key loop's body (what a fused variant must not grow)."""
-    ops = re.findall(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", sass, re.M)
+    ops = _OPCODE.findall(sass)
     at = [i for i, op in enumerate(ops) if op == opcode]
     return at[-1] - at[0] + 1 if at else 0
 

@@ -441,38 +441,39 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
     `reason` on it says why. Benchmarks time its launch as the kernel-only time."""
     kernel, reason = dispatch(q, causal, alibi_slopes, rope, config, kwargs.get("stitch_mode"))
     if kernel == "wgmma":
-        from . import flash_hopper  # imports this module
-
-        kwargs.pop("stitch_mode", None)
-        kwargs.pop("rope_interleaved", None)
-        wgmma = flash_hopper.Dispatched
-        if isinstance(config, flash_hopper.HopperConfig):
-            prepared = wgmma(q, k, v, causal=causal, config=config, **kwargs)
-        else:
-            try:
-                cfg = flash_hopper.HopperConfig(step=HOPPER_STEP)
-                prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
-            except ValueError as e:  # a layout TMA cannot describe
-                if "(TMA)" not in str(e) and "[tma]" not in str(e):
-                    raise
-                d, n = int(q.shape[3]), int(q.shape[2])
-                if n < HOPPER_MIN_SEQLEN_Q[2].get(d, 1 << 62):  # step (b) not faster here
-                    prepared = Prepared(q, k, v, causal=causal, **kwargs)
-                    prepared.variant_slots = True
-                    prepared.reason = f"{reason}; the mma.sync kernel instead: {e}"
-                    return prepared
-                cfg = flash_hopper.HopperConfig(step=2)
-                prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
-                reason = f"{reason}; step 2 instead: {e}"
-        prepared.variant_slots = False
-        prepared.alibi_address = 0
+        prepared, reason = _prepare_wgmma(q, k, v, causal, config, reason, kwargs)
     else:
         prepared = Prepared(
             q, k, v, causal=causal, alibi_slopes=alibi_slopes, rope=rope, config=config, **kwargs
         )
-        prepared.variant_slots = True
     prepared.reason = reason
     return prepared
+
+
+def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
+    """(Prepared, reason) on the wgmma kernel: `config` if it is a HopperConfig,
+    else HOPPER_STEP; where TMA cannot describe the layout, step (b) if it was
+    faster at this D and N, else the mma.sync kernel."""
+    from . import flash_hopper  # imports this module
+
+    kwargs = {key: x for key, x in kwargs.items() if key not in ("stitch_mode", "rope_interleaved")}
+    wgmma = flash_hopper.Dispatched
+    if isinstance(config, flash_hopper.HopperConfig):
+        return wgmma(q, k, v, causal=causal, config=config, **kwargs), reason
+    try:
+        cfg = flash_hopper.HopperConfig(step=HOPPER_STEP)
+        return wgmma(q, k, v, causal=causal, config=cfg, **kwargs), reason
+    except ValueError as e:  # a layout TMA cannot describe
+        if "(TMA)" not in str(e) and "[tma]" not in str(e):
+            raise
+        refusal = str(e)
+    d, n = int(q.shape[3]), int(q.shape[2])
+    if n >= HOPPER_MIN_SEQLEN_Q[2].get(d, 1 << 62):
+        cfg = flash_hopper.HopperConfig(step=2)
+        prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
+        return prepared, f"{reason}; step 2 instead: {refusal}"
+    prepared = Prepared(q, k, v, causal=causal, **kwargs)
+    return prepared, f"{reason}; the mma.sync kernel instead: {refusal}"
 
 
 def _call_torch(
@@ -556,7 +557,7 @@ def _call_torch(
             streams.poison(t, s, on_current)
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
-    if plan.variant_slots:  # the mma.sync kernel's slopes, cos and sin
+    if plan.extra_pointers:  # the mma.sync kernel's slopes, cos and sin
         tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
         addresses += [slopes or plan.alibi_address, *tables]
     plan.run_plan(s, addresses)
@@ -584,13 +585,13 @@ def _torch_plan(
         stream=stream,
         allocate=False,
     )
-    if plan.variant_slots:
+    if plan.extra_pointers:
         plan.alibi_address = plan.default_alibi_address()
     plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
     # The common call (_call_torch's first branch): no lse, no per-call slopes
     # or tables, o like q. Its tail: lse, slopes, cos, sin.
     plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
-    plan.tail = (0, plan.alibi_address, 0, 0) if plan.variant_slots else (0,)
+    plan.tail = (0, plan.alibi_address, 0, 0) if plan.extra_pointers else (0,)
     plan.run_plan = plan.plan.run
     plan.empty_like = sys.modules["torch"].empty_like
     plan.current_stream = streams.torch_current_function()

@@ -47,6 +47,11 @@ class HopperConfig:
     def shared_bytes(self, head_dim: int) -> int:
         return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n)
 
+    @property
+    def tma_rows(self) -> tuple:
+        """Rows each TMA load moves, for q, k and v (step (c))."""
+        return (self.block_m, self.block_n, self.block_n)
+
     def label(self) -> str:
         return f"m{self.block_m}n{self.block_n}step{self.step}"
 
@@ -117,7 +122,7 @@ class Prepared(attention_front.PreparedAttention):
         offsets where the compiled kernel has its three __grid_constant__
         parameters (the driver's cuFuncGetParamInfo)."""
         dtype = attention_front.dtype_code(self.problem.dtype)
-        rows = (self.config.block_m, self.config.block_n, self.config.block_n)
+        rows = self.config.tma_rows
         layout = self.pipeline.parameter_layout(2 + len(self.slots) + len(rows))
         # Zeros where run() encodes the descriptors; the block ends with them.
         args = place_tensor_maps(self.plan.args, [bytes(128)] * len(rows), layout)
@@ -139,7 +144,7 @@ class Prepared(attention_front.PreparedAttention):
         args = bytearray(super().filled_args())
         if self.config.step >= 3:
             dtype = attention_front.dtype_code(self.problem.dtype)
-            rows = (self.config.block_m, self.config.block_n, self.config.block_n)
+            rows = self.config.tma_rows
             views = zip(self.views, rows, self.map_offsets, self.addresses[:3], strict=True)
             for (shape, strides), r, offset, address in views:
                 args[offset : offset + 128] = tensor_map(address, shape, strides, dtype, r)
@@ -150,7 +155,7 @@ class Prepared(attention_front.PreparedAttention):
         # q, k, v as the kernel reads them (step (c) describes them to TMA).
         self.views = [(i["shape"], i["strides"]) for i in infos]
         if self.config.step >= 3:  # refuse what TMA cannot describe before allocating
-            rows = (self.config.block_m, self.config.block_n, self.config.block_n)
+            rows = self.config.tma_rows
             for (shape, strides), r in zip(self.views, rows, strict=True):
                 dims, strides_bytes, box = tensor_map_view(shape, strides, r)
                 # The driver's own checks, once, on an aligned stand-in address
