@@ -5,7 +5,7 @@
 # as they are; `python -m attention_proto.findings derive` then derives findings.
 #   bash bench/gpu_run.sh [bench suites...]     (default suites: foundation)
 # Env: ATTENTION_PROTO_GIT_REVISION (the tree travels without .git), TESTS,
-# RACECHECK_TESTS, BENCH_ARGS, SKIP_TESTS=1, SKIP_BENCH=1, SKIP_MEMCHECK=1.
+# RACECHECK_TESTS, BENCH_ARGS, SKIP_TESTS=1, SKIP_BENCH=1, SKIP_MEMCHECK=1, SHARDS=N.
 set -uo pipefail
 OUT=${OUT:-$(pwd)/out}
 mkdir -p "$OUT"
@@ -50,8 +50,14 @@ if [ -d .archive ]; then
   export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$PWD/.archive"
   echo "tests start from the carried archive: $(find .archive -name '*.bin' | wc -l) kernels"
 fi
-step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 -p no:cacheprovider
-tail -5 "$OUT/tests.log"
+# SHARDS=N: N pytest processes at once over a split of the files (bench/shard_tests.py).
+if [ "${SHARDS:-1}" -gt 1 ]; then
+  step tests bash bench/pytest_shards.sh "$SHARDS" "$OUT/tests" "${TESTS:-tests}" \
+    python3 -m pytest -m gpu -q --maxfail=15 -p no:cacheprovider
+else
+  step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 -p no:cacheprovider
+fi
+tail -8 "$OUT/tests.log"
 # SKIP_MEMCHECK=1 when bench/sanitize.sh's full memcheck (a superset) runs at this commit.
 if [ -z "${SKIP_MEMCHECK:-}" ]; then
 step memcheck compute-sanitizer --tool memcheck --error-exitcode 9 \

@@ -5,7 +5,8 @@
 #   initcheck over the small GPU tests (where the tool runs; its result is logged
 #             either way, and a tool failure is reported, not hidden).
 # Logs under $OUT; a summary table last. Env: ATTENTION_PROTO_GIT_REVISION,
-# TESTS (default: tests), SKIP=<space-separated tools to skip>.
+# TESTS (default: tests), SKIP=<space-separated tools to skip>, SHARDS=N (N
+# processes at once over a split of the files, bench/shard_tests.py).
 # The plain GPU suite takes ~7 min on an H200 and memcheck slows it down, so a
 # 10-minute device call will not hold it whole: split it, e.g.
 #   TESTS="tests/test_gpu_flash.py tests/test_gpu_numerics.py" SKIP="racecheck synccheck initcheck"
@@ -31,10 +32,17 @@ declare -A STATUS
 run() { # tool, marker expression
   local tool=$1 marks=$2 t0=$SECONDS
   [[ " ${SKIP:-} " == *" $tool "* ]] && { STATUS[$tool]="skipped"; return 0; }
-  compute-sanitizer --tool "$tool" --error-exitcode 9 \
-    python3 -m pytest $TESTS -m "$marks" -q -p no:cacheprovider >"$OUT/$tool.log" 2>&1
+  if [ "${SHARDS:-1}" -gt 1 ]; then
+    bash bench/pytest_shards.sh "$SHARDS" "$OUT/$tool" "$TESTS" \
+      compute-sanitizer --tool "$tool" --error-exitcode 9 \
+      python3 -m pytest -m "$marks" -q -p no:cacheprovider >"$OUT/$tool.log" 2>&1
+  else
+    compute-sanitizer --tool "$tool" --error-exitcode 9 \
+      python3 -m pytest $TESTS -m "$marks" -q -p no:cacheprovider >"$OUT/$tool.log" 2>&1
+  fi
   local rc=$?
-  STATUS[$tool]="rc=$rc $((SECONDS - t0))s $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1)"
+  # One summary per shard: the worst (the largest error count) stands for the tool.
+  STATUS[$tool]="rc=$rc $((SECONDS - t0))s $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool"*.log | sort -t: -k2 -n | tail -1)"
   echo "[$tool] ${STATUS[$tool]}"
 }
 
@@ -50,6 +58,8 @@ run racecheck "gpu and small and not host_timing"
 run synccheck "gpu and small and not host_timing"
 run initcheck "gpu and small and not host_timing"
 rm -rf "$ATTENTION_PROTO_ARCHIVE_DIR"
+# The device tool brings back at most 8 files: the logs travel as one archive.
+(cd "$OUT" && tar czf sanitize-logs.tgz ./*.log && rm -f ./*.log)
 
 echo
 echo "== sanitizers at ${ATTENTION_PROTO_GIT_REVISION:-unknown} ($(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader))"
