@@ -88,19 +88,27 @@ __device__ __forceinline__ void score(float (&s)[BLOCK_N / 8][4], unsigned q_wg,
   fence_operands(s);
 }
 
-// O += P V: BLOCK_N / 16 RS wgmmas, P packed from the softmax's f32 scores
-// (see wgmma.h: a 16-column accumulator slice is an A fragment).
-__device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
-                                           float (&o)[HEAD_DIM / 8][4], unsigned v_tile) {
-  unsigned a[BLOCK_N / 16][4];
+// P as the A operands of the P V wgmma (see wgmma.h: a 16-column accumulator
+// slice is an A fragment).
+__device__ __forceinline__ void pack_p(unsigned (&a)[BLOCK_N / 16][4],
+                                       const float (&s)[BLOCK_N / 8][4]) {
 #pragma unroll
   for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
     a[kk][0] = pack2<DTYPE>(s[2 * kk][0], s[2 * kk][1]);
     a[kk][1] = pack2<DTYPE>(s[2 * kk][2], s[2 * kk][3]);
     a[kk][2] = pack2<DTYPE>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
     a[kk][3] = pack2<DTYPE>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-    fence_operands(a[kk]);
   }
+}
+
+// O += P V: BLOCK_N / 16 RS wgmmas, P packed from the softmax's f32 scores.
+__device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
+                                           float (&o)[HEAD_DIM / 8][4], unsigned v_tile) {
+  unsigned a[BLOCK_N / 16][4];
+  pack_p(a, s);
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+    fence_operands(a[kk]);
   fence_operands(o);
   wgmma_fence();
 #pragma unroll
@@ -163,19 +171,6 @@ __device__ __forceinline__ bool softmax_before_rescale(float (&s)[BLOCK_N / 8][4
       row_sum[e >> 1] += s[j][e];
     }
   return any_grew;
-}
-
-// P as the A operands of the P V wgmma (see wgmma.h: a 16-column accumulator
-// slice is an A fragment).
-__device__ __forceinline__ void pack_p(unsigned (&a)[BLOCK_N / 16][4],
-                                       const float (&s)[BLOCK_N / 8][4]) {
-#pragma unroll
-  for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
-    a[kk][0] = pack2<DTYPE>(s[2 * kk][0], s[2 * kk][1]);
-    a[kk][1] = pack2<DTYPE>(s[2 * kk][2], s[2 * kk][3]);
-    a[kk][2] = pack2<DTYPE>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-    a[kk][3] = pack2<DTYPE>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-  }
 }
 
 // Issues O += P V on `a`; the caller waits. Keeping `a` alive until the wait
