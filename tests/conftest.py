@@ -55,6 +55,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def hopper_only():
+    """Skips a test unless the GPU is sm_90a (the wgmma kernel's target)."""
+    from attention_proto.ops import flash_hopper
+
+    arch = cuda.properties()["arch"]
+    if arch != flash_hopper.ARCH:
+        pytest.skip(f"the wgmma kernel needs sm_90a, this GPU is {arch}")
+
+
+@pytest.fixture
 def archive_dir():
     return _ARCHIVE
 

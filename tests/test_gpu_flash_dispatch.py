@@ -8,26 +8,14 @@ import numpy as np
 import pytest
 
 import attention_proto as ap
-from attention_proto import cuda, debug
+from attention_proto import debug
 from attention_proto.ops import flash, flash_hopper
-from tolerance import assert_close_to_reference, to_dtype
+from tolerance import assert_close_to_reference, attention_inputs
 
-pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture(autouse=True)
-def _hopper_only():
-    arch = cuda.properties()["arch"]
-    if arch != flash_hopper.ARCH:
-        pytest.skip(f"the wgmma kernel needs sm_90a, this GPU is {arch}")
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("hopper_only")]
 
 
-def _inputs(rng, b, h, nq, nk, d, dtype, kvh=None):
-    kvh = kvh or h
-    return tuple(
-        to_dtype(rng.standard_normal(s).astype(np.float32), dtype)
-        for s in ((b, h, nq, d), (b, kvh, nk, d), (b, kvh, nk, d))
-    )
+_inputs = attention_inputs
 
 
 def test_d128_from_1024_rows_takes_the_wgmma_kernel(rng):

@@ -9,26 +9,14 @@ import numpy as np
 import pytest
 
 import attention_proto as ap
-from attention_proto import buffers, cuda, runtime, sass
+from attention_proto import buffers, runtime, sass
 from attention_proto.ops import flash_hopper
-from tolerance import assert_close_to_reference, to_dtype
+from tolerance import assert_close_to_reference, attention_inputs, to_dtype
 
-pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture(autouse=True)
-def _hopper_only():
-    arch = cuda.properties()["arch"]
-    if arch != flash_hopper.ARCH:
-        pytest.skip(f"wgmma needs sm_90a, this GPU is {arch}")
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("hopper_only")]
 
 
-def _inputs(rng, b, h, nq, nk, d, dtype, kvh=None):
-    kvh = kvh or h
-    return tuple(
-        to_dtype(rng.standard_normal(s).astype(np.float32), dtype)
-        for s in ((b, h, nq, d), (b, kvh, nk, d), (b, kvh, nk, d))
-    )
+_inputs = attention_inputs
 
 
 def _run(q, k, v, *, causal=False, return_lse=False, config=None):

@@ -14,17 +14,12 @@ import pytest
 import attention_proto as ap
 from attention_proto import _core, buffers, catalog, cuda, probes, runtime
 from attention_proto.ops import flash
-from tolerance import assert_close_to_reference, to_dtype
+from tolerance import assert_close_to_reference, attention_inputs
 
 pytestmark = pytest.mark.gpu
 
 
-def _inputs(rng, b, h, nq, nk, d, dtype, kvh=None):
-    kvh = kvh or h
-    return tuple(
-        to_dtype(rng.standard_normal(s).astype(np.float32), dtype)
-        for s in ((b, h, nq, d), (b, kvh, nk, d), (b, kvh, nk, d))
-    )
+_inputs = attention_inputs
 
 
 @pytest.mark.small

@@ -47,6 +47,16 @@ def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype({"float16": np.float16, "float32": np.float32}[dtype])
 
 
+def attention_inputs(rng, b, h, nq, nk, d, dtype: str, kvh=None):
+    """Fresh q [b, h, nq, d] and k, v [b, kvh or h, nk, d], standard normal, in
+    `dtype` (GQA when kvh < h)."""
+    kvh = kvh or h
+    return tuple(
+        to_dtype(rng.standard_normal(s).astype(np.float32), dtype)
+        for s in ((b, h, nq, d), (b, kvh, nk, d), (b, kvh, nk, d))
+    )
+
+
 def rounded(x, dtype: str) -> np.ndarray:
     """float32 values rounded to `dtype` (round to nearest even) and back."""
     return to_dtype(np.asarray(x, dtype=np.float32), dtype).astype(np.float32)
