@@ -105,28 +105,45 @@ __device__ __noinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
                                        const float *__restrict__ rope_cos,
                                        const float *__restrict__ rope_sin, int table_row) {
   constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
-  for (int i = threadIdx.x; i < ROWS * kParts; i += kThreads) {
-    const int r = i / kParts, part = i % kParts;
-    if (r >= rows_valid) break; // rows ascend with i: the rest is padding too
-    const unsigned first = tile + swizzle(r, ROPE == 2 ? 2 * part : part);
-    const unsigned second = tile + swizzle(r, ROPE == 2 ? 2 * part + 1 : part + kParts);
-    uint4 u, w;
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
-                 : "r"(first));
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
-                 : "r"(second));
-    const long long at = (long long)(pos0 + r) * table_row + part * 8;
-    const float4 *ct = reinterpret_cast<const float4 *>(rope_cos + at);
-    const float4 *sn = reinterpret_cast<const float4 *>(rope_sin + at);
-    const float4 c[2] = {__ldg(ct), __ldg(ct + 1)};
-    const float4 s[2] = {__ldg(sn), __ldg(sn + 1)};
-    rope_rotate_chunks<DTYPE, ROPE == 2>(u, w, c, s);
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(first), "r"(u.x), "r"(u.y),
-                 "r"(u.z), "r"(u.w));
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(second), "r"(w.x), "r"(w.y),
-                 "r"(w.z), "r"(w.w));
+  constexpr int kItems = ROWS * kParts;
+  // The table reads come from L2 or DRAM: issue a batch of them before using
+  // any, so each thread waits about once per batch instead of once per chunk
+  // (one at a time, the rotation of a 128-row Q tile cost +10.8 % of a causal
+  // N=2048 attention on an H200 at be86440, against +0.1 % at N=8192).
+  constexpr int kBatch = 4;
+  for (int i0 = threadIdx.x; i0 < kItems; i0 += kBatch * kThreads) {
+    float4 c[kBatch][2], s[kBatch][2];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = i0 + b * kThreads, r = i / kParts, part = i % kParts;
+      if (i < kItems && r < rows_valid) { // rows past rows_valid are padding
+        const long long at = (long long)(pos0 + r) * table_row + part * 8;
+        const float4 *ct = reinterpret_cast<const float4 *>(rope_cos + at);
+        const float4 *sn = reinterpret_cast<const float4 *>(rope_sin + at);
+        c[b][0] = __ldg(ct), c[b][1] = __ldg(ct + 1);
+        s[b][0] = __ldg(sn), s[b][1] = __ldg(sn + 1);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = i0 + b * kThreads, r = i / kParts, part = i % kParts;
+      if (i < kItems && r < rows_valid) {
+        const unsigned first = tile + swizzle(r, ROPE == 2 ? 2 * part : part);
+        const unsigned second = tile + swizzle(r, ROPE == 2 ? 2 * part + 1 : part + kParts);
+        uint4 u, w;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                     : "r"(first));
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
+                     : "r"(second));
+        rope_rotate_chunks<DTYPE, ROPE == 2>(u, w, c[b], s[b]);
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(first), "r"(u.x), "r"(u.y),
+                     "r"(u.z), "r"(u.w));
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(second), "r"(w.x), "r"(w.y),
+                     "r"(w.z), "r"(w.w));
+      }
+    }
   }
 }
 
