@@ -3,7 +3,11 @@
 Shapes (the issue's): D = 128, H = 32, bf16, N = 2048 and 8192 at B*N = 16K
 tokens, causal and not. Every number is a public call with torch tensors,
 timed like the peers (CUDA events, median of ITERATIONS after warm-up); each
-input tensor is 32 MB or more, so L2 does not hold a call's inputs.
+input tensor is 32 MB or more, so L2 does not hold a call's inputs. A variant
+and its base are timed in turn, ROUNDS times (base, variant, base, ...): the
+percentage is the median of the rounds' ratios, so a drift of the card's clock
+between two long timings does not read as a cost (timed one after the other,
+the same kernel pair read -0.5 % and +3.6 % in two runs of session 7).
 
 - base: flash_attention(q, k, v) on the mma.sync kernel (debug.dispatch_hopper
   off for the suite: the variants are fused into that kernel).
@@ -37,11 +41,36 @@ TOKENS = 16 * 1024
 LENGTHS = (2048, 8192)
 GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
 ITERATIONS = 30
+ROUNDS = 5
 
 
 def _time(fn, iters):
     s = time_callable(fn, warmup=5, iterations=iters)
     return s.median_s * 1e3, s.cv
+
+
+def _paired(fns, iters, rounds=ROUNDS):
+    """fns[0] (the base) and each variant timed in turn, `rounds` times.
+    Returns [(ms, cv)] per fn (medians over the rounds of each round's median
+    and CV) and, per variant, the median over rounds of its ratio to the base
+    that round, in % (None for the base)."""
+    import statistics
+
+    meds = [[] for _ in fns]
+    cvs = [[] for _ in fns]
+    for f in fns:
+        f()  # warm-up once each, then rounds without a cold first call
+    for _ in range(rounds):
+        for i, f in enumerate(fns):
+            t = time_callable(f, warmup=2, iterations=iters)
+            meds[i].append(t.median_s * 1e3)
+            cvs[i].append(t.cv)
+    times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]
+    pcts = [None] + [
+        statistics.median((b / a - 1) * 100 for a, b in zip(meds[0], m, strict=True))
+        for m in meds[1:]
+    ]
+    return times, pcts
 
 
 def _torch_rope(torch, cos, sin):
@@ -121,29 +150,34 @@ def _rows(torch, ap, iters):
         q, k, v = (torch.randn(b, H, n, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         for causal in (False, True):
             row = {"n": n, "batch": b, "heads": H, "head_dim": D, "causal": causal}
-            row["base_ms"], row["base_cv"] = _time(
-                functools.partial(ap.flash_attention, q, k, v, causal=causal), iters
-            )
-            row["alibi_ms"], row["alibi_cv"] = _time(
-                functools.partial(
-                    ap.flash_attention, q, k, v, causal=causal, alibi_slopes="default"
-                ),
+            call = functools.partial(ap.flash_attention, q, k, v, causal=causal)
+            times, pcts = _paired(
+                [
+                    call,
+                    functools.partial(call, alibi_slopes="default"),
+                    functools.partial(call, rope=(cos, sin)),
+                ],
                 iters,
             )
-            row["alibi_pct"] = (row["alibi_ms"] / row["base_ms"] - 1) * 100
-            row["rope_fused_ms"], row["rope_fused_cv"] = _time(
-                functools.partial(ap.flash_attention, q, k, v, causal=causal, rope=(cos, sin)),
-                iters,
-            )
-            row["rope_fused_pct"] = (row["rope_fused_ms"] / row["base_ms"] - 1) * 100
+            names = ("base", "alibi", "rope_fused")
+            for name, (ms, cv), pct in zip(names, times, pcts, strict=True):
+                row[name + "_ms"], row[name + "_cv"] = ms, cv
+                if pct is not None:
+                    row[name + "_pct"] = pct
             # The kernel's own share (a diagnostic, kernel only): the ROPE
             # kernel on keys already rotated (as a KV cache holds them) against
             # the plain kernel, both relaunched from a prepared problem.
             plain = flash.Prepared(q, k, v, causal=causal)
             fused = flash.Prepared(q, k, v, causal=causal, rope=(cos, sin))
-            row["base_kernel_ms"], row["base_kernel_cv"] = _time(plain.launch, iters)
-            row["rope_kernel_ms"], row["rope_kernel_cv"] = _time(fused.launch, iters)
-            row["rope_in_kernel_pct"] = (row["rope_kernel_ms"] / row["base_kernel_ms"] - 1) * 100
+            times, pcts = _paired([plain.launch, fused.launch], iters)
+            (
+                (row["base_kernel_ms"], row["base_kernel_cv"]),
+                (
+                    row["rope_kernel_ms"],
+                    row["rope_kernel_cv"],
+                ),
+            ) = times
+            row["rope_in_kernel_pct"] = pcts[1]
             del plain, fused
             if not causal:  # RoPE does not depend on the mask: once per N
                 row["rope_ms"], row["rope_cv"] = _time(
@@ -189,11 +223,12 @@ def _rows(torch, ap, iters):
                 kvh = H // g
                 kg, vg = k[:, :kvh].contiguous(), v[:, :kvh].contiguous()
                 ke, ve = (x.repeat_interleave(g, dim=1) for x in (kg, vg))
-                grouped, gcv = _time(
-                    functools.partial(ap.flash_attention, q, kg, vg, causal=causal), iters
-                )
-                expanded, ecv = _time(
-                    functools.partial(ap.flash_attention, q, ke, ve, causal=causal), iters
+                ((expanded, ecv), (grouped, gcv)), (_, gqa_pct) = _paired(
+                    [
+                        functools.partial(ap.flash_attention, q, ke, ve, causal=causal),
+                        functools.partial(ap.flash_attention, q, kg, vg, causal=causal),
+                    ],
+                    iters,
                 )
                 gqa.append(
                     {
@@ -205,7 +240,7 @@ def _rows(torch, ap, iters):
                         "gqa_cv": gcv,
                         "expanded_ms": expanded,
                         "expanded_cv": ecv,
-                        "gqa_pct": (grouped / expanded - 1) * 100,
+                        "gqa_pct": gqa_pct,
                     }
                 )
                 del kg, vg, ke, ve
@@ -239,7 +274,7 @@ def run(args) -> list[dict]:
         debug.dispatch_hopper = dispatch
     counts = _counts()
     result = {
-        "run": run_block("variants", args, {"rows": iters, "gqa": iters}),
+        "run": run_block("variants", args, {"rows": iters, "gqa": iters, "paired_rounds": ROUNDS}),
         "env": env,
         "variant_counts": counts,
         # What rope= did in this run (derivation describes the fused rows by it).
