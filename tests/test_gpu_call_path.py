@@ -252,9 +252,12 @@ def test_memory_stays_flat_over_1000_calls():
     pq, kp, vp, table, lens = _paged_torch([300, 1000, 17])
     cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(256, 128))
     s0 = torch.zeros(2, 8, 128, 128, device="cuda")
+    # N=1024, D=128: the wgmma kernel on sm_90a (TMA descriptors encoded per call).
+    qh, kh, vh = _qkv(b=1, h=4, kvh=2, n=1024, d=128)
     # Every op as it lands: flash, paged, linear (with its state in and out), rope.
     for fn in (
         lambda: ap.flash_attention(q, k, v, causal=True),
+        lambda: ap.flash_attention(qh, kh, vh, causal=True),
         lambda: ap.paged_attention(pq, kp, vp, table, lens),
         lambda: ap.linear_attention(q, q, q, initial_state=s0, return_state=True),
         lambda: ap.rope(q, cos, sin),
