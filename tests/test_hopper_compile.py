@@ -46,8 +46,25 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
     assert counts["HMMA"] == counts["LDL"] == counts["STL"] == 0, counts
     if c["HOPPER_STEP"] <= 2:  # steps (a), (b): cp.async loads, no TMA
         assert counts["LDGSTS"] > 0 and counts["UTMALDG"] == 0, counts
-    else:  # step (c): every tile by TMA, no cp.async left
+    else:  # steps (c), (d): every tile by TMA, no cp.async left
         assert counts["UTMALDG"] > 0 and counts["LDGSTS"] == 0, counts
+    # Step (d): the producer gives registers back, the consumers take them
+    # (ptxas drops setmaxnreg, with warning C7508, where it cannot use it).
+    setmaxreg = re.findall(r"USETMAXREG\.(\w+)", text)
+    if c["HOPPER_STEP"] >= 4:
+        assert sorted(setmaxreg) == ["DEALLOC", "TRY_ALLOC"], setmaxreg
+        assert "C7508" not in result.log, result.log
+    else:
+        assert not setmaxreg, setmaxreg
+
+
+def test_step_d_refuses_the_tile_that_spills():
+    big = flash_hopper.HopperConfig(128, 128, step=4)
+    assert "spills" in flash_hopper.refused(128, big)
+    assert flash_hopper.refused(64, big) is None
+    assert flash_hopper.refused(128, flash_hopper.HopperConfig(128, 64, step=4)) is None
+    assert flash_hopper.refused(128, flash_hopper.HopperConfig(128, 128, step=3)) is None
+    assert big.threads == 384 and flash_hopper.HopperConfig(64, 128, step=4).threads == 256
 
 
 def test_probe_compiles_with_its_static_checks():

@@ -1,4 +1,4 @@
-"""Kernel-only TFLOP/s of the Hopper steps (a)-(c) beside the mma.sync public
+"""Kernel-only TFLOP/s of the Hopper steps (a)-(d) beside the mma.sync public
 call and cuDNN, without the dsl suite's Triton autotuning (a quick look; the
 recorded numbers come from `bench dsl`). python3 bench/diag/hopper_steps.py"""
 
@@ -10,7 +10,10 @@ from attention_proto.bench.callpath import _gpu_time, _sdpa
 from attention_proto.ops import flash_hopper
 
 cudnn = _sdpa(torch, "CUDNN_ATTENTION")
-print("d  causal  n      mma_sync  step_a  step_b  step_c  cudnn")
+# Step (d) (warp-specialized) runs at D=128 on 128 x 64 tiles (128 x 128 spills:
+# flash_hopper.refused); step (c) on that tile too, for a like-for-like pair.
+STEPS = [(1, 128, 128), (2, 128, 128), (3, 128, 128), (3, 128, 64), (4, 128, 64), (4, 128, 128)]
+print("d  causal  n      mma_sync  step_a  step_b  step_c  c_n64  d_n64  d_n128  cudnn")
 for d, h in ((64, 32), (128, 16)):
     for causal in (False, True):
         for n in (1024, 4096, 8192, 16384):
@@ -24,11 +27,13 @@ for d, h in ((64, 32), (128, 16)):
             t = _gpu_time(torch, ours, [qkv])
             debug.dispatch_hopper = True
             out.append(flops / t.median_s / 1e12)
-            for step in (1, 2, 3):
+            for step, bm, bn in STEPS:
+                cfg = flash_hopper.HopperConfig(bm, bn, step)
+                if flash_hopper.refused(d, cfg):
+                    out.append(float("nan"))
+                    continue
                 try:
-                    prep = flash_hopper.Prepared(
-                        *qkv, causal=causal, config=flash_hopper.HopperConfig(step=step)
-                    )
+                    prep = flash_hopper.Prepared(*qkv, causal=causal, config=cfg)
                     t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
                     out.append(flops / t.median_s / 1e12)
                 except Exception as e:  # report and go on

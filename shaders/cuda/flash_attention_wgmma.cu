@@ -11,8 +11,10 @@
 // BLOCK_N (64, 128: keys per step, the N of the S wgmma), CAUSAL (0/1),
 // DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), HOPPER_STEP (1 = step (a),
 // 2 = step (b), 3 = step (c): (b) with TMA loads by one thread and mbarriers,
-// the kernel then takes TMA descriptors of q, k and v; later steps add warp
-// specialization: docs/hopper-kernel.md).
+// the kernel then takes TMA descriptors of q, k and v; 4 = step (d): (c) with
+// warp specialization, one producer warpgroup issuing the TMA loads into a
+// full/empty mbarrier ring and giving its registers to the consumer warpgroups
+// (setmaxnreg); docs/hopper-kernel.md).
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -38,11 +40,13 @@ typedef half_bits T;
 #define HOPPER_STEP 1
 #endif
 
-constexpr int kWarpgroups = BLOCK_M / 64;
-constexpr int kThreads = kWarpgroups * 128;
+constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
+// Step (d) adds warpgroup 0, the producer; the consumers are 1..kWarpgroups.
+constexpr int kProducers = HOPPER_STEP >= 4 ? 1 : 0;
+constexpr int kThreads = (kWarpgroups + kProducers) * 128;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
-static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 3, "steps (a), (b) and (c) exist");
+static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 4, "steps (a) to (d) exist");
 static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
 static_assert(BLOCK_N == 64 || BLOCK_N == 128, "wgmma wrappers exist for N = 64, 128");
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
@@ -219,7 +223,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const int head = CAUSAL ? int(blockIdx.x % p.heads) : int(blockIdx.y);
   const int batch = CAUSAL ? int(blockIdx.x / p.heads) : int(blockIdx.z);
   const int kv_head = head / (p.heads / p.kv_heads);
-  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  // This thread's consumer warpgroup (step (d): warpgroup 0 is the producer,
+  // which takes none of the rows below; its value there is unused).
+  const int wg = int(threadIdx.x / 128) - kProducers;
+  const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane >> 2, t = lane & 3;
   const int m0 = m_block * BLOCK_M;
   const int diag = p.seqlen_k - p.seqlen_q;
@@ -247,7 +254,110 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // This warpgroup's 64 Q rows: 8 swizzle atoms into each column block.
   const unsigned q_wg = q_tile + wg * 64 * 128;
 
-#if HOPPER_STEP == 1
+#if HOPPER_STEP == 4
+  // Step (d). Barriers: Q; K full x2, V full x2 (TMA bytes, one producer
+  // arrival); K empty x2, V empty x2 (every consumer thread arrives once its
+  // wgmmas on the stage have completed). Tile n uses stage n & 1; its full
+  // barrier's phase parity is (n >> 1) & 1, and refilling the stage for tile
+  // n >= 2 waits for the empty barrier's completion number (n - 2) / 2.
+  __shared__ __align__(8) unsigned long long barriers[9];
+  const unsigned bar_q = smem_address(&barriers[0]);
+  const unsigned full_k = bar_q + 8, full_v = bar_q + 24;
+  const unsigned empty_k = bar_q + 40, empty_v = bar_q + 56;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 5; ++i)
+      mbarrier_init(bar_q + 8 * i, 1);
+    for (int i = 5; i < 9; ++i)
+      mbarrier_init(bar_q + 8 * i, kWarpgroups * 128);
+    fence_mbarrier_init();
+  }
+  __syncthreads(); // the last CTA-wide barrier: the roles part here
+  // Each role is one branch of this if/else (ptxas honours setmaxnreg's
+  // register budgets per branch only so); the consumers' branch closes after
+  // the epilogue, at the end of the kernel.
+  // The role test is made warp-uniform (a broadcast of lane 0's warpgroup) so
+  // the compiler sees each branch taken by whole warpgroups.
+  if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
+    // The producer warpgroup: 24 registers a thread is plenty for one thread's
+    // loop of TMA issues; the rest go to the consumers.
+    setmaxnreg_dec<24>();
+    if (threadIdx.x == 0 && n_end > 0) {
+      tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, m0, head, batch);
+      for (int n = 0; n < n_end; ++n) {
+        const int stage = n & 1;
+        if (n >= 2) mbarrier_wait(empty_k + 8 * stage, ((n >> 1) - 1) & 1); // S(n - 2) done
+        tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage, n * BLOCK_N,
+                          kv_head, batch);
+        if (n >= 2) mbarrier_wait(empty_v + 8 * stage, ((n >> 1) - 1) & 1); // P V(n - 2) done
+        tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage, n * BLOCK_N,
+                          kv_head, batch);
+      }
+    }
+    // Loads in flight complete on the barriers; the CTA lives on.
+  } else {
+    setmaxnreg_inc<240>();
+    unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
+    for (int n = 0; n < n_end; ++n) {
+      const int stage = n & 1;
+      if (n == 0) mbarrier_wait(bar_q, 0);
+      mbarrier_wait(full_k + 8 * stage, (n >> 1) & 1);                        // K(n)
+      if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
+      const int n0 = n * BLOCK_N;
+      float s[BLOCK_N / 8][4];
+      fence_operands(s);
+      fence_operands(o_acc[0]);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
+        wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
+                        kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
+                        kk > 0);
+      wgmma_commit();
+      if (n > 0) {
+        issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
+        wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
+      } else {
+        wgmma_wait<0>();
+      }
+      fence_operands(s);
+      mbarrier_arrive(empty_k + 8 * stage); // K(n) read
+      float alpha[2];
+      const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0, m0,
+                                               warp_row0, diag, seqlen_k, g, t);
+      wgmma_wait<0>();
+      fence_operands(o_acc[0]);
+#pragma unroll
+      for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+        fence_operands(a[kk]); // live until here: P V(n - 1) read them
+      if (n > 0) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
+      if (grew) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+            o_acc[0][dj][2 * h] *= alpha[h];
+            o_acc[0][dj][2 * h + 1] *= alpha[h];
+          }
+      }
+      pack_p(a, s);
+    }
+    if (n_end > 0) {
+      // The last step's P V, on V(n_end - 1). Nothing refills its stage.
+      mbarrier_wait(full_v + 8 * ((n_end - 1) & 1), ((n_end - 1) >> 1) & 1);
+#pragma unroll
+      for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+        fence_operands(a[kk]);
+      fence_operands(o_acc[0]);
+      wgmma_fence();
+      issue_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
+      wgmma_wait<0>();
+      fence_operands(o_acc[0]);
+#pragma unroll
+      for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+        fence_operands(a[kk]);
+    }
+
+#elif HOPPER_STEP == 1
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
     load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
@@ -394,28 +504,31 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   }
 #endif
 
-  // Finish exactly as flash_attention.cu does (see its comments there).
-  T *o_base = o + batch * st.o[0] + head * st.o[1];
+    // Finish exactly as flash_attention.cu does (see its comments there).
+    T *o_base = o + batch * st.o[0] + head * st.o[1];
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float sum = row_sum[0][h];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int row = m0 + warp_row0 + g + 8 * h;
-    if (row >= p.seqlen_q) continue;
-    const bool empty = sum == 0.f;
-    const float m = row_max[0][h];
-    const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
-    const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
-    const float inv = empty ? 0.f : 1.f / norm;
-    T *o_row = o_base + (long long)row * st.o[2];
+    for (int h = 0; h < 2; ++h) {
+      float sum = row_sum[0][h];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = m0 + warp_row0 + g + 8 * h;
+      if (row >= p.seqlen_q) continue;
+      const bool empty = sum == 0.f;
+      const float m = row_max[0][h];
+      const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
+      const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
+      const float inv = empty ? 0.f : 1.f / norm;
+      T *o_row = o_base + (long long)row * st.o[2];
 #pragma unroll
-    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
-      *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
-          pack2<DTYPE>(o_acc[0][dj][2 * h] * inv, o_acc[0][dj][2 * h + 1] * inv);
-    if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
-      const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
-      lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
+      for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+        *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
+            pack2<DTYPE>(o_acc[0][dj][2 * h] * inv, o_acc[0][dj][2 * h + 1] * inv);
+      if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
+        const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
+        lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
+      }
     }
-  }
+#if HOPPER_STEP == 4
+  } // the consumers' branch
+#endif
 }

@@ -48,6 +48,12 @@ __device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity) {
   }
 }
 
+// A consumer's arrival on an "empty" barrier: this thread is done reading the
+// stage (its wgmmas on it have completed), so the producer may refill it.
+__device__ __forceinline__ void mbarrier_arrive(unsigned bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
 // One box of a 4-d tensor (coordinates innermost first) into shared memory at
 // `dst`, completing bytes on `bar`.
 __device__ __forceinline__ void tma_load_4d(unsigned dst, const TensorMap &map, unsigned bar,

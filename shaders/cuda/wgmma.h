@@ -33,6 +33,16 @@ template <int Pending> __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
 }
 
+// Warp-specialized kernels hand registers between warpgroups: every thread of
+// a warpgroup executes the same one (sm_90a; the kernel needs
+// __launch_bounds__(threads, 1), else ptxas ignores them with warning C7508).
+template <int Regs> __device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Regs));
+}
+template <int Regs> __device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Regs));
+}
+
 template <int J> __device__ __forceinline__ void fence_operands(float (&d)[J][4]) {
 #pragma unroll
   for (int j = 0; j < J; ++j)
