@@ -113,7 +113,7 @@ def test_a_layout_tma_cannot_describe_falls_back_to_step_2():
 
 def test_d64_broadcast_views_fall_back_to_mma_sync():
     torch = pytest.importorskip("torch")
-    # D=64 from N=4K takes step (c); TMA refuses the broadcast K/V, and step
+    # D=64 from N=1K takes step (c); TMA refuses the broadcast K/V, and step
     # (b) was not faster at D=64: the mma.sync kernel, reason recorded.
     q = torch.randn(1, 2, 4096, 64, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(1, 1, 4096, 64, device="cuda", dtype=torch.bfloat16).expand(1, 2, 4096, 64)

@@ -404,11 +404,14 @@ def _rope_key(rope, interleaved):
 # The Hopper wgmma kernel (flash_hopper) where it beat the mma.sync kernel on
 # an H200 (session 6, docs/gpu-notes.md; kernel only, N = 1K-16K, both masks).
 # Step (c) (TMA loads; its launch plan encodes the descriptors from each call's
-# pointers): D=128 +21-48 % over the mma.sync public call from N = 1K; D=64
-# from N = 4K (+4-10 %; slower at 1K). Step (b) (cp.async) only at D=128
-# (+6-23 %); at D=64 it was slower at every N.
+# pointers): D=128 +21-48 % over the mma.sync public call from N = 1K. D=64
+# on 128 x 64 tiles (block_m x block_n) from N = 1K: 358-397 TFLOP/s against
+# mma.sync's 296-320, causal 287-378 against 227-317 (kernel only, H200,
+# session 7 at a789554; on 128 x 128 tiles it won only from 4K). Step (b)
+# (cp.async) only at D=128 (+6-23 %); at D=64 it was slower at every N.
 HOPPER_STEP = 3
-HOPPER_MIN_SEQLEN_Q = {3: {128: 1024, 64: 4096}, 2: {128: 1024}}  # step -> D -> N
+HOPPER_MIN_SEQLEN_Q = {3: {128: 1024, 64: 1024}, 2: {128: 1024}}  # step -> D -> N
+HOPPER_TILES = {128: (128, 128), 64: (128, 64)}  # D -> (block_m, block_n)
 
 
 def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=None):
@@ -461,7 +464,8 @@ def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     if isinstance(config, flash_hopper.HopperConfig):
         return wgmma(q, k, v, causal=causal, config=config, **kwargs), reason
     try:
-        cfg = flash_hopper.HopperConfig(step=HOPPER_STEP)
+        tile = HOPPER_TILES[int(q.shape[3])]
+        cfg = flash_hopper.HopperConfig(*tile, step=HOPPER_STEP)
         return wgmma(q, k, v, causal=causal, config=cfg, **kwargs), reason
     except ValueError as e:  # a layout TMA cannot describe
         if "(TMA)" not in str(e) and "[tma]" not in str(e):
