@@ -58,13 +58,10 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
         assert not setmaxreg, setmaxreg
 
 
-def test_step_d_refuses_the_tile_that_spills():
-    big = flash_hopper.HopperConfig(128, 128, step=4)
-    assert "spills" in flash_hopper.refused(128, big)
-    assert flash_hopper.refused(64, big) is None
-    assert flash_hopper.refused(128, flash_hopper.HopperConfig(128, 64, step=4)) is None
-    assert flash_hopper.refused(128, flash_hopper.HopperConfig(128, 128, step=3)) is None
-    assert big.threads == 384 and flash_hopper.HopperConfig(64, 128, step=4).threads == 256
+def test_step_d_adds_the_producer_warpgroup():
+    assert flash_hopper.HopperConfig(128, 128, step=4).threads == 384
+    assert flash_hopper.HopperConfig(64, 128, step=4).threads == 256
+    assert flash_hopper.HopperConfig(128, 128, step=3).threads == 256
 
 
 def test_probe_compiles_with_its_static_checks():

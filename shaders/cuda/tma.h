@@ -29,6 +29,15 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned bar, unsigned
                : "memory");
 }
 
+// The bounded wait's way out. Not inlined: a trap inlined into a
+// warp-specialized kernel stops ptxas from giving the consumer warpgroups the
+// registers setmaxnreg.inc asks for (CUDA 13.0, session 7: Hopper step (d) at
+// D=128 with 128 x 128 tiles stayed at the 168-register entry cap and spilled;
+// with the trap behind a call it compiles within 184 registers, no spills).
+__device__ __noinline__ void mbarrier_wait_timed_out() {
+  __trap();
+}
+
 // Waits for the phase of parity `parity` to complete. A load that never
 // completes (a wrong descriptor or byte count) traps after ~2^24 tries (each
 // may pause a while: seconds to a minute in all) rather than hanging the GPU;
@@ -44,7 +53,7 @@ __device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity) {
                  : "r"(bar), "r"(parity)
                  : "memory");
     if (done) return;
-    if (tries == (1u << 24)) __trap();
+    if (tries == (1u << 24)) mbarrier_wait_timed_out();
   }
 }
 

@@ -63,20 +63,6 @@ CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
 ALL_CONFIGS = tuple(HopperConfig(c.block_m, c.block_n, step) for step in STEPS for c in CONFIGS)
 
 
-def refused(head_dim: int, config: HopperConfig) -> str | None:
-    """Why a (D, config) is not built, or None. Step (d) at D=128 with 128 x 128
-    tiles: ptxas (CUDA 13.0, NVRTC) gives the consumer warpgroups the 384-thread
-    entry cap of 168 registers despite setmaxnreg.inc 240, so S, O and P spill
-    and the wgmmas serialize (session 7, CPU compile); FA3 reports the same
-    budget working, so something in this kernel stops it, not yet found."""
-    if config.step >= 4 and head_dim == 128 and config.block_m == config.block_n == 128:
-        return (
-            f"[{ENTRY}] step (d) at D=128 with 128 x 128 tiles spills (the consumers get 168 "
-            "registers, not setmaxnreg's 240); use block_n=64 or block_m=64"
-        )
-    return None
-
-
 def spec(head_dim: int, dtype: str, causal: bool, config: HopperConfig = HopperConfig()):
     return runtime.kernel_spec(
         ENTRY,
@@ -101,7 +87,6 @@ def all_specs():
         for t in DTYPES
         for c in (False, True)
         for cfg in ALL_CONFIGS
-        if refused(d, cfg) is None
     ]
 
 
@@ -180,9 +165,6 @@ class Prepared(attention_front.PreparedAttention):
                 _core.encode_tensor_map(
                     attention_front.dtype_code(p.dtype), 1 << 20, dims, strides_bytes, box, 128
                 )
-        why = refused(p.head_dim, self.config)
-        if why:
-            raise ValueError(why)
         props = cuda.properties()
         if props["arch"] != ARCH:
             raise RuntimeError(
