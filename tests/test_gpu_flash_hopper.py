@@ -96,7 +96,7 @@ def test_strided_torch_inputs_from_packed_qkv():
     assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
 
 
-@pytest.mark.parametrize("step", [2, 3, 4])
+@pytest.mark.parametrize("step", [2, 3, 4, 5])
 @pytest.mark.parametrize("cfg", flash_hopper.CONFIGS, ids=lambda c: c.label())
 @pytest.mark.parametrize("causal", [False, True])
 def test_later_steps_do_step_a_arithmetic(rng, cfg, causal, step):
@@ -128,7 +128,7 @@ def test_later_steps_do_step_a_arithmetic(rng, cfg, causal, step):
         np.testing.assert_allclose(lse_b, lse_a, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("step", [2, 3, 4])
+@pytest.mark.parametrize("step", [2, 3, 4, 5])
 @pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
 def test_later_steps_match_fp64(rng, d, step):
     cfg = flash_hopper.HopperConfig(step=step)

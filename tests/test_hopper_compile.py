@@ -56,6 +56,13 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
         assert "C7508" not in result.log, result.log
     else:
         assert not setmaxreg, setmaxreg
+    # Step (e) with two consumer warpgroups: they pass turns on named barriers
+    # of 256 threads (0x100; __syncthreads is BAR.SYNC 0x0 with no count).
+    named = re.findall(r"\bBAR\.(?:SYNC|ARV)\S* [^;]*, 0x100 ;", text)
+    if c["HOPPER_STEP"] >= 5 and c["BLOCK_M"] == 128:
+        assert len(named) >= 3, named  # the first turn, the loop's sync and arrive, the last
+    else:
+        assert not named, named
 
 
 def test_step_d_adds_the_producer_warpgroup():

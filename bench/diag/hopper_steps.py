@@ -12,7 +12,8 @@ from attention_proto.ops import flash_hopper
 cudnn = _sdpa(torch, "CUDNN_ATTENTION")
 # Steps (c) and (d) (warp-specialized) on 128 x 64 tiles too: a like-for-like pair.
 STEPS = [(1, 128, 128), (2, 128, 128), (3, 128, 128), (3, 128, 64), (4, 128, 64), (4, 128, 128)]
-print("d  causal  n      mma_sync  step_a  step_b  step_c  c_n64  d_n64  d_n128  cudnn")
+STEPS += [(5, 128, 128)]
+print("d  causal  n      mma_sync  step_a  step_b  step_c  c_n64  d_n64  d_n128  e_n128  cudnn")
 for d, h in ((64, 32), (128, 16)):
     for causal in (False, True):
         for n in (1024, 4096, 8192, 16384):

@@ -14,7 +14,8 @@
 // the kernel then takes TMA descriptors of q, k and v; 4 = step (d): (c) with
 // warp specialization, one producer warpgroup issuing the TMA loads into a
 // full/empty mbarrier ring and giving its registers to the consumer warpgroups
-// (setmaxnreg); docs/hopper-kernel.md).
+// (setmaxnreg); 5 = step (e): (d) with the two consumer warpgroups taking
+// turns at the tensor cores (ping-pong); docs/hopper-kernel.md).
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -46,7 +47,11 @@ constexpr int kProducers = HOPPER_STEP >= 4 ? 1 : 0;
 constexpr int kThreads = (kWarpgroups + kProducers) * 128;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
-static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 4, "steps (a) to (d) exist");
+static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 5, "steps (a) to (e) exist");
+// Step (e): the two consumer warpgroups take turns issuing their GEMMs, so one's
+// softmax runs while the other's wgmmas keep the tensor cores busy (with one
+// consumer warpgroup, BLOCK_M = 64, there is no one to alternate with).
+constexpr bool kPingPong = HOPPER_STEP >= 5 && kWarpgroups == 2;
 static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
 static_assert(BLOCK_N == 64 || BLOCK_N == 128, "wgmma wrappers exist for N = 64, 128");
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
@@ -254,8 +259,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // This warpgroup's 64 Q rows: 8 swizzle atoms into each column block.
   const unsigned q_wg = q_tile + wg * 64 * 128;
 
-#if HOPPER_STEP == 4
-  // Step (d). Barriers: Q; K full x2, V full x2 (TMA bytes, one producer
+#if HOPPER_STEP >= 4
+  // Steps (d) and (e). Barriers: Q; K full x2, V full x2 (TMA bytes, one producer
   // arrival); K empty x2, V empty x2 (every consumer thread arrives once its
   // wgmmas on the stage have completed). Tile n uses stage n & 1; its full
   // barrier's phase parity is (n >> 1) & 1, and refilling the stage for tile
@@ -296,6 +301,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     // Loads in flight complete on the barriers; the CTA lives on.
   } else {
     setmaxnreg_inc<240>();
+    // Step (e): named barrier 1 + w is "warpgroup w may issue its GEMMs"
+    // (256 threads: w's 128 sync, the other's 128 arrive). Warpgroup 0 goes
+    // first; each passes the turn right after issuing, before it waits.
+    if (kPingPong && wg == 1) named_barrier_arrive(1, 256);
     unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
     for (int n = 0; n < n_end; ++n) {
       const int stage = n & 1;
@@ -304,6 +313,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
       const int n0 = n * BLOCK_N;
       float s[BLOCK_N / 8][4];
+      if (kPingPong) named_barrier_sync(1 + wg, 256); // this warpgroup's turn
       fence_operands(s);
       fence_operands(o_acc[0]);
       wgmma_fence();
@@ -313,10 +323,14 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                         kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
                         kk > 0);
       wgmma_commit();
+      // Each branch issues, passes the turn, then waits (a branch between a
+      // wgmma and its wait made ptxas serialize them: C7514).
       if (n > 0) {
         issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
+        if (kPingPong) named_barrier_arrive(1 + (wg ^ 1), 256);  // the other's turn
         wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
       } else {
+        if (kPingPong) named_barrier_arrive(1 + (wg ^ 1), 256);
         wgmma_wait<0>();
       }
       fence_operands(s);
@@ -341,6 +355,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       }
       pack_p(a, s);
     }
+    // Warpgroup 1 arrived once more on warpgroup 0's barrier than warpgroup 0
+    // synced (the first turn): take that arrival, so none is left at exit.
+    if (kPingPong && wg == 0) named_barrier_sync(1, 256);
     if (n_end > 0) {
       // The last step's P V, on V(n_end - 1). Nothing refills its stage.
       mbarrier_wait(full_v + 8 * ((n_end - 1) & 1), ((n_end - 1) >> 1) & 1);
@@ -528,7 +545,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
       }
     }
-#if HOPPER_STEP == 4
+#if HOPPER_STEP >= 4
   } // the consumers' branch
 #endif
 }

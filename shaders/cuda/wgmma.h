@@ -43,6 +43,15 @@ template <int Regs> __device__ __forceinline__ void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Regs));
 }
 
+// Named barriers (1..15; 0 is __syncthreads): `count` threads take part, the
+// syncing ones wait for all of them, the arriving ones go on.
+__device__ __forceinline__ void named_barrier_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int count) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 template <int J> __device__ __forceinline__ void fence_operands(float (&d)[J][4]) {
 #pragma unroll
   for (int j = 0; j < J; ++j)

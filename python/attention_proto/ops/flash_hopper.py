@@ -1,5 +1,5 @@
 """flash_attention_wgmma: the Hopper (sm_90a) flash forward on wgmma
-(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a)-(d). flash_attention
+(shaders/cuda/flash_attention_wgmma.cu), ablation steps (a)-(e). flash_attention
 dispatches to it where it measured faster (ops/flash.py, dispatch); Prepared
 builds the launch plan so GPU tests and benchmarks can call it directly."""
 
@@ -18,6 +18,7 @@ STEPS = {
     2: "b: softmax overlaps the P V wgmma",
     3: "c: (b) with TMA loads",
     4: "d: (c) warp-specialized (a producer warpgroup, setmaxnreg)",
+    5: "e: (d) with ping-pong between the two consumer warpgroups",
 }
 ENTRY = "flash_attention_wgmma"
 SOURCE = "flash_attention_wgmma.cu"
