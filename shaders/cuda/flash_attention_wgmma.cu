@@ -194,6 +194,15 @@ __device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
 }
 #endif
 
+// Step (e): warpgroup w's turn is named barrier 1 + w; passing it arrives on
+// the other's.
+__device__ __forceinline__ void pass_turn(int wg) {
+  if (wg == 0)
+    named_barrier_arrive<2, 256>();
+  else
+    named_barrier_arrive<1, 256>();
+}
+
 #if HOPPER_STEP >= 3
 // Rows [row0, row0 + ROWS) of one head as a sw128 tile: one TMA box per
 // 64-column block (128-byte rows, the 128-byte swizzle the wgmma descriptors
@@ -304,7 +313,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     // Step (e): named barrier 1 + w is "warpgroup w may issue its GEMMs"
     // (256 threads: w's 128 sync, the other's 128 arrive). Warpgroup 0 goes
     // first; each passes the turn right after issuing, before it waits.
-    if (kPingPong && wg == 1) named_barrier_arrive(1, 256);
+    if (kPingPong && wg == 1) named_barrier_arrive<1, 256>();
     unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
     for (int n = 0; n < n_end; ++n) {
       const int stage = n & 1;
@@ -313,7 +322,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
       const int n0 = n * BLOCK_N;
       float s[BLOCK_N / 8][4];
-      if (kPingPong) named_barrier_sync(1 + wg, 256); // this warpgroup's turn
+      if (kPingPong)
+        wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
       fence_operands(s);
       fence_operands(o_acc[0]);
       wgmma_fence();
@@ -327,10 +337,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       // wgmma and its wait made ptxas serialize them: C7514).
       if (n > 0) {
         issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
-        if (kPingPong) named_barrier_arrive(1 + (wg ^ 1), 256);  // the other's turn
+        if (kPingPong) pass_turn(wg);                            // the other's turn
         wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
       } else {
-        if (kPingPong) named_barrier_arrive(1 + (wg ^ 1), 256);
+        if (kPingPong) pass_turn(wg);
         wgmma_wait<0>();
       }
       fence_operands(s);
@@ -357,7 +367,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     }
     // Warpgroup 1 arrived once more on warpgroup 0's barrier than warpgroup 0
     // synced (the first turn): take that arrival, so none is left at exit.
-    if (kPingPong && wg == 0) named_barrier_sync(1, 256);
+    if (kPingPong && wg == 0) named_barrier_sync<1, 256>();
     if (n_end > 0) {
       // The last step's P V, on V(n_end - 1). Nothing refills its stage.
       mbarrier_wait(full_v + 8 * ((n_end - 1) & 1), ((n_end - 1) >> 1) & 1);

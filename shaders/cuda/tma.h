@@ -34,7 +34,7 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned bar, unsigned
 // registers setmaxnreg.inc asks for (CUDA 13.0, session 7: Hopper step (d) at
 // D=128 with 128 x 128 tiles stayed at the 168-register entry cap and spilled;
 // with the trap behind a call it compiles within 184 registers, no spills).
-__device__ __noinline__ void mbarrier_wait_timed_out() {
+static __device__ __noinline__ void mbarrier_wait_timed_out() {
   __trap();
 }
 

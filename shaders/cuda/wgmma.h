@@ -43,13 +43,14 @@ template <int Regs> __device__ __forceinline__ void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Regs));
 }
 
-// Named barriers (1..15; 0 is __syncthreads): `count` threads take part, the
-// syncing ones wait for all of them, the arriving ones go on.
-__device__ __forceinline__ void named_barrier_sync(int id, int count) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+// Named barriers (1..15; 0 is __syncthreads): `Count` threads take part, the
+// syncing ones wait for all of them, the arriving ones go on. Ids are
+// immediates: an id in a register makes ptxas reserve all 16 barriers.
+template <int Id, int Count> __device__ __forceinline__ void named_barrier_sync() {
+  asm volatile("bar.sync %0, %1;\n" ::"n"(Id), "n"(Count) : "memory");
 }
-__device__ __forceinline__ void named_barrier_arrive(int id, int count) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+template <int Id, int Count> __device__ __forceinline__ void named_barrier_arrive() {
+  asm volatile("bar.arrive %0, %1;\n" ::"n"(Id), "n"(Count) : "memory");
 }
 
 template <int J> __device__ __forceinline__ void fence_operands(float (&d)[J][4]) {
