@@ -50,16 +50,13 @@ def test_without_an_sm_90a_gpu_the_mma_sync_kernel_runs():
 
 
 def test_the_dispatch_table_names_measured_head_dims_only():
-    # Step (c) faster at D=128 from 1K (session 6) and at D=64 from 1K on
-    # 128 x 64 tiles (session 7); step (b) (the fallback step) at D=128 only.
-    from attention_proto.ops import flash_hopper
-
-    assert flash.HOPPER_STEP in flash.HOPPER_MIN_SEQLEN_Q
-    for table in flash.HOPPER_MIN_SEQLEN_Q.values():
-        assert set(table) <= set(flash.HEAD_DIMS)
-    assert 64 not in flash.HOPPER_MIN_SEQLEN_Q[2]
-    assert set(flash.HOPPER_TILES) == set(flash.HOPPER_MIN_SEQLEN_Q[flash.HOPPER_STEP])
-    for d, (m, n) in flash.HOPPER_TILES.items():
-        cfg = flash_hopper.HopperConfig(m, n, step=flash.HOPPER_STEP)
-        assert m == 128  # dispatch()'s causal grid check counts 128-row blocks
+    # D=128: step (e) on 128 x 128 tiles, D=64: step (c) on 128 x 64 (session
+    # 8); step (b), the fallback where TMA cannot describe a layout, at D=128 only.
+    assert set(flash.HOPPER_PLAN) == set(flash.HOPPER_MIN_SEQLEN_Q) <= set(flash.HEAD_DIMS)
+    assert set(flash.HOPPER_FALLBACK_MIN_SEQLEN_Q) == {128}
+    assert flash.HOPPER_PLAN[128][0] == 5 and flash.HOPPER_PLAN[64][0] == 3
+    for d in flash.HOPPER_PLAN:
+        cfg = flash.hopper_config(d)
+        assert cfg.step == flash.HOPPER_PLAN[d][0]
+        assert cfg.block_m == 128  # dispatch()'s causal grid check counts its rows
         assert cfg.shared_bytes(d) <= 227 * 1024

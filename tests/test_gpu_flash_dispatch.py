@@ -21,7 +21,7 @@ _inputs = attention_inputs
 def test_d128_from_1024_rows_takes_the_wgmma_kernel(rng):
     q, k, v = _inputs(rng, 1, 2, 1024, 1024, 128, "bfloat16")
     kernel, why = flash.dispatch(q, True)
-    assert kernel == "wgmma" and f"step {flash.HOPPER_STEP}" in why
+    assert kernel == "wgmma" and f"step {flash.HOPPER_PLAN[128][0]}" in why
     prepared = flash.prepare(q, k, v, causal=True)
     assert isinstance(prepared, flash_hopper.Prepared) and prepared.reason == why
     assert flash.prepare(q[:, :, :1000], k, v, causal=True).reason.startswith("D=128, N=1000")
@@ -90,7 +90,7 @@ def test_one_cached_plan_serves_new_buffers(rng, monkeypatch):
         inputs.append((q, k, v))
     new = list(flash._PLANS.values())
     assert len(new) == 1 and isinstance(new[0], flash_hopper.Prepared)  # one plan, 3 calls
-    assert new[0].config.step == flash.HOPPER_STEP == 3
+    assert new[0].config == flash.hopper_config(128)
     torch.cuda.synchronize()
     for o, (q, k, v) in zip(outs, inputs, strict=True):
         qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))

@@ -60,6 +60,11 @@ SUITES = {
         "Proto 7: RoPE standalone, ALiBi fused, GQA group sizes: cost against plain attention",
         "a CUDA GPU and torch",
     ),
+    "hopper": (
+        ".hopper",
+        "Proto 1, Hopper: the wgmma kernel's ablation steps and tiles vs cuDNN, FA2, Flex",
+        "an sm_90a GPU and torch",
+    ),
     "dsl": (
         ".dsl",
         "Proto 5: the Triton twin vs the hand-written kernel vs cuDNN; code-quality table",

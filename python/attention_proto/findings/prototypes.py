@@ -19,7 +19,7 @@ class Prototype:
 
 _TABLE = (
     # number, name, built, bench suite, domains, the seed's question
-    (1, "flash", True, "flash", ("flash",), "flash forward on tensor cores: tile per D"),
+    (1, "flash", True, "flash", ("flash", "hopper"), "flash forward on tensor cores: tile per D"),
     (2, "stitching", True, "stitching", ("stitching",), "monolithic vs inline vs fn table"),
     (3, "paged", True, "paged", ("paged",), "PagedAttention V2 decode: bandwidth, peers"),
     (

@@ -402,16 +402,27 @@ def _rope_key(rope, interleaved):
 
 
 # The Hopper wgmma kernel (flash_hopper) where it beat the mma.sync kernel on
-# an H200 (session 6, docs/gpu-notes.md; kernel only, N = 1K-16K, both masks).
-# Step (c) (TMA loads; its launch plan encodes the descriptors from each call's
-# pointers): D=128 +21-48 % over the mma.sync public call from N = 1K. D=64
-# on 128 x 64 tiles (block_m x block_n) from N = 1K: 358-397 TFLOP/s against
-# mma.sync's 296-320, causal 287-378 against 227-317 (kernel only, H200,
-# session 7 at a789554; on 128 x 128 tiles it won only from 4K). Step (b)
-# (cp.async) only at D=128 (+6-23 %); at D=64 it was slower at every N.
-HOPPER_STEP = 3
-HOPPER_MIN_SEQLEN_Q = {3: {128: 1024, 64: 1024}, 2: {128: 1024}}  # step -> D -> N
-HOPPER_TILES = {128: (128, 128), 64: (128, 64)}  # D -> (block_m, block_n)
+# an H200 (kernel only, N = 1K-16K, both masks; docs/gpu-notes.md). D=128:
+# step (e) (warp-specialized, the consumer warpgroups ping-ponging at the
+# tensor cores) on 128 x 128 tiles, 466-575 TFLOP/s against the mma.sync
+# public call's 311-342, causal 324-535 against 257-334 (session 8 at
+# ca0b9b8; step (d) there 443-578 / 309-541, step (c) 421-507 / 310-490).
+# D=64: step (c) (TMA loads, no warp specialization) on 128 x 64 tiles,
+# 364-407 against 299-322, causal 282-384 against 238-320 (step (d) on
+# 128 x 128 tied it only at 16K). Step (b) (cp.async) is the fallback where TMA
+# cannot describe a layout, at D=128 only (at D=64 it was slower at every N).
+HOPPER_PLAN = {128: (5, 128, 128), 64: (3, 128, 64)}  # D -> (step, block_m, block_n)
+HOPPER_MIN_SEQLEN_Q = {128: 1024, 64: 1024}  # D -> the N from which the plan won
+HOPPER_FALLBACK_STEP = 2
+HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
+
+
+def hopper_config(d):
+    """The HopperConfig the dispatcher runs at head dim `d`."""
+    from . import flash_hopper  # imports this module
+
+    step, block_m, block_n = HOPPER_PLAN[d]
+    return flash_hopper.HopperConfig(block_m, block_n, step=step)
 
 
 def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=None):
@@ -430,13 +441,13 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     if len(shape) != 4:
         return "mma_sync", "not a [B, H, N, D] array (validation says more)"
     d, n = int(shape[3]), int(shape[2])
-    if n < HOPPER_MIN_SEQLEN_Q[HOPPER_STEP].get(d, 1 << 62):
+    if n < HOPPER_MIN_SEQLEN_Q.get(d, 1 << 62):
         return "mma_sync", f"D={d}, N={n}: the wgmma kernel was not faster there"
     if not cuda.is_available() or cuda.properties()["arch"] != "sm_90a":
         return "mma_sync", "the wgmma kernel needs an sm_90a GPU"
-    if causal and -(-n // 128) > attention_front.GRID_YZ_MAX:
+    if causal and -(-n // HOPPER_PLAN[d][1]) > attention_front.GRID_YZ_MAX:
         return "mma_sync", "too many query blocks for the wgmma kernel's causal grid"
-    return "wgmma", f"D={d}, N={n} on sm_90a: the wgmma kernel, step {HOPPER_STEP}"
+    return "wgmma", f"D={d}, N={n} on sm_90a: the wgmma kernel, step {HOPPER_PLAN[d][0]}"
 
 
 def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None, **kwargs):
@@ -455,8 +466,8 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
 
 def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     """(Prepared, reason) on the wgmma kernel: `config` if it is a HopperConfig,
-    else HOPPER_STEP; where TMA cannot describe the layout, step (b) if it was
-    faster at this D and N, else the mma.sync kernel."""
+    else HOPPER_PLAN's; where TMA cannot describe the layout, step (b) if it
+    was faster at this D and N, else the mma.sync kernel."""
     from . import flash_hopper  # imports this module
 
     kwargs = {key: x for key, x in kwargs.items() if key not in ("stitch_mode", "rope_interleaved")}
@@ -464,18 +475,17 @@ def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     if isinstance(config, flash_hopper.HopperConfig):
         return wgmma(q, k, v, causal=causal, config=config, **kwargs), reason
     try:
-        tile = HOPPER_TILES[int(q.shape[3])]
-        cfg = flash_hopper.HopperConfig(*tile, step=HOPPER_STEP)
+        cfg = hopper_config(int(q.shape[3]))
         return wgmma(q, k, v, causal=causal, config=cfg, **kwargs), reason
     except ValueError as e:  # a layout TMA cannot describe
         if "(TMA)" not in str(e) and "[tma]" not in str(e):
             raise
         refusal = str(e)
     d, n = int(q.shape[3]), int(q.shape[2])
-    if n >= HOPPER_MIN_SEQLEN_Q[2].get(d, 1 << 62):
-        cfg = flash_hopper.HopperConfig(step=2)
+    if n >= HOPPER_FALLBACK_MIN_SEQLEN_Q.get(d, 1 << 62):
+        cfg = flash_hopper.HopperConfig(step=HOPPER_FALLBACK_STEP)
         prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
-        return prepared, f"{reason}; step 2 instead: {refusal}"
+        return prepared, f"{reason}; step {HOPPER_FALLBACK_STEP} instead: {refusal}"
     prepared = Prepared(q, k, v, causal=causal, **kwargs)
     return prepared, f"{reason}; the mma.sync kernel instead: {refusal}"
 

@@ -12,6 +12,7 @@ from . import (
     dsl,
     flash,
     foundation,
+    hopper,
     linear,
     paged,
     specialization,
@@ -29,6 +30,7 @@ SUITES = {
     "linear": linear.derive,
     "dsl": dsl.derive,
     "variants": variants.derive,
+    "hopper": hopper.derive,
 }
 
 

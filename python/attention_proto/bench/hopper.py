@@ -1,0 +1,185 @@
+"""Proto 1, Hopper path (issue 11): the wgmma kernel's ablation steps (a)-(e)
+and tiles, kernel only, beside the public call (what flash_attention's
+dispatch runs), the mma.sync kernel's public call, cuDNN, FlashAttention 2
+(SDPA's FLASH backend) and FlexAttention, in one run, with the bf16 GEMM of
+the same run as the ceiling, and each variant's registers and shared memory.
+
+Shapes follow FlashAttention's benchmark: B*N = 16K tokens, H*D = 2048, bf16;
+TFLOP/s = 4*B*H*N^2*D / t, halved for causal. Every number is timed the same
+way (bench.callpath: torch events around batches of back-to-back calls,
+median over batches); each input tensor is 64 MB, larger than L2.
+"""
+
+from __future__ import annotations
+
+from .. import cuda
+from .common import environment, run_block, skip_reason, table, write_json
+
+TOKENS = 16384
+LENGTHS = (512, 1024, 4096, 8192, 16384)
+HEADS = {64: 32, 128: 16}  # H * D = 2048
+FLEX_LENGTH = 8192  # Flex compiles per shape: timed at the headline N only
+# (step, block_m, block_n): every step on 128 x 128 tiles, and the steps that
+# run on 128 x 64 tiles (the D=64 dispatch's tile) for the tile question.
+VARIANTS = (
+    (1, 128, 128),
+    (2, 128, 128),
+    (3, 128, 128),
+    (4, 128, 128),
+    (5, 128, 128),
+    (3, 128, 64),
+    (4, 128, 64),
+    (5, 128, 64),
+)
+STEP_LETTER = {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
+
+
+def variant_key(step: int, block_m: int, block_n: int) -> str:
+    """The results' column of a variant: step_e_m128n128."""
+    return f"step_{STEP_LETTER[step]}_m{block_m}n{block_n}"
+
+
+def flops(b, h, n, d, causal) -> float:
+    return 4 * b * h * n * n * d * (0.5 if causal else 1.0)
+
+
+def _resources(d: int) -> list[dict]:
+    """Registers (ptxas's entry count and the highest register the SASS uses,
+    which setmaxnreg lets exceed the entry count), spills and shared memory of
+    each variant at head dim d (bf16, non-causal), from an NVRTC compile."""
+    import re
+
+    from .. import runtime, sass
+    from ..ops import flash_hopper
+
+    out = []
+    for step, bm, bn in VARIANTS:
+        cfg = flash_hopper.HopperConfig(bm, bn, step)
+        spec = flash_hopper.spec(d, "bfloat16", False, cfg)
+        result = runtime.compile_for(spec, flash_hopper.ARCH)
+        text = sass.disassemble(result.binary)
+        res = sass.resources_from_log(result.log, spec.entry)
+        highest = max((int(x) for x in re.findall(r"\bR(\d+)\b", text)), default=-1)
+        out.append(
+            {
+                "head_dim": d,
+                "variant": variant_key(step, bm, bn),
+                "threads": cfg.threads,
+                "entry_registers": res.registers,
+                "sass_registers": highest + 1,
+                "spill_bytes": res.spill_store_bytes + res.spill_load_bytes,
+                "shared_bytes": cfg.shared_bytes(d),
+            }
+        )
+    return out
+
+
+def _row(torch, ap, d, causal, n, peers, flex, quick):
+    from ..ops import flash, flash_hopper
+    from ..ops.tuning import best_config
+    from .callpath import _gpu_time
+
+    b, h = max(TOKENS // n, 1), HEADS[d]
+    qkv = tuple(torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+    fl = flops(b, h, n, d, causal)
+    row = {"head_dim": d, "causal": causal, "seqlen": n, "batch": b, "heads": h}
+
+    def record(name, fn, sets):
+        try:
+            t = _gpu_time(torch, fn, sets)
+        except Exception as e:  # noqa: BLE001 - a refusal is reported, not fatal
+            row[f"{name}_error"] = str(e).splitlines()[0][:120]
+            return
+        row[f"{name}_tflops"] = fl / t.median_s / 1e12
+        row[f"{name}_cv"] = t.cv
+
+    # The headline: the public call, then the same plan relaunched (kernel only).
+    record("public", lambda q, k, v: ap.flash_attention(q, k, v, causal=causal), [qkv])
+    plan = flash.prepare(*qkv, causal=causal)
+    row["public_kernel"] = plan.reason
+    row["public_config"] = plan.config.label()
+    record("public_kernel", lambda p: p.launch(), [(plan,)])
+    del plan
+    cfg = best_config(d, "bfloat16", causal)
+    row["mma_sync_config"] = cfg.label()
+    mma_sync = lambda q, k, v: ap.flash_attention(q, k, v, causal=causal, config=cfg)  # noqa: E731
+    record("mma_sync", mma_sync, [qkv])
+    for step, bm, bn in VARIANTS if not quick else VARIANTS[:5]:
+        key = variant_key(step, bm, bn)
+        try:
+            prep = flash_hopper.Prepared(
+                *qkv, causal=causal, config=flash_hopper.HopperConfig(bm, bn, step)
+            )
+        except Exception as e:  # noqa: BLE001
+            row[f"{key}_error"] = str(e).splitlines()[0][:120]
+            continue
+        record(key, lambda p: p.launch(), [(prep,)])
+        del prep
+    for name, fn in peers.items():
+        record(name, lambda q, k, v, fn=fn: fn(q, k, v, causal), [qkv])
+    if flex is not None and n == FLEX_LENGTH:
+        try:
+            call = flex(*qkv, causal)
+            record("flex", lambda c: c(), [(call,)])
+        except Exception as e:  # noqa: BLE001 - a compile failure is reported
+            row["flex_error"] = str(e).splitlines()[0][:120]
+    del qkv
+    return row
+
+
+def run(args) -> list[dict]:
+    env = environment()
+    if not cuda.is_available():
+        print(f"SKIPPED hopper benchmark: {skip_reason()}")
+        return []
+    from ..ops import flash_hopper
+
+    if cuda.properties()["arch"] != flash_hopper.ARCH:
+        print(f"SKIPPED hopper benchmark: the wgmma kernel needs {flash_hopper.ARCH}")
+        return []
+    import torch
+
+    import attention_proto as ap
+
+    from .callpath import FLASH_BATCHES, REPEAT, _sdpa
+    from .flash import _flex, _gemm_tflops
+
+    quick = getattr(args, "quick", False)
+    gemm, gemm_stats = _gemm_tflops(torch)
+    peers = {"sdpa_cudnn": _sdpa(torch, "CUDNN_ATTENTION"), "sdpa_flash": None}
+    peers["sdpa_flash"] = _sdpa(torch, "FLASH_ATTENTION")
+    try:
+        flex = _flex(torch)
+    except Exception as e:  # noqa: BLE001 - Flex is optional
+        print(f"Flex unavailable: {e}")
+        flex = None
+    rows = []
+    for d in (64, 128):
+        for causal in (False, True):
+            for n in (1024, 8192) if quick else LENGTHS:
+                row = _row(torch, ap, d, causal, n, peers, flex, quick)
+                row["gemm_tflops"] = gemm
+                rows.append(row)
+                print(
+                    f"D={d} causal={int(causal)} N={n}: public {row.get('public_tflops', 0):.0f}"
+                    f" cuDNN {row.get('sdpa_cudnn_tflops', 0):.0f} TFLOP/s",
+                    flush=True,
+                )
+    resources = [r for d in (64, 128) for r in _resources(d)]
+    result = {
+        "env": env,
+        "run": run_block("hopper", args, {"rows": {"batches": FLASH_BATCHES, "repeat": REPEAT}}),
+        "gemm_tflops": gemm,
+        "gemm_cv": gemm_stats.cv,
+        "rows": rows,
+        "resources": resources,
+    }
+    write_json(args, result)
+    print()
+    print(f"bf16 GEMM 8192^3: {gemm:.0f} TFLOP/s (CV {gemm_stats.cv:.3f}) on {env['gpu']}")
+    cols = ["head_dim", "causal", "seqlen", "public_tflops", "public_kernel_tflops"]
+    cols += ["mma_sync_tflops"] + [f"{variant_key(*v)}_tflops" for v in VARIANTS]
+    cols += ["sdpa_cudnn_tflops", "sdpa_flash_tflops", "flex_tflops"]
+    print(table(rows, cols))
+    print(table(resources, list(resources[0])))
+    return rows

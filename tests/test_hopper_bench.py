@@ -1,0 +1,113 @@
+"""bench hopper without a GPU: it skips with the reason and writes nothing; its
+findings derivation turns a (synthetic) results file into valid records that
+say what the numbers say."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from attention_proto import cuda, findings
+from attention_proto.bench import hopper
+from attention_proto.bench.__main__ import main
+from attention_proto.findings.derive import derive_runs
+from attention_proto.findings.sources import load_run
+
+
+def _results():
+    rows = []
+    for d in (64, 128):
+        for causal in (False, True):
+            for n in hopper.LENGTHS:
+                r = {"head_dim": d, "causal": causal, "seqlen": n, "batch": 16384 // n}
+                r.update(heads=hopper.HEADS[d], gemm_tflops=800.0)
+                r.update(public_tflops=500.0, public_cv=0.01, public_kernel_tflops=505.0)
+                r.update(public_kernel_cv=0.01, public_kernel="wgmma", public_config="m128n128")
+                r.update(sdpa_cudnn_tflops=550.0, sdpa_cudnn_cv=0.01, sdpa_flash_tflops=340.0)
+                r.update(sdpa_flash_cv=0.01, mma_sync_cv=0.01)
+                # mma.sync wins at N=512 only; step (e) on 128 x 128 is the best.
+                r["mma_sync_tflops"] = 500.0 if n == 512 else 300.0
+                for i, v in enumerate(hopper.VARIANTS):
+                    key = hopper.variant_key(*v)
+                    r[f"{key}_tflops"] = 300.0 + 40 * i if v[2] == 128 else 350.0
+                    r[f"{key}_cv"] = 0.01
+                if n == hopper.FLEX_LENGTH:
+                    r.update(flex_tflops=420.0, flex_cv=0.02)
+                rows.append(r)
+    resources = [
+        {
+            "head_dim": d,
+            "variant": hopper.variant_key(*v),
+            "threads": 384 if v[0] >= 4 else 256,
+            "entry_registers": 168,
+            "sass_registers": 184,
+            "spill_bytes": 0,
+            "shared_bytes": 164864,
+        }
+        for d in (64, 128)
+        for v in hopper.VARIANTS
+    ]
+    return {
+        "run": {
+            "suite": "hopper",
+            "command": "python -m attention_proto.bench hopper",
+            "revision": "abc1234",
+            "time": "2026-11-29T10:00:00+00:00",
+            "quick": False,
+            "iterations": {"rows": {"batches": 30, "repeat": 10}},
+        },
+        "env": {"gpu": "NVIDIA H200", "driver": "test", "cpu": "x", "cores": 16},
+        "gemm_tflops": 800.0,
+        "gemm_cv": 0.01,
+        "rows": rows,
+        "resources": resources,
+    }
+
+
+@pytest.fixture
+def derived(tmp_path):
+    path = tmp_path / "2026-11-29-h200-hopper.json"
+    path.write_text(json.dumps(_results()))
+    return {r["id"]: r for r in derive_runs([load_run(path, tmp_path)])}
+
+
+def test_without_a_gpu_the_suite_skips_and_writes_nothing(tmp_path, capsys):
+    if cuda.is_available():
+        pytest.skip("a GPU is present: the suite runs (test_gpu_* and the device run cover it)")
+    assert main(["hopper", "--out", str(tmp_path)]) == 0
+    assert "SKIPPED hopper benchmark" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_the_run_gives_the_issue_11_findings(derived):
+    ids = {i.split("@")[0] for i in derived}
+    for d in (64, 128):
+        for tag in ("full", "causal"):
+            assert f"hopper.ablation.d{d}.{tag}" in ids
+            assert f"hopper.vs-cudnn.d{d}.{tag}" in ids
+    assert {"hopper.best-variant", "hopper.mma-sync-wins"} <= ids
+    assert any(i.startswith("hopper.resources@") for i in derived)
+    for record in derived.values():
+        findings.validate(record)
+
+
+def test_findings_state_the_measured_numbers(derived):
+    by = {i.split("@")[0]: r for i, r in derived.items()}
+    vs = by["hopper.vs-cudnn.d128.full"]
+    assert vs["evidence"]["value"] == pytest.approx(500 / 550)
+    assert "0.91x cuDNN" in vs["content"] and "Flex 1.19x" in vs["content"]
+    ablation = by["hopper.ablation.d128.causal"]
+    # Step (e) on 128 x 128 (the fifth variant) over step (a): 460 / 300.
+    assert ablation["evidence"]["value"] == pytest.approx(460 / 300)
+    assert "step (e) is the fastest" in ablation["content"]
+    assert "57% of the GEMM" in ablation["content"]  # 460 / 800: 0.57499... as a float
+    assert by["hopper.best-variant"]["evidence"]["config"]["d64"] == "step_e_m128n128"
+    wins = by["hopper.mma-sync-wins"]
+    assert wins["evidence"]["value"] == 4  # N=512 at each (D, mask)
+    assert "D=64 N=512 (1.09x)" in wins["content"]
+
+
+def test_variant_keys_name_step_and_tile():
+    assert hopper.variant_key(5, 128, 64) == "step_e_m128n64"
+    assert len({hopper.variant_key(*v) for v in hopper.VARIANTS}) == len(hopper.VARIANTS)
