@@ -1,5 +1,5 @@
-"""flash_attention's kernel choice on a GPU: on sm_90a, D=128 and N >= 1024
-take the Hopper wgmma kernel (flash.dispatch), through the torch fast path and
+"""flash_attention's kernel choice on a GPU: on sm_90a, D=64 and 128 from
+N = 512 take the Hopper wgmma kernel (flash.dispatch), through the torch fast path and
 the NumPy path alike, with the same contract as the mma.sync kernel."""
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("hopper_only")]
 _inputs = attention_inputs
 
 
-def test_d128_from_1024_rows_takes_the_wgmma_kernel(rng):
+def test_d128_from_512_rows_takes_the_wgmma_kernel(rng):
     q, k, v = _inputs(rng, 1, 2, 1024, 1024, 128, "bfloat16")
     kernel, why = flash.dispatch(q, True)
     assert kernel == "wgmma" and f"step {flash.HOPPER_PLAN[128][0]}" in why
     prepared = flash.prepare(q, k, v, causal=True)
     assert isinstance(prepared, flash_hopper.Prepared) and prepared.reason == why
-    assert flash.prepare(q[:, :, :1000], k, v, causal=True).reason.startswith("D=128, N=1000")
+    assert flash.prepare(q[:, :, :500], k, v, causal=True).reason.startswith("D=128, N=500")
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -39,6 +39,18 @@ def test_dispatched_calls_match_fp64_and_the_mma_sync_kernel(rng, causal, dtype,
     np.testing.assert_allclose(np.asarray(lse), np.asarray(lse_mma), rtol=1e-5, atol=1e-5)
     of, omf = (np.asarray(x).astype(np.float32) for x in (o, o_mma))
     np.testing.assert_allclose(of, omf, rtol=2**-6, atol=2**-8)
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("nq,nk", [(512, 512), (513, 127), (640, 1025)])
+def test_each_head_dims_plan_from_512_rows_matches_fp64(rng, d, nq, nk):
+    # The dispatch threshold and a partial last tile on each D's plan (step (e)
+    # at D=128, step (c) on 128 x 64 tiles at D=64), both masks, Nq != Nk.
+    q, k, v = _inputs(rng, 1, 4, nq, nk, d, "bfloat16", kvh=2)
+    assert flash.prepare(q, k, v, allocate=False).config == flash.hopper_config(d)
+    for causal in (False, True):
+        o = ap.flash_attention(q, k, v, causal=causal)
+        assert_close_to_reference(o, q, k, v, "bfloat16", causal=causal)
 
 
 @pytest.mark.parametrize("poison", [False, True])
@@ -113,7 +125,7 @@ def test_a_layout_tma_cannot_describe_falls_back_to_step_2():
 
 def test_d64_broadcast_views_fall_back_to_mma_sync():
     torch = pytest.importorskip("torch")
-    # D=64 from N=1K takes step (c); TMA refuses the broadcast K/V, and step
+    # D=64 from N=512 takes step (c); TMA refuses the broadcast K/V, and step
     # (b) was not faster at D=64: the mma.sync kernel, reason recorded.
     q = torch.randn(1, 2, 4096, 64, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(1, 1, 4096, 64, device="cuda", dtype=torch.bfloat16).expand(1, 2, 4096, 64)

@@ -402,17 +402,17 @@ def _rope_key(rope, interleaved):
 
 
 # The Hopper wgmma kernel (flash_hopper) where it beat the mma.sync kernel on
-# an H200 (kernel only, N = 1K-16K, both masks; docs/gpu-notes.md). D=128:
-# step (e) (warp-specialized, the consumer warpgroups ping-ponging at the
-# tensor cores) on 128 x 128 tiles, 466-575 TFLOP/s against the mma.sync
-# public call's 311-342, causal 324-535 against 257-334 (session 8 at
-# ca0b9b8; step (d) there 443-578 / 309-541, step (c) 421-507 / 310-490).
+# an H200 (kernel only against the mma.sync public call, B*N = 16K tokens, N =
+# 512-16K, both masks; bench hopper at ec30ccf, docs/gpu-notes.md session 8).
+# D=128: step (e) (warp-specialized, the consumer warpgroups ping-ponging at
+# the tensor cores) on 128 x 128 tiles, 377-570 TFLOP/s against 279-339,
+# causal 225-531 against 191-330 (step (d) within 1-5 % of it either way).
 # D=64: step (c) (TMA loads, no warp specialization) on 128 x 64 tiles,
-# 364-407 against 299-322, causal 282-384 against 238-320 (step (d) on
-# 128 x 128 tied it only at 16K). Step (b) (cp.async) is the fallback where TMA
-# cannot describe a layout, at D=128 only (at D=64 it was slower at every N).
+# 327-405 against 275-321, causal 216-381 against 182-316. Below N=512 not
+# measured. Step (b) (cp.async) is the fallback where TMA cannot describe a
+# layout, at D=128 from 1K only (session 6; at D=64 it was slower at every N).
 HOPPER_PLAN = {128: (5, 128, 128), 64: (3, 128, 64)}  # D -> (step, block_m, block_n)
-HOPPER_MIN_SEQLEN_Q = {128: 1024, 64: 1024}  # D -> the N from which the plan won
+HOPPER_MIN_SEQLEN_Q = {128: 512, 64: 512}  # D -> the N from which the plan won
 HOPPER_FALLBACK_STEP = 2
 HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
 

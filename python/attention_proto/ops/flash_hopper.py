@@ -233,7 +233,7 @@ def tensor_map_view(shape, strides, rows: int):
     for size, stride, name in zip((b, h, n), strides[:3], ("batch", "head", "row"), strict=True):
         if size > 1 and stride == 0:  # a broadcast (expanded) view
             raise ValueError(
-                f"[{ENTRY}] steps 3-5 (TMA) need a real {name} stride, got a broadcast view "
+                f"[{ENTRY}] step >= 3 (TMA) needs a real {name} stride, got a broadcast view "
                 f"(stride 0 over {size}); pass a materialized copy"
             )
     sb, sh, sn = (int(s) * 2 for s in strides[:3])
