@@ -646,9 +646,9 @@ def flash_attention(
     returns NaN (lse = NaN). With return_lse, also returns the float32
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
     overrides the tuned tile choice (a flash_hopper.HopperConfig picks the
-    wgmma kernel). On an sm_90a GPU, D=128 from N = 1024 and D=64 from
-    N = 4096, without ALiBi or RoPE, run on the Hopper wgmma kernel (TMA
-    loads), where it measured faster (dispatch()
+    wgmma kernel). On an sm_90a GPU, calls from N = 512 without ALiBi or RoPE
+    run on the Hopper wgmma kernel (flash.HOPPER_PLAN per head dim),
+    where it measured faster (dispatch()
     says which kernel a problem gets and why; prepare() returns it). Forward
     only: inputs that require grad are refused while grad mode is on.
 
