@@ -153,14 +153,18 @@ def test_packed_qkv_strides_through_tma(step):
         assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
 
 
+@pytest.mark.parametrize("alibi", [False, True])
 @pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
-def test_argument_block_matches_the_compiled_parameter_layout(rng, step):
+def test_argument_block_matches_the_compiled_parameter_layout(rng, step, alibi):
     # Python packs the argument block (attention_front; step (c) places its
     # TMA descriptors at the driver's offsets); the compiler lays the parameters out
     # itself. They must agree: params, strides, the five pointer slots, the
     # descriptors, and the block ending where the last parameter does.
     q, k, v = _inputs(rng, 1, 2, 70, 70, 64, "bfloat16")
-    prep = flash_hopper.Prepared(q, k, v, config=flash_hopper.HopperConfig(step=step))
+    cfg = flash_hopper.HopperConfig(step=step)
+    # With ALiBi the kernel takes a sixth pointer (the slopes) before the descriptors.
+    prep = flash_hopper.Prepared(q, k, v, config=cfg, alibi_slopes="default" if alibi else None)
+    assert len(prep.slots) == 5 + alibi
     binary = runtime.compile_for(prep.spec(), "sm_90a").binary
     compiled = sass.parameter_layout(binary, flash_hopper.ENTRY)  # every parameter
     layout = prep.pipeline.parameter_layout(len(compiled))
@@ -174,3 +178,59 @@ def test_argument_block_matches_the_compiled_parameter_layout(rng, step):
     assert layout[-1][0] + layout[-1][1] == len(prep.plan.args), layout
     # The CPU reading of the cubin (what CI checks) agrees with the driver.
     assert [tuple(p) for p in layout] == compiled
+
+
+def _alibi_bias(slopes, nq, nk):
+    return ap.reference.alibi_bias(slopes.shape[-1], nq, nk, slopes=slopes, symmetric=True)
+
+
+@pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
+@pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_alibi_matches_fp64_at_every_step(rng, step, d, causal):
+    # ALiBi (constant ALIBI) on each step: tiles nearest the block's diagonal
+    # first, the producer of steps (d)/(e) loading in that order too; the
+    # diagonal past either end (Nq != Nk), a partial last tile, GQA, slopes per
+    # (batch, head), lse. Poisoned outputs (conftest).
+    cfg = flash_hopper.HopperConfig(step=step)
+    for b, h, kvh, nq, nk in [(1, 8, 8, 1000, 1000), (2, 4, 2, 300, 1025), (1, 4, 1, 1025, 300)]:
+        q, k, v = _inputs(rng, b, h, nq, nk, d, "bfloat16", kvh=kvh)
+        slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
+        if b == 1:  # the standard slopes (1/2 .. 1/256 over 8 heads): far tiles weigh
+            slopes = ap.reference.alibi_slopes(h).astype(np.float32)
+        bias = _alibi_bias(slopes, nq, nk)
+        prep = flash_hopper.Prepared(
+            q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
+        )
+        out, lse = prep()
+        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
+        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
+        np.testing.assert_allclose(lse, ref_lse, rtol=1e-4, atol=1e-4)
+
+
+def test_alibi_calls_take_the_wgmma_kernel_on_torch():
+    # flash_attention with alibi_slopes dispatches like the plain call (each D's
+    # plan from N=512); 'default' and the same slopes as a tensor agree bit
+    # for bit, and the torch fast path passes the slopes' pointer.
+    torch = pytest.importorskip("torch")
+    from attention_proto.ops import flash
+
+    g = torch.Generator(device="cuda").manual_seed(11)
+    for d in flash_hopper.HEAD_DIMS:
+        q, k, v = (
+            torch.randn(2, 8, 640, d, device="cuda", dtype=torch.bfloat16, generator=g)
+            for _ in range(3)
+        )
+        prep = flash.prepare(q, k, v, alibi_slopes="default", allocate=False)
+        assert isinstance(prep, flash_hopper.Prepared) and prep.config == flash.hopper_config(d)
+        slopes = torch.from_numpy(ap.reference.alibi_slopes(8).astype(np.float32)).cuda()
+        for causal in (False, True):
+            out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes="default")
+            again = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes)
+            torch.cuda.synchronize()
+            assert torch.equal(out, again)
+            qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
+            bias = _alibi_bias(ap.reference.alibi_slopes(8), 640, 640)
+            assert_close_to_reference(
+                out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=causal, bias=bias
+            )

@@ -25,6 +25,7 @@
 // with a NaN or +inf score among its visible keys NaN and lse = NaN. Offsets
 // are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
+#include "flash_alibi.h"
 #include "kernel_layouts.h"
 #include "mma.h"
 #include "numeric.h"
@@ -147,20 +148,6 @@ __device__ __noinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
   }
 }
 
-#if ALIBI
-// Step n's key tile, nearest `first` first: first, first - 1, first + 1,
-// first - 2, ... while both sides have tiles (`both` of them each), then the
-// rest of the longer side outward. Visits each of the n_end tiles once.
-__device__ __forceinline__ int nearest_first_tile(int n, int first, int both, bool more_below) {
-  if (n <= 2 * both) {
-    const int k = (n + 1) >> 1;
-    return (n & 1) ? first - k : first + k;
-  }
-  const int j = n - both; // both + 1, both + 2, ... tiles away
-  return more_below ? first - j : first + j;
-}
-#endif
-
 // The pieces take the ALiBi slope only when ALIBI is on, so Proto 2's
 // function-table mode keeps its calling convention (and SASS) without it.
 #if ALIBI
@@ -247,18 +234,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     const long long last_key = (long long)last_row + diag;
     n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
   }
-  // ALiBi: the bias rises toward the diagonal, so keys taken in ascending order
-  // raise most rows' running max at every step, and each raise rescales the
-  // output (HEAD_DIM / 4 multiplies per row). Taking the tiles nearest the
-  // block's diagonal first (causal: the last tile, then descending) lets each
-  // row's max settle within its first steps. Exact in any order: the online
-  // softmax does not care.
+  // ALiBi: key tiles nearest the block's diagonal first (flash_alibi.h).
 #if ALIBI
-  int first_tile = 0;
-  if (n_end > 0) {
-    const long long at = CAUSAL ? n_end - 1 : ((long long)m0 + BLOCK_M / 2 + diag) / BLOCK_N;
-    first_tile = int(max(0LL, min((long long)n_end - 1, at)));
-  }
+  const int first_tile = nearest_first_start<BLOCK_M, BLOCK_N, CAUSAL>(n_end, m0, diag);
   const int tiles_below = first_tile, tiles_above = n_end - 1 - first_tile;
   const int both_sides = min(tiles_below, tiles_above);
   // A macro, not a function of n: without ALiBi the kernel's text, and so its

@@ -15,7 +15,9 @@
 // warp specialization, one producer warpgroup issuing the TMA loads into a
 // full/empty mbarrier ring and giving its registers to the consumer warpgroups
 // (setmaxnreg); 5 = step (e): (d) with the two consumer warpgroups taking
-// turns at the tensor cores (ping-pong); docs/hopper-kernel.md).
+// turns at the tensor cores (ping-pong); docs/hopper-kernel.md), ALIBI (0/1,
+// default 0: adds ALiBi's bias as flash_attention.cu does, the kernel then
+// takes the slopes after lse).
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -29,6 +31,7 @@
 // the B operand MN-major, read with the transpose bit (allowed for 16-bit
 // types), so V needs no transposing copy.
 #include "attention_params.h"
+#include "flash_alibi.h"
 #include "mma.h"
 #include "numeric.h"
 #include "tma.h"
@@ -39,6 +42,9 @@ typedef half_bits T;
 
 #ifndef HOPPER_STEP
 #define HOPPER_STEP 1
+#endif
+#ifndef ALIBI
+#define ALIBI 0
 #endif
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -135,11 +141,19 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
 // each row's factor for o_acc, applied once that wgmma has completed. Rescaling
 // o_acc after the previous P V and before the next is what step (a) does, so
 // both steps compute the same floats.
-__device__ __forceinline__ bool softmax_before_rescale(float (&s)[BLOCK_N / 8][4],
-                                                       float (&row_max)[2], float (&row_sum)[2],
-                                                       float (&alpha)[2], float scale_log2, int n0,
-                                                       int m0, int warp_row0, int diag,
-                                                       int seqlen_k, int g, int t) {
+__device__ __forceinline__ bool
+softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&row_sum)[2],
+                       float (&alpha)[2], float scale_log2, int n0, int m0, int warp_row0, int diag,
+                       int seqlen_k, int g, int t, float alibi_slope) {
+#if ALIBI
+  // As flash_softmax.inc: the bias joins the raw scores before the mask, its
+  // row part (alibi_row) the max and the exponent.
+  float alibi_rows[1][2]; // one slice: flash_alibi.h's [MT][..] shapes with MT = 1
+  alibi_bias(reinterpret_cast<float (&)[1][BLOCK_N / 8][4]>(s), alibi_rows, alibi_slope,
+             n0 + BLOCK_N - 1 <= m0 + diag, n0 >= m0 + BLOCK_M - 1 + diag, m0 + warp_row0, diag, n0,
+             g, t);
+  const float (&alibi_row)[2] = alibi_rows[0];
+#endif
   if (n0 + BLOCK_N > seqlen_k || (CAUSAL && n0 + BLOCK_N - 1 > m0 + diag)) {
 #pragma unroll
     for (int j = 0; j < BLOCK_N / 8; ++j)
@@ -150,13 +164,22 @@ __device__ __forceinline__ bool softmax_before_rescale(float (&s)[BLOCK_N / 8][4
         if (col >= seqlen_k || (CAUSAL && col > row + diag)) s[j][e] = AP_NEG_INF;
       }
   }
+#if ALIBI
+  // The tile's max of s, then its row part: max(s + r) = max(s) + r.
+  float new_max[2] = {AP_NEG_INF, AP_NEG_INF}, base[2];
+#else
   float new_max[2] = {row_max[0], row_max[1]}, base[2];
+#endif
   bool grew = false;
 #pragma unroll
   for (int j = 0; j < BLOCK_N / 8; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       new_max[e >> 1] = fmaxf(new_max[e >> 1], s[j][e]);
+#if ALIBI
+  new_max[0] = fmaxf(row_max[0], new_max[0] + alibi_row[0]);
+  new_max[1] = fmaxf(row_max[1], new_max[1] + alibi_row[1]);
+#endif
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
@@ -171,6 +194,9 @@ __device__ __forceinline__ bool softmax_before_rescale(float (&s)[BLOCK_N / 8][4
         new_max[h] == row_max[h] ? 1.f : fast_exp2(__fmaf_rn(row_max[h], scale_log2, -base[h]));
     if (any_grew) row_sum[h] *= alpha[h];
     row_max[h] = new_max[h];
+#if ALIBI
+    base[h] = __fmaf_rn(-alibi_row[h], scale_log2, base[h]); // exp2((s + r) * scale - base)
+#endif
   }
 #pragma unroll
   for (int j = 0; j < BLOCK_N / 8; ++j)
@@ -221,6 +247,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                           T *__restrict__ o, float *__restrict__ lse
+#if ALIBI
+                          ,
+                          const float *__restrict__ alibi_slopes
+#endif
 #if HOPPER_STEP >= 3
                           ,
                           const __grid_constant__ TensorMap tmap_q,
@@ -256,6 +286,17 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     const long long last_key = (long long)last_row + diag;
     n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
   }
+  // ALiBi: key tiles nearest the block's diagonal first (flash_alibi.h); step n
+  // of every role (loads, scores) takes tile AP_KEY_TILE(n). A macro: without
+  // ALiBi the kernel's text stays what it was.
+#if ALIBI
+  const int first_tile = nearest_first_start<BLOCK_M, BLOCK_N, CAUSAL>(n_end, m0, diag);
+  const int tiles_below = first_tile, tiles_above = n_end - 1 - first_tile;
+  const int both_sides = min(tiles_below, tiles_above);
+#define AP_KEY_TILE(n) nearest_first_tile(n, first_tile, both_sides, tiles_below > tiles_above)
+#else
+#define AP_KEY_TILE(n) (n)
+#endif
 
   // Names flash_softmax.inc expects: one 16-row slice (mt = 0) per warp.
   float o_acc[MT][HEAD_DIM / 8][4];
@@ -264,6 +305,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     o_acc[0][dj][0] = o_acc[0][dj][1] = o_acc[0][dj][2] = o_acc[0][dj][3] = 0.f;
   float row_max[MT][2] = {{AP_NEG_INF, AP_NEG_INF}}, row_sum[MT][2] = {{0.f, 0.f}};
   const float scale_log2 = p.scale * 1.4426950408889634f;
+  // ALiBi's slope in raw-score units (negative: the bias lowers far keys).
+#if ALIBI
+  const float alibi_slope = -alibi_slopes[(long long)batch * p.alibi_stride + head] / p.scale;
+#else
+  const float alibi_slope = 0.f;
+#endif
   const int warp_row0 = wg * 64 + warp * 16; // first row of this warp within the CTA
   // This warpgroup's 64 Q rows: 8 swizzle atoms into each column block.
   const unsigned q_wg = q_tile + wg * 64 * 128;
@@ -300,11 +347,11 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       for (int n = 0; n < n_end; ++n) {
         const int stage = n & 1;
         if (n >= 2) mbarrier_wait(empty_k + 8 * stage, ((n >> 1) - 1) & 1); // S(n - 2) done
-        tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage, n * BLOCK_N,
-                          kv_head, batch);
+        tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage,
+                          AP_KEY_TILE(n) * BLOCK_N, kv_head, batch);
         if (n >= 2) mbarrier_wait(empty_v + 8 * stage, ((n >> 1) - 1) & 1); // P V(n - 2) done
-        tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage, n * BLOCK_N,
-                          kv_head, batch);
+        tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage,
+                          AP_KEY_TILE(n) * BLOCK_N, kv_head, batch);
       }
     }
     // Loads in flight complete on the barriers; the CTA lives on.
@@ -320,7 +367,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       if (n == 0) mbarrier_wait(bar_q, 0);
       mbarrier_wait(full_k + 8 * stage, (n >> 1) & 1);                        // K(n)
       if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
-      const int n0 = n * BLOCK_N;
+      const int n0 = AP_KEY_TILE(n) * BLOCK_N;
       float s[BLOCK_N / 8][4];
       if (kPingPong)
         wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
@@ -347,7 +394,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       mbarrier_arrive(empty_k + 8 * stage); // K(n) read
       float alpha[2];
       const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0, m0,
-                                               warp_row0, diag, seqlen_k, g, t);
+                                               warp_row0, diag, seqlen_k, g, t, alibi_slope);
       wgmma_wait<0>();
       fence_operands(o_acc[0]);
 #pragma unroll
@@ -387,8 +434,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #elif HOPPER_STEP == 1
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
-    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
-    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], 0, p.seqlen_k);
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     cp_async_commit();
   }
 
@@ -402,12 +449,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     fence_proxy_async_shared();
     __syncthreads();
     if (n + 1 < n_end) {
-      const int next = (n + 1) * BLOCK_N;
+      const int next = AP_KEY_TILE(n + 1) * BLOCK_N;
       load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, k_base, st.k[2], next, p.seqlen_k);
       load_tile<BLOCK_N>(v_tiles + (stage ^ 1) * kKvBytes, v_base, st.v[2], next, p.seqlen_k);
       cp_async_commit();
     }
-    const int n0 = n * BLOCK_N;
+    const int n0 = AP_KEY_TILE(n) * BLOCK_N;
     float s[MT][BLOCK_N / 8][4];
     score(s[0], q_wg, k_tiles + stage * kKvBytes);
     // clang-format off
@@ -425,7 +472,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #if HOPPER_STEP == 2
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
-    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], 0, p.seqlen_k);
+    load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     cp_async_commit();
   }
 #else
@@ -443,7 +490,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
   if (n_end > 0 && threadIdx.x == 0) {
     tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, m0, head, batch);
-    tma_tile<BLOCK_N>(k_tiles, tmap_k, bar_k, 0, kv_head, batch);
+    tma_tile<BLOCK_N>(k_tiles, tmap_k, bar_k, AP_KEY_TILE(0) * BLOCK_N, kv_head, batch);
   }
 #endif
   for (int n = 0; n < n_end; ++n) {
@@ -453,25 +500,26 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     fence_proxy_async_shared(); // cp.async (generic proxy) -> wgmma (async proxy)
     __syncthreads();
     if (n + 1 < n_end)
-      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, k_base, st.k[2], (n + 1) * BLOCK_N,
-                         p.seqlen_k);
-    load_tile<BLOCK_N>(v_tiles + stage * kKvBytes, v_base, st.v[2], n * BLOCK_N, p.seqlen_k);
+      load_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, k_base, st.k[2],
+                         AP_KEY_TILE(n + 1) * BLOCK_N, p.seqlen_k);
+    load_tile<BLOCK_N>(v_tiles + stage * kKvBytes, v_base, st.v[2], AP_KEY_TILE(n) * BLOCK_N,
+                       p.seqlen_k);
     cp_async_commit();
 #else
     __syncthreads(); // every warpgroup is past step n - 1: the stages loaded below are free
     if (threadIdx.x == 0) {
       if (n + 1 < n_end)
         tma_tile<BLOCK_N>(k_tiles + (stage ^ 1) * kKvBytes, tmap_k, bar_k + 8 * (stage ^ 1),
-                          (n + 1) * BLOCK_N, kv_head, batch);
-      tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, bar_v + 8 * stage, n * BLOCK_N, kv_head,
-                        batch);
+                          AP_KEY_TILE(n + 1) * BLOCK_N, kv_head, batch);
+      tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, bar_v + 8 * stage,
+                        AP_KEY_TILE(n) * BLOCK_N, kv_head, batch);
     }
     if (n == 0) mbarrier_wait(bar_q, 0);
     mbarrier_wait(bar_k + 8 * stage, (n >> 1) & 1);                        // K(n)
     if (n > 0) mbarrier_wait(bar_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
 #endif
 
-    const int n0 = n * BLOCK_N;
+    const int n0 = AP_KEY_TILE(n) * BLOCK_N;
     float s[BLOCK_N / 8][4];
     fence_operands(s);
     fence_operands(o_acc[0]);
@@ -491,7 +539,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     fence_operands(s);
     float alpha[2];
     const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0, m0,
-                                             warp_row0, diag, seqlen_k, g, t);
+                                             warp_row0, diag, seqlen_k, g, t, alibi_slope);
     wgmma_wait<0>();
     fence_operands(o_acc[0]);
 #pragma unroll

@@ -9,8 +9,11 @@ percentage is the median of the rounds' ratios, so a drift of the card's clock
 between two long timings does not read as a cost (timed one after the other,
 the same kernel pair read -0.5 % and +3.6 % in two runs of session 7).
 
-- base: flash_attention(q, k, v) on the mma.sync kernel (debug.dispatch_hopper
-  off for the suite: the variants are fused into that kernel).
+- base: flash_attention(q, k, v), the public call as dispatched (on sm_90a the
+  wgmma kernel at these shapes). ALiBi is fused into both flash kernels, RoPE
+  into the mma.sync kernel only: each cost is given against the public base
+  (what a user pays) and against the mma.sync kernel's own base (config= names
+  its tuned tile), where every variant compares one kernel with itself.
 - RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
   RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one
@@ -136,6 +139,7 @@ def _counts() -> dict:
 
 def _rows(torch, ap, iters):
     from ..ops import flash
+    from ..ops.tuning import best_config
     from ..reference import alibi_slopes
 
     f = torch.nn.functional.scaled_dot_product_attention
@@ -151,19 +155,22 @@ def _rows(torch, ap, iters):
         for causal in (False, True):
             row = {"n": n, "batch": b, "heads": H, "head_dim": D, "causal": causal}
             call = functools.partial(ap.flash_attention, q, k, v, causal=causal)
-            times, pcts = _paired(
-                [
-                    call,
-                    functools.partial(call, alibi_slopes="default"),
-                    functools.partial(call, rope=(cos, sin)),
-                ],
-                iters,
-            )
-            names = ("base", "alibi", "rope_fused")
-            for name, (ms, cv), pct in zip(names, times, pcts, strict=True):
-                row[name + "_ms"], row[name + "_cv"] = ms, cv
-                if pct is not None:
-                    row[name + "_pct"] = pct
+            mma_sync = functools.partial(call, config=best_config(D, "bfloat16", causal))
+            row["base_kernel"] = flash.prepare(q, k, v, causal=causal, allocate=False).reason
+            for base, suffix in ((call, ""), (mma_sync, "_mma_sync")):
+                times, pcts = _paired(
+                    [
+                        base,
+                        functools.partial(base, alibi_slopes="default"),
+                        functools.partial(base, rope=(cos, sin)),
+                    ],
+                    iters,
+                )
+                names = ("base", "alibi", "rope_fused")
+                for name, (ms, cv), pct in zip(names, times, pcts, strict=True):
+                    row[name + suffix + "_ms"], row[name + suffix + "_cv"] = ms, cv
+                    if pct is not None:
+                        row[name + suffix + "_pct"] = pct
             # The kernel's own share (a diagnostic, kernel only): the ROPE
             # kernel on keys already rotated (as a KV cache holds them) against
             # the plain kernel, both relaunched from a prepared problem.
@@ -262,16 +269,7 @@ def run(args) -> list[dict]:
     import attention_proto as ap
 
     iters = 10 if getattr(args, "quick", False) else ITERATIONS
-    # The fused variants live in the mma.sync kernel: every flash call here
-    # runs it (the public call would take the wgmma kernel for plain D=128), so
-    # each cost compares one kernel with itself.
-    from .. import debug
-
-    dispatch, debug.dispatch_hopper = debug.dispatch_hopper, False
-    try:
-        rows, gqa = _rows(torch, ap, iters)
-    finally:
-        debug.dispatch_hopper = dispatch
+    rows, gqa = _rows(torch, ap, iters)
     counts = _counts()
     result = {
         "run": run_block("variants", args, {"rows": iters, "gqa": iters, "paired_rounds": ROUNDS}),
@@ -284,6 +282,7 @@ def run(args) -> list[dict]:
     }
     write_json(args, result)
     cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "rope_fused_pct"]
+    cols += ["base_mma_sync_ms", "alibi_mma_sync_pct", "rope_fused_mma_sync_pct"]
     cols += ["rope_in_kernel_pct"]
     cols += ["sdpa_bias_pct", "flex_alibi_pct"]
     print(table(rows, cols))

@@ -184,7 +184,39 @@ def rope_specs():
     return _at_tuned_defaults(*({"rope": mode} for mode in ROPE_MODES.values()))
 
 
-class Prepared(attention_front.PreparedAttention):
+class AlibiArgument:
+    """ALiBi slopes as a kernel's pointer argument, for the flash kernels'
+    Prepared classes (mma.sync and wgmma): `alibi_slopes` None, 'default' or
+    the caller's array, checked once; its address at allocation."""
+
+    alibi_slopes = None
+
+    def check_alibi(self) -> None:
+        p = self.problem
+        self.alibi_info, self.alibi_stride = None, 0
+        if self.alibi_slopes is not None and not (
+            isinstance(self.alibi_slopes, str) and self.alibi_slopes == alibi.DEFAULT
+        ):
+            self.alibi_info, self.alibi_stride = alibi.check(
+                OP, self.alibi_slopes, p.batch, p.heads, p.host, self.stream
+            )
+
+    def default_alibi_address(self) -> int:
+        """The standard slopes' address when alibi_slopes is 'default', else 0."""
+        if isinstance(self.alibi_slopes, str):
+            return alibi.default_address(self.problem.heads)
+        return 0
+
+    def slopes_address(self) -> int:
+        """The slopes the kernel reads (0 without ALiBi): the standard ones, or
+        the caller's (uploaded when they are NumPy)."""
+        if self.alibi_info is None:
+            return self.default_alibi_address()
+        self.alibi_device = tensors.to_device(self.alibi_slopes, self.alibi_info)
+        return self.alibi_device.address
+
+
+class Prepared(AlibiArgument, attention_front.PreparedAttention):
     """One flash_attention problem, validated and ready to launch. With rope=
     the kernel rotates q only: k must come rotated (flash_attention does that
     with the standalone pass before it builds this)."""
@@ -234,13 +266,7 @@ class Prepared(attention_front.PreparedAttention):
 
     def check(self, infos):
         p = self.problem
-        self.alibi_info, self.alibi_stride = None, 0
-        if self.alibi_slopes is not None and not (
-            isinstance(self.alibi_slopes, str) and self.alibi_slopes == alibi.DEFAULT
-        ):
-            self.alibi_info, self.alibi_stride = alibi.check(
-                OP, self.alibi_slopes, p.batch, p.heads, p.host, self.stream
-            )
+        self.check_alibi()
         self.rope_infos, self.rope_table_row = None, 0
         if self.rope is not None:
             if not isinstance(self.rope, (tuple, list)) or len(self.rope) != 2:
@@ -290,18 +316,8 @@ class Prepared(attention_front.PreparedAttention):
     def param_fields(self) -> dict:
         return {"alibi_stride": self.alibi_stride, "rope_table_row": self.rope_table_row}
 
-    def default_alibi_address(self) -> int:
-        """The standard slopes' address when alibi_slopes is 'default', else 0."""
-        if isinstance(self.alibi_slopes, str):
-            return alibi.default_address(self.problem.heads)
-        return 0
-
     def extra_addresses(self) -> list[int]:
-        if self.alibi_info is None:
-            slopes = self.default_alibi_address()
-        else:
-            self.alibi_device = tensors.to_device(self.alibi_slopes, self.alibi_info)
-            slopes = self.alibi_device.address
+        slopes = self.slopes_address()
         tables = [0, 0]
         if self.rope_infos is not None:
             self.rope_device = [
@@ -429,8 +445,8 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     """(kernel, reason): "wgmma" or "mma_sync" for a problem, and why."""
     if not debug.dispatch_hopper and config is None:
         return "mma_sync", "debug.dispatch_hopper is off"
-    if alibi_slopes is not None or rope is not None:
-        return "mma_sync", "ALiBi and RoPE are fused into the mma.sync kernel only"
+    if rope is not None:
+        return "mma_sync", "RoPE is fused into the mma.sync kernel only"
     from . import flash_hopper  # imports this module
 
     if isinstance(config, flash_hopper.HopperConfig):
@@ -455,6 +471,7 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
     `reason` on it says why. Benchmarks time its launch as the kernel-only time."""
     kernel, reason = dispatch(q, causal, alibi_slopes, rope, config, kwargs.get("stitch_mode"))
     if kernel == "wgmma":
+        kwargs = kwargs | {"alibi_slopes": alibi_slopes}
         prepared, reason = _prepare_wgmma(q, k, v, causal, config, reason, kwargs)
     else:
         prepared = Prepared(
@@ -571,9 +588,9 @@ def _call_torch(
             streams.poison(t, s, on_current)
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
-    if plan.extra_pointers:  # the mma.sync kernel's slopes, cos and sin
+    if plan.extra_pointers:  # the slopes (both kernels), cos and sin (mma.sync only)
         tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
-        addresses += [slopes or plan.alibi_address, *tables]
+        addresses += [slopes or plan.alibi_address, *tables][: plan.extra_pointers]
     plan.run_plan(s, addresses)
     return (o, lse) if return_lse else o
 
@@ -599,13 +616,13 @@ def _torch_plan(
         stream=stream,
         allocate=False,
     )
-    if plan.extra_pointers:
-        plan.alibi_address = plan.default_alibi_address()
+    plan.alibi_address = plan.default_alibi_address()
     plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
     # The common call (_call_torch's first branch): no lse, no per-call slopes
-    # or tables, o like q. Its tail: lse, slopes, cos, sin.
+    # or tables, o like q. Its tail: lse, then the kernel's extra pointers
+    # (the mma.sync kernel's slopes, cos, sin; none on the plain wgmma kernel).
     plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
-    plan.tail = (0, plan.alibi_address, 0, 0) if plan.extra_pointers else (0,)
+    plan.tail = (0, plan.alibi_address, 0, 0)[: 1 + plan.extra_pointers]
     plan.run_plan = plan.plan.run
     plan.empty_like = sys.modules["torch"].empty_like
     plan.current_stream = streams.torch_current_function()

@@ -64,7 +64,15 @@ CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
 ALL_CONFIGS = tuple(HopperConfig(c.block_m, c.block_n, step) for step in STEPS for c in CONFIGS)
 
 
-def spec(head_dim: int, dtype: str, causal: bool, config: HopperConfig = HopperConfig()):
+def spec(
+    head_dim: int,
+    dtype: str,
+    causal: bool,
+    config: HopperConfig = HopperConfig(),
+    alibi: bool = False,
+):
+    """`alibi` adds ALIBI=1 (left out when off, so the plain kernels keep their
+    names and archive entries)."""
     return runtime.kernel_spec(
         ENTRY,
         SOURCE,
@@ -75,19 +83,40 @@ def spec(head_dim: int, dtype: str, causal: bool, config: HopperConfig = HopperC
             "CAUSAL": bool(causal),
             "DTYPE": attention_front.dtype_code(dtype),
             "HOPPER_STEP": config.step,
-        },
+        }
+        | ({"ALIBI": 1} if alibi else {}),
     )
 
 
 def all_specs():
     """Every variant CI compiles for sm_90a (kept out of catalog.all_specs: the
     archive prebuild compiles that for the local GPU, which may not be sm_90)."""
-    return [
+    plain = [
         spec(d, t, c, cfg)
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
         for cfg in ALL_CONFIGS
+    ]
+    return plain + alibi_specs()
+
+
+def alibi_specs():
+    """ALIBI=1 on the configurations flash_attention dispatches (each D's plan
+    and step (b), the TMA fallback) and on step (a), whose softmax is
+    flash_softmax.inc's: what CI compiles of the ALiBi variants."""
+    from . import flash  # imports this module
+
+    configs = {flash.hopper_config(d) for d in HEAD_DIMS} | {
+        HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
+        HopperConfig(step=1),
+    }
+    return [
+        spec(d, t, c, cfg, alibi=True)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+        for cfg in sorted(configs, key=HopperConfig.label)
     ]
 
 
@@ -102,17 +131,21 @@ def probe_args(a: int, b: int, v: int, s_out: int, o_out: int) -> bytes:
     return runtime.ArgPacker().ptr(a).ptr(b).ptr(v).ptr(s_out).ptr(o_out).bytes()
 
 
-class Prepared(attention_front.PreparedAttention):
-    """flash_attention's contract on the wgmma kernel (same arguments and outputs)."""
+class Prepared(flash.AlibiArgument, attention_front.PreparedAttention):
+    """flash_attention's contract on the wgmma kernel (same arguments and
+    outputs; alibi_slopes as flash_attention takes them, RoPE not)."""
 
     op = ENTRY
     dtypes = DTYPES
     head_dims = HEAD_DIMS
 
-    def __init__(self, q, k, v, *, config=None, **kwargs):
+    def __init__(self, q, k, v, *, config=None, alibi_slopes=None, **kwargs):
         self.config = HopperConfig() if config is None else config
         if not isinstance(self.config, HopperConfig):
             raise TypeError(f"[{ENTRY}] config must be a HopperConfig, got {self.config!r}")
+        self.alibi_slopes = alibi_slopes
+        # The kernel takes the slopes' pointer after lse only when ALIBI is on.
+        self.extra_pointers = 0 if alibi_slopes is None else 1
         super().__init__(q, k, v, **kwargs)
         if self.config.step >= 3:
             self._add_tensor_maps()
@@ -155,6 +188,7 @@ class Prepared(attention_front.PreparedAttention):
 
     def check(self, infos):
         p = self.problem
+        self.check_alibi()
         # q, k, v as the kernel reads them (step (c) describes them to TMA).
         self.views = [(i["shape"], i["strides"]) for i in infos]
         if self.config.step >= 3:  # refuse what TMA cannot describe before allocating
@@ -184,7 +218,13 @@ class Prepared(attention_front.PreparedAttention):
 
     def spec(self):
         p = self.problem
-        return spec(p.head_dim, p.dtype, p.causal, self.config)
+        return spec(p.head_dim, p.dtype, p.causal, self.config, self.alibi_slopes is not None)
+
+    def param_fields(self) -> dict:
+        return {"alibi_stride": self.alibi_stride}
+
+    def extra_addresses(self) -> list[int]:
+        return [self.slopes_address()] if self.extra_pointers else []
 
     def query_blocks(self) -> int:
         return -(-self.problem.seqlen_q // self.config.block_m)

@@ -85,18 +85,29 @@ def _alibi(f, rows, causal, n) -> None:
 def _fused_cost(f, rows, causal, n, *, column, label, tag, call, peers_note, ours, after):
     """A variant fused into flash_attention against the same call without it,
     per mask: the worst N is the finding's value."""
+    def same_kernel(r) -> str:
+        # Runs since session 8 also time both on the mma.sync kernel (config=).
+        key = column + "_mma_sync"
+        if key + "_pct" not in r:
+            return ""
+        return (
+            f"; both on the mma.sync kernel {r[key + '_pct']:+.1f}% "
+            f"({r['base_mma_sync_ms']:.3f} -> {r[key + '_ms']:.3f} ms)"
+        )
+
     parts = [
         f"N={r['n']}: {ours}{r[column + '_pct']:+.1f}% ({r['base_ms']:.3f} -> "
-        f"{r[column + '_ms']:.3f} ms)" + after(r)
+        f"{r[column + '_ms']:.3f} ms)" + same_kernel(r) + after(r)
         for r in rows
     ]
     worst = max(rows, key=lambda r: r[column + "_pct"])
     stem = column.replace("_fused", "")
+    plain = f" (the plain call: {rows[0]['base_kernel']})" if "base_kernel" in rows[0] else ""
     f.add(
         f"{stem}-fused.{_tag(causal)}",
         "variants",
         f"{label} fused into flash_attention: its cost, {_tag(causal)} mask",
-        f"{call} against the same call without, public calls, D=128, H=32, bf16, same "
+        f"{call} against the same call without{plain}, public calls, D=128, H=32, bf16, same "
         f"run{peers_note}: {'; '.join(parts)}.",
         ["proto7", tag, "fused", _tag(causal)],
         metric=f"{column}_overhead_pct_max",
