@@ -85,6 +85,7 @@ def _alibi(f, rows, causal, n) -> None:
 def _fused_cost(f, rows, causal, n, *, column, label, tag, call, peers_note, ours, after):
     """A variant fused into flash_attention against the same call without it,
     per mask: the worst N is the finding's value."""
+
     def same_kernel(r) -> str:
         # Runs since session 8 also time both on the mma.sync kernel (config=).
         key = column + "_mma_sync"
