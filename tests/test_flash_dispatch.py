@@ -19,7 +19,6 @@ def _q(n=2048, d=128):
 @pytest.mark.parametrize(
     "kwargs,reason",
     [
-        ({"rope": (None, None)}, "RoPE is fused into the mma.sync kernel only"),
         ({"config": best_config(128, "bfloat16", False)}, "names an mma.sync kernel"),
         ({"stitch_mode": 1}, "names an mma.sync kernel"),
     ],
@@ -35,9 +34,11 @@ def test_shapes_where_wgmma_was_not_faster_stay_on_mma_sync(n, d):
     assert kernel == "mma_sync" and f"D={d}, N={n}" in why
 
 
-def test_alibi_dispatches_like_the_plain_call():
-    # The wgmma kernel has ALiBi (constant ALIBI): only the GPU check remains.
-    assert flash.dispatch(_q(), False, alibi_slopes="default") == flash.dispatch(_q(), False)
+def test_alibi_and_rope_dispatch_like_the_plain_call():
+    # The wgmma kernel has both (constants ALIBI, ROPE): only the GPU check remains.
+    plain = flash.dispatch(_q(), False)
+    assert flash.dispatch(_q(), False, alibi_slopes="default") == plain
+    assert flash.dispatch(_q(), False, rope=(None, None)) == plain
 
 
 def test_the_switch_turns_dispatch_off(monkeypatch):

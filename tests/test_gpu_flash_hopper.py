@@ -162,9 +162,10 @@ def test_argument_block_matches_the_compiled_parameter_layout(rng, step, alibi):
     # descriptors, and the block ending where the last parameter does.
     q, k, v = _inputs(rng, 1, 2, 70, 70, 64, "bfloat16")
     cfg = flash_hopper.HopperConfig(step=step)
-    # With ALiBi the kernel takes a sixth pointer (the slopes) before the descriptors.
+    # With ALiBi (or RoPE) the kernel takes three more pointers (slopes, cos,
+    # sin) before the descriptors.
     prep = flash_hopper.Prepared(q, k, v, config=cfg, alibi_slopes="default" if alibi else None)
-    assert len(prep.slots) == 5 + alibi
+    assert len(prep.slots) == 5 + 3 * alibi
     binary = runtime.compile_for(prep.spec(), "sm_90a").binary
     compiled = sass.parameter_layout(binary, flash_hopper.ENTRY)  # every parameter
     layout = prep.pipeline.parameter_layout(len(compiled))
@@ -234,3 +235,52 @@ def test_alibi_calls_take_the_wgmma_kernel_on_torch():
             assert_close_to_reference(
                 out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=causal, bias=bias
             )
+
+
+@pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_rope_rotates_q_as_the_standalone_pass_at_every_step(step, interleaved, causal):
+    # ROPE on each step: q rotated in shared memory once it lands (steps (d)/(e):
+    # each consumer warpgroup its 64 rows), k rotated beforehand. The same
+    # rounding as the standalone pass (rope_pairs.h), so the output equals the
+    # plain kernel's on q and k both rotated by the pass, to one bf16 ulp (two
+    # compiles may contract differently); and meets FP64 on the rotated inputs.
+    torch = pytest.importorskip("torch")
+    cfg = flash_hopper.HopperConfig(step=step)
+    g = torch.Generator(device="cuda").manual_seed(step * 10 + 2 * interleaved + causal)
+    for d, (nq, nk) in [(64, (1000, 1000)), (128, (300, 1025)), (128, (17, 129))]:
+        q, k, v = (
+            torch.randn(2, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
+            for h, n in ((4, nq), (2, nk), (2, nk))
+        )
+        cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(nk + 3, d))
+        rq = ap.rope(q, cos, sin, offset=nk - nq, interleaved=interleaved)
+        rk = ap.rope(k, cos, sin, interleaved=interleaved)
+        fused = flash_hopper.Prepared(
+            q, rk, v, causal=causal, config=cfg, rope=(cos, sin), rope_interleaved=interleaved
+        )()
+        plain = flash_hopper.Prepared(rq, rk, v, causal=causal, config=cfg)()
+        torch.cuda.synchronize()
+        scale = plain.float().abs().max().item()
+        diff = (fused.float() - plain.float()).abs().max().item()
+        assert diff <= 2**-7 * scale + 1e-3, (d, nq, nk, diff)
+        np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
+        assert_close_to_reference(fused.float().cpu().numpy(), *np_in, "bfloat16", causal=causal)
+
+
+def test_rope_calls_take_the_wgmma_kernel():
+    # flash_attention(rope=...) dispatches like the plain call from N=512 (k by
+    # the standalone pass, q in the wgmma kernel).
+    torch = pytest.importorskip("torch")
+    from attention_proto.ops import flash
+
+    q, k, v = (torch.randn(1, 4, 640, 128, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(640, 128))
+    prep = flash.prepare(q, k, v, rope=(cos, sin), allocate=False)
+    assert isinstance(prep, flash_hopper.Prepared) and prep.config == flash.hopper_config(128)
+    out = ap.flash_attention(q, k, v, causal=True, rope=(cos, sin))
+    rq, rk = ap.rope(q, cos, sin), ap.rope(k, cos, sin)
+    torch.cuda.synchronize()
+    np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
+    assert_close_to_reference(out.float().cpu().numpy(), *np_in, "bfloat16", causal=True)

@@ -213,8 +213,10 @@ def test_compiled_parameters_match_the_packed_block(spec, compiled):
     # the packed prefix sits where the compiler put it, and step (c)'s three
     # descriptors follow, 128 bytes each, at the offsets place_tensor_maps uses.
     layout = sass.parameter_layout(compiled[spec.name].binary, spec.entry)
-    # With ALIBI the slopes' pointer follows lse (the packer's sixth slot).
-    prefix = PACKED_PREFIX + ([(200, 8)] if _constants(spec).get("ALIBI") else [])
+    # With ALIBI or ROPE the slopes', cos' and sin's pointers follow lse.
+    c = _constants(spec)
+    variants = c.get("ALIBI") or c.get("ROPE")
+    prefix = PACKED_PREFIX + ([(200 + 8 * i, 8) for i in range(3)] if variants else [])
     assert layout[: len(prefix)] == prefix, layout
     maps = layout[len(prefix) :]
     if _constants(spec)["HOPPER_STEP"] < 3:

@@ -16,8 +16,10 @@
 // full/empty mbarrier ring and giving its registers to the consumer warpgroups
 // (setmaxnreg); 5 = step (e): (d) with the two consumer warpgroups taking
 // turns at the tensor cores (ping-pong); docs/hopper-kernel.md), ALIBI (0/1,
-// default 0: adds ALiBi's bias as flash_attention.cu does, the kernel then
-// takes the slopes after lse).
+// default 0: adds ALiBi's bias as flash_attention.cu does), ROPE (0 none, 1
+// GPT-NeoX pairs, 2 GPT-J pairs: rotates the Q tile once it lands, from float32
+// tables as flash_attention.cu does; K must come rotated). With either, the
+// kernel takes the slopes, cos and sin pointers after lse (0 where unused).
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -34,6 +36,7 @@
 #include "flash_alibi.h"
 #include "mma.h"
 #include "numeric.h"
+#include "rope_pairs.h"
 #include "tma.h"
 #include "wgmma.h"
 
@@ -46,6 +49,10 @@ typedef half_bits T;
 #ifndef ALIBI
 #define ALIBI 0
 #endif
+#ifndef ROPE
+#define ROPE 0
+#endif
+static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
 // Step (d) adds warpgroup 0, the producer; the consumers are 1..kWarpgroups.
@@ -243,13 +250,68 @@ __device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, un
 }
 #endif
 
+#if ROPE
+// ROPE: rotates rows [row0, row0 + ROWS) of the landed sw128 Q tile in place,
+// NTHREADS threads (index tid) sharing the work; tile row r is token pos0 + r
+// of the tables (float32, rows table_row floats apart); rows at or past
+// rows_valid are zero padding and stay so. Each item is one row's two 16-byte
+// chunks of 8 pairs, rotated as the standalone pass does (rope_pairs.h), so both
+// round alike; table reads are issued kBatch items at a time before any is
+// used (flash_attention.cu's rope_tile: one at a time cost +10.8 % there). Not
+// inlined, so its registers stay out of the key loop's allocation.
+template <int ROWS, int NTHREADS>
+__device__ __noinline__ void
+rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__restrict__ rope_cos,
+            const float *__restrict__ rope_sin, int table_row, int tid) {
+  constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
+  constexpr int kItems = ROWS * kParts;
+  constexpr int kBatch = 4;
+  for (int i0 = tid; i0 < kItems; i0 += kBatch * NTHREADS) {
+    float4 c[kBatch][2], s[kBatch][2];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = i0 + b * NTHREADS, r = row0 + i / kParts, part = i % kParts;
+      if (i < kItems && r < rows_valid) {
+        const long long at = (long long)(pos0 + r) * table_row + part * 8;
+        const float4 *ct = reinterpret_cast<const float4 *>(rope_cos + at);
+        const float4 *sn = reinterpret_cast<const float4 *>(rope_sin + at);
+        c[b][0] = __ldg(ct), c[b][1] = __ldg(ct + 1);
+        s[b][0] = __ldg(sn), s[b][1] = __ldg(sn + 1);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = i0 + b * NTHREADS, r = row0 + i / kParts, part = i % kParts;
+      if (i < kItems && r < rows_valid) {
+        const unsigned first = q_tile + sw128_offset(BLOCK_M, r, ROPE == 2 ? 2 * part : part);
+        const unsigned second =
+            q_tile + sw128_offset(BLOCK_M, r, ROPE == 2 ? 2 * part + 1 : part + kParts);
+        uint4 u, w;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                     : "r"(first));
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
+                     : "r"(second));
+        rope_rotate_chunks<DTYPE, ROPE == 2>(u, w, c[b], s[b]);
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(first), "r"(u.x), "r"(u.y),
+                     "r"(u.z), "r"(u.w));
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(second), "r"(w.x), "r"(w.y),
+                     "r"(w.z), "r"(w.w));
+      }
+    }
+  }
+}
+#endif
+
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                           T *__restrict__ o, float *__restrict__ lse
-#if ALIBI
+#if ALIBI || ROPE
                           ,
-                          const float *__restrict__ alibi_slopes
+                          const float *__restrict__ alibi_slopes,
+                          const float *__restrict__ rope_cos, const float *__restrict__ rope_sin
 #endif
 #if HOPPER_STEP >= 3
                           ,
@@ -361,6 +423,17 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     // (256 threads: w's 128 sync, the other's 128 arrive). Warpgroup 0 goes
     // first; each passes the turn right after issuing, before it waits.
     if (kPingPong && wg == 1) named_barrier_arrive<1, 256>();
+#if ROPE
+    // Each consumer warpgroup rotates its own 64 Q rows once Q has landed,
+    // then orders its generic-proxy writes before its wgmmas read them.
+    if (n_end > 0) {
+      mbarrier_wait(bar_q, 0);
+      rope_q_rows<64, 128>(q_tile, wg * 64, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
+                           p.rope_table_row, int(threadIdx.x % 128));
+      fence_proxy_async_shared();
+      wg == 0 ? named_barrier_sync<3, 128>() : named_barrier_sync<4, 128>();
+    }
+#endif
     unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
     for (int n = 0; n < n_end; ++n) {
       const int stage = n & 1;
@@ -434,9 +507,19 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #elif HOPPER_STEP == 1
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
+#if ROPE
+    cp_async_commit(); // Q alone, rotated while K and V load
+#endif
     load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     load_tile<BLOCK_N>(v_tiles, v_base, st.v[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     cp_async_commit();
+#if ROPE
+    // The loop's first fence and barrier order these writes before any wgmma.
+    cp_async_wait<1>(); // this thread's Q chunks have landed
+    __syncthreads();    // and every thread's
+    rope_q_rows<BLOCK_M, kThreads>(q_tile, 0, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
+                                   p.rope_table_row, int(threadIdx.x));
+#endif
   }
 
   for (int n = 0; n < n_end; ++n) {
@@ -472,8 +555,18 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #if HOPPER_STEP == 2
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
+#if ROPE
+    cp_async_commit(); // Q alone, rotated while K loads
+#endif
     load_tile<BLOCK_N>(k_tiles, k_base, st.k[2], AP_KEY_TILE(0) * BLOCK_N, p.seqlen_k);
     cp_async_commit();
+#if ROPE
+    // The loop's first fence and barrier order these writes before any wgmma.
+    cp_async_wait<1>();
+    __syncthreads();
+    rope_q_rows<BLOCK_M, kThreads>(q_tile, 0, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
+                                   p.rope_table_row, int(threadIdx.x));
+#endif
   }
 #else
   // Step (c): thread 0 loads every tile with TMA; each lands on its stage's
@@ -492,6 +585,16 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, m0, head, batch);
     tma_tile<BLOCK_N>(k_tiles, tmap_k, bar_k, AP_KEY_TILE(0) * BLOCK_N, kv_head, batch);
   }
+#if ROPE
+  // Every thread rotates its share of Q once it has landed; the loop's first
+  // barrier then orders the (fenced) writes before any wgmma reads them.
+  if (n_end > 0) {
+    mbarrier_wait(bar_q, 0);
+    rope_q_rows<BLOCK_M, kThreads>(q_tile, 0, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
+                                   p.rope_table_row, int(threadIdx.x));
+    fence_proxy_async_shared();
+  }
+#endif
 #endif
   for (int n = 0; n < n_end; ++n) {
     const int stage = n & 1;

@@ -10,10 +10,9 @@ between two long timings does not read as a cost (timed one after the other,
 the same kernel pair read -0.5 % and +3.6 % in two runs of session 7).
 
 - base: flash_attention(q, k, v), the public call as dispatched (on sm_90a the
-  wgmma kernel at these shapes). ALiBi is fused into both flash kernels, RoPE
-  into the mma.sync kernel only: each cost is given against the public base
-  (what a user pays) and against the mma.sync kernel's own base (config= names
-  its tuned tile), where every variant compares one kernel with itself.
+  wgmma kernel at these shapes). ALiBi and RoPE are fused into both flash
+  kernels: each cost is given against the public base (what a user pays) and
+  against the mma.sync kernel's own base (config= names its tuned tile).
 - RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
   RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one

@@ -184,12 +184,57 @@ def rope_specs():
     return _at_tuned_defaults(*({"rope": mode} for mode in ROPE_MODES.values()))
 
 
-class AlibiArgument:
-    """ALiBi slopes as a kernel's pointer argument, for the flash kernels'
-    Prepared classes (mma.sync and wgmma): `alibi_slopes` None, 'default' or
-    the caller's array, checked once; its address at allocation."""
+class FusedVariants:
+    """ALiBi slopes and RoPE tables as a kernel's three pointer arguments
+    (slopes, cos, sin; 0 where unused), for the flash kernels' Prepared
+    classes (mma.sync and wgmma): checked once, addresses at allocation.
+    `alibi_slopes` is None, 'default' or the caller's array; `rope` None or a
+    (cos, sin) pair, the kernel rotating q only (k comes rotated)."""
 
     alibi_slopes = None
+    rope = None
+
+    def set_variants(self, alibi_slopes, rope, rope_interleaved) -> None:
+        self.alibi_slopes = alibi_slopes
+        self.rope = rope
+        self.rope_mode = 0 if rope is None else ROPE_MODES["gptj" if rope_interleaved else "neox"]
+
+    def check_variants(self) -> None:
+        self.check_alibi()
+        self.check_rope()
+
+    def check_rope(self) -> None:
+        p = self.problem
+        self.rope_infos, self.rope_table_row = None, 0
+        if self.rope is None:
+            return
+        if not isinstance(self.rope, (tuple, list)) or len(self.rope) != 2:
+            raise TypeError(
+                f"[{OP}] rope must be None or a (cos, sin) pair of tables, got "
+                f"{tensors.describe(self.rope)}"
+            )
+        if p.seqlen_q > p.seqlen_k:
+            raise ValueError(
+                f"[{OP}] rope needs seqlen_q <= seqlen_k (query i sits at position "
+                f"i + Nk - Nq), got {p.seqlen_q} > {p.seqlen_k}"
+            )
+        ci, si, self.rope_table_row = rope_ops.check_fused_tables(
+            OP, self.rope[0], self.rope[1], p.head_dim, p.seqlen_k, p.host, self.stream
+        )
+        self.rope_infos = (ci, si)
+
+    def variant_fields(self) -> dict:
+        return {"alibi_stride": self.alibi_stride, "rope_table_row": self.rope_table_row}
+
+    def variant_addresses(self) -> list[int]:
+        """[slopes, cos, sin] as the kernel reads them (0 where unused)."""
+        tables = [0, 0]
+        if self.rope_infos is not None:
+            self.rope_device = [
+                tensors.to_device(t, i) for t, i in zip(self.rope, self.rope_infos, strict=True)
+            ]
+            tables = [t.address for t in self.rope_device]
+        return [self.slopes_address(), *tables]
 
     def check_alibi(self) -> None:
         p = self.problem
@@ -216,7 +261,7 @@ class AlibiArgument:
         return self.alibi_device.address
 
 
-class Prepared(AlibiArgument, attention_front.PreparedAttention):
+class Prepared(FusedVariants, attention_front.PreparedAttention):
     """One flash_attention problem, validated and ready to launch. With rope=
     the kernel rotates q only: k must come rotated (flash_attention does that
     with the standalone pass before it builds this)."""
@@ -244,9 +289,7 @@ class Prepared(AlibiArgument, attention_front.PreparedAttention):
         allocate=True,
     ):
         self.config = config
-        self.alibi_slopes = alibi_slopes
-        self.rope = rope
-        self.rope_mode = 0 if rope is None else ROPE_MODES["gptj" if rope_interleaved else "neox"]
+        self.set_variants(alibi_slopes, rope, rope_interleaved)
         if stitch_mode not in (None, *STITCH_MODES):
             raise ValueError(
                 f"[flash_attention] stitch_mode must be one of {list(STITCH_MODES)}, "
@@ -266,23 +309,7 @@ class Prepared(AlibiArgument, attention_front.PreparedAttention):
 
     def check(self, infos):
         p = self.problem
-        self.check_alibi()
-        self.rope_infos, self.rope_table_row = None, 0
-        if self.rope is not None:
-            if not isinstance(self.rope, (tuple, list)) or len(self.rope) != 2:
-                raise TypeError(
-                    f"[{OP}] rope must be None or a (cos, sin) pair of tables, got "
-                    f"{tensors.describe(self.rope)}"
-                )
-            if p.seqlen_q > p.seqlen_k:
-                raise ValueError(
-                    f"[{OP}] rope needs seqlen_q <= seqlen_k (query i sits at position "
-                    f"i + Nk - Nq), got {p.seqlen_q} > {p.seqlen_k}"
-                )
-            ci, si, self.rope_table_row = rope_ops.check_fused_tables(
-                OP, self.rope[0], self.rope[1], p.head_dim, p.seqlen_k, p.host, self.stream
-            )
-            self.rope_infos = (ci, si)
+        self.check_variants()
         if self.config is None:
             self.config = tuning.best_config(p.head_dim, p.dtype, p.causal)
         if not isinstance(self.config, FlashConfig):
@@ -314,17 +341,10 @@ class Prepared(AlibiArgument, attention_front.PreparedAttention):
         )
 
     def param_fields(self) -> dict:
-        return {"alibi_stride": self.alibi_stride, "rope_table_row": self.rope_table_row}
+        return self.variant_fields()
 
     def extra_addresses(self) -> list[int]:
-        slopes = self.slopes_address()
-        tables = [0, 0]
-        if self.rope_infos is not None:
-            self.rope_device = [
-                tensors.to_device(t, i) for t, i in zip(self.rope, self.rope_infos, strict=True)
-            ]
-            tables = [t.address for t in self.rope_device]
-        return [slopes, *tables]
+        return self.variant_addresses()
 
     def query_blocks(self) -> int:
         return -(-self.problem.seqlen_q // self.config.block_m)
@@ -445,8 +465,6 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     """(kernel, reason): "wgmma" or "mma_sync" for a problem, and why."""
     if not debug.dispatch_hopper and config is None:
         return "mma_sync", "debug.dispatch_hopper is off"
-    if rope is not None:
-        return "mma_sync", "RoPE is fused into the mma.sync kernel only"
     from . import flash_hopper  # imports this module
 
     if isinstance(config, flash_hopper.HopperConfig):
@@ -471,7 +489,7 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
     `reason` on it says why. Benchmarks time its launch as the kernel-only time."""
     kernel, reason = dispatch(q, causal, alibi_slopes, rope, config, kwargs.get("stitch_mode"))
     if kernel == "wgmma":
-        kwargs = kwargs | {"alibi_slopes": alibi_slopes}
+        kwargs = kwargs | {"alibi_slopes": alibi_slopes, "rope": rope}
         prepared, reason = _prepare_wgmma(q, k, v, causal, config, reason, kwargs)
     else:
         prepared = Prepared(
@@ -487,7 +505,7 @@ def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     was faster at this D and N, else the mma.sync kernel."""
     from . import flash_hopper  # imports this module
 
-    kwargs = {key: x for key, x in kwargs.items() if key not in ("stitch_mode", "rope_interleaved")}
+    kwargs = {key: x for key, x in kwargs.items() if key != "stitch_mode"}
     wgmma = flash_hopper.Dispatched
     if isinstance(config, flash_hopper.HopperConfig):
         return wgmma(q, k, v, causal=causal, config=config, **kwargs), reason
@@ -663,8 +681,8 @@ def flash_attention(
     returns NaN (lse = NaN). With return_lse, also returns the float32
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
     overrides the tuned tile choice (a flash_hopper.HopperConfig picks the
-    wgmma kernel). On an sm_90a GPU, calls from N = 512 without ALiBi or RoPE
-    run on the Hopper wgmma kernel (flash.HOPPER_PLAN per head dim),
+    wgmma kernel). On an sm_90a GPU, calls from N = 512 (ALiBi and RoPE
+    included) run on the Hopper wgmma kernel (flash.HOPPER_PLAN per head dim),
     where it measured faster (dispatch()
     says which kernel a problem gets and why; prepare() returns it). Forward
     only: inputs that require grad are refused while grad mode is on.

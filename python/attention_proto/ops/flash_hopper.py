@@ -70,9 +70,10 @@ def spec(
     causal: bool,
     config: HopperConfig = HopperConfig(),
     alibi: bool = False,
+    rope: int = 0,
 ):
-    """`alibi` adds ALIBI=1 (left out when off, so the plain kernels keep their
-    names and archive entries)."""
+    """`alibi` adds ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out
+    when off, so the plain kernels keep their names and archive entries."""
     return runtime.kernel_spec(
         ENTRY,
         SOURCE,
@@ -84,7 +85,8 @@ def spec(
             "DTYPE": attention_front.dtype_code(dtype),
             "HOPPER_STEP": config.step,
         }
-        | ({"ALIBI": 1} if alibi else {}),
+        | ({"ALIBI": 1} if alibi else {})
+        | ({"ROPE": int(rope)} if rope else {}),
     )
 
 
@@ -98,21 +100,23 @@ def all_specs():
         for c in (False, True)
         for cfg in ALL_CONFIGS
     ]
-    return plain + alibi_specs()
+    return plain + variant_specs()
 
 
-def alibi_specs():
-    """ALIBI=1 on the configurations flash_attention dispatches (each D's plan
-    and step (b), the TMA fallback) and on step (a), whose softmax is
-    flash_softmax.inc's: what CI compiles of the ALiBi variants."""
+def variant_specs():
+    """ALIBI=1, ROPE=1 and ROPE=2 on the configurations flash_attention
+    dispatches (each D's plan and step (b), the TMA fallback) and on step (a),
+    whose softmax is flash_softmax.inc's: what CI compiles of the variants."""
     from . import flash  # imports this module
 
     configs = {flash.hopper_config(d) for d in HEAD_DIMS} | {
         HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
         HopperConfig(step=1),
     }
+    variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     return [
-        spec(d, t, c, cfg, alibi=True)
+        spec(d, t, c, cfg, **variant)
+        for variant in variants
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
@@ -131,21 +135,33 @@ def probe_args(a: int, b: int, v: int, s_out: int, o_out: int) -> bytes:
     return runtime.ArgPacker().ptr(a).ptr(b).ptr(v).ptr(s_out).ptr(o_out).bytes()
 
 
-class Prepared(flash.AlibiArgument, attention_front.PreparedAttention):
+class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
     """flash_attention's contract on the wgmma kernel (same arguments and
-    outputs; alibi_slopes as flash_attention takes them, RoPE not)."""
+    outputs, alibi_slopes and rope as flash_attention takes them: with rope=
+    the kernel rotates q, k must come rotated)."""
 
     op = ENTRY
     dtypes = DTYPES
     head_dims = HEAD_DIMS
 
-    def __init__(self, q, k, v, *, config=None, alibi_slopes=None, **kwargs):
+    def __init__(
+        self,
+        q,
+        k,
+        v,
+        *,
+        config=None,
+        alibi_slopes=None,
+        rope=None,
+        rope_interleaved=False,
+        **kwargs,
+    ):
         self.config = HopperConfig() if config is None else config
         if not isinstance(self.config, HopperConfig):
             raise TypeError(f"[{ENTRY}] config must be a HopperConfig, got {self.config!r}")
-        self.alibi_slopes = alibi_slopes
-        # The kernel takes the slopes' pointer after lse only when ALIBI is on.
-        self.extra_pointers = 0 if alibi_slopes is None else 1
+        self.set_variants(alibi_slopes, rope, rope_interleaved)
+        # The kernel takes slopes, cos and sin after lse only with ALIBI or ROPE.
+        self.extra_pointers = 0 if alibi_slopes is None and rope is None else 3
         super().__init__(q, k, v, **kwargs)
         if self.config.step >= 3:
             self._add_tensor_maps()
@@ -188,7 +204,7 @@ class Prepared(flash.AlibiArgument, attention_front.PreparedAttention):
 
     def check(self, infos):
         p = self.problem
-        self.check_alibi()
+        self.check_variants()
         # q, k, v as the kernel reads them (step (c) describes them to TMA).
         self.views = [(i["shape"], i["strides"]) for i in infos]
         if self.config.step >= 3:  # refuse what TMA cannot describe before allocating
@@ -218,13 +234,14 @@ class Prepared(flash.AlibiArgument, attention_front.PreparedAttention):
 
     def spec(self):
         p = self.problem
-        return spec(p.head_dim, p.dtype, p.causal, self.config, self.alibi_slopes is not None)
+        alibi_on = self.alibi_slopes is not None
+        return spec(p.head_dim, p.dtype, p.causal, self.config, alibi_on, self.rope_mode)
 
     def param_fields(self) -> dict:
-        return {"alibi_stride": self.alibi_stride}
+        return self.variant_fields()
 
     def extra_addresses(self) -> list[int]:
-        return [self.slopes_address()] if self.extra_pointers else []
+        return self.variant_addresses() if self.extra_pointers else []
 
     def query_blocks(self) -> int:
         return -(-self.problem.seqlen_q // self.config.block_m)
