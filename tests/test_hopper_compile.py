@@ -241,3 +241,13 @@ def test_place_tensor_maps_refuses_a_layout_without_descriptors():
     overlapping = PACKED_PREFIX + [(192, 128), (320, 128), (448, 128)]
     with pytest.raises(ValueError, match="overlaps"):
         flash_hopper.place_tensor_maps(bytes(200), [bytes(128)] * 3, overlapping)
+
+
+def test_step_d_consumers_use_registers_beyond_the_entry_count(compiled):
+    # setmaxnreg.inc gives the consumer warpgroups more registers than the
+    # 384-thread entry count ptxas reports (bench hopper records both).
+    cfg = flash_hopper.HopperConfig(128, 128, step=4)
+    spec = flash_hopper.spec(128, "bfloat16", False, cfg)
+    result = compiled[spec.name]
+    entry = sass.resources_from_log(result.log, spec.entry).registers
+    assert sass.registers_named(sass.disassemble(result.binary)) > entry == 168

@@ -79,6 +79,12 @@ def opcode_counts(sass: str, opcodes=("HMMA", "HGMMA", "LDL", "STL", "CALL", "LD
     return counts
 
 
+def registers_named(sass: str) -> int:
+    """Registers the code names (highest R index + 1). Under setmaxnreg a
+    warpgroup may use more than the "Used N registers" entry count ptxas reports."""
+    return max((int(x) + 1 for x in re.findall(r"\bR(\d+)\b", sass)), default=0)
+
+
 def mma_span(sass: str, opcode: str = "HMMA") -> int:
     """Instructions from the first `opcode` to the last, inclusive: in a flash
     kernel, the key loop's body (what a fused variant must not grow)."""

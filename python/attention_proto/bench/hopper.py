@@ -47,8 +47,6 @@ def _resources(d: int) -> list[dict]:
     """Registers (ptxas's entry count and the highest register the SASS uses,
     which setmaxnreg lets exceed the entry count), spills and shared memory of
     each variant at head dim d (bf16, non-causal), from an NVRTC compile."""
-    import re
-
     from .. import runtime, sass
     from ..ops import flash_hopper
 
@@ -59,14 +57,13 @@ def _resources(d: int) -> list[dict]:
         result = runtime.compile_for(spec, flash_hopper.ARCH)
         text = sass.disassemble(result.binary)
         res = sass.resources_from_log(result.log, spec.entry)
-        highest = max((int(x) for x in re.findall(r"\bR(\d+)\b", text)), default=-1)
         out.append(
             {
                 "head_dim": d,
                 "variant": variant_key(step, bm, bn),
                 "threads": cfg.threads,
                 "entry_registers": res.registers,
-                "sass_registers": highest + 1,
+                "sass_registers": sass.registers_named(text),
                 "spill_bytes": res.spill_store_bytes + res.spill_load_bytes,
                 "shared_bytes": cfg.shared_bytes(d),
             }
@@ -146,8 +143,10 @@ def run(args) -> list[dict]:
 
     quick = getattr(args, "quick", False)
     gemm, gemm_stats = _gemm_tflops(torch)
-    peers = {"sdpa_cudnn": _sdpa(torch, "CUDNN_ATTENTION"), "sdpa_flash": None}
-    peers["sdpa_flash"] = _sdpa(torch, "FLASH_ATTENTION")
+    peers = {
+        "sdpa_cudnn": _sdpa(torch, "CUDNN_ATTENTION"),
+        "sdpa_flash": _sdpa(torch, "FLASH_ATTENTION"),
+    }
     try:
         flex = _flex(torch)
     except Exception as e:  # noqa: BLE001 - Flex is optional

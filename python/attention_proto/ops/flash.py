@@ -477,7 +477,7 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     d, n = int(shape[3]), int(shape[2])
     if n < HOPPER_MIN_SEQLEN_Q.get(d, 1 << 62):
         return "mma_sync", f"D={d}, N={n}: the wgmma kernel was not faster there"
-    if not cuda.is_available() or cuda.properties()["arch"] != "sm_90a":
+    if not cuda.is_available() or cuda.properties()["arch"] != flash_hopper.ARCH:
         return "mma_sync", "the wgmma kernel needs an sm_90a GPU"
     if causal and -(-n // HOPPER_PLAN[d][1]) > attention_front.GRID_YZ_MAX:
         return "mma_sync", "too many query blocks for the wgmma kernel's causal grid"
@@ -512,9 +512,7 @@ def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     try:
         cfg = hopper_config(int(q.shape[3]))
         return wgmma(q, k, v, causal=causal, config=cfg, **kwargs), reason
-    except ValueError as e:  # a layout TMA cannot describe
-        if "(TMA)" not in str(e) and "[tma]" not in str(e):
-            raise
+    except flash_hopper.TmaLayoutError as e:
         refusal = str(e)
     d, n = int(q.shape[3]), int(q.shape[2])
     if n >= HOPPER_FALLBACK_MIN_SEQLEN_Q.get(d, 1 << 62):

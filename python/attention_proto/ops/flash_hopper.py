@@ -135,6 +135,11 @@ def probe_args(a: int, b: int, v: int, s_out: int, o_out: int) -> bytes:
     return runtime.ArgPacker().ptr(a).ptr(b).ptr(v).ptr(s_out).ptr(o_out).bytes()
 
 
+class TmaLayoutError(ValueError):
+    """A layout TMA cannot describe (steps (c)-(e)): flash_attention's dispatch
+    falls back to a kernel that loads without TMA."""
+
+
 class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
     """flash_attention's contract on the wgmma kernel (same arguments and
     outputs, alibi_slopes and rope as flash_attention takes them: with rope=
@@ -213,9 +218,12 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
                 dims, strides_bytes, box = tensor_map_view(shape, strides, r)
                 # The driver's own checks, once, on an aligned stand-in address
                 # (the launch plan encodes the real ones at every run).
-                _core.encode_tensor_map(
-                    attention_front.dtype_code(p.dtype), 1 << 20, dims, strides_bytes, box, 128
-                )
+                try:
+                    _core.encode_tensor_map(
+                        attention_front.dtype_code(p.dtype), 1 << 20, dims, strides_bytes, box, 128
+                    )
+                except ValueError as e:  # the encoder's argument checks ([tma] ...)
+                    raise TmaLayoutError(str(e)) from e
         props = cuda.properties()
         if props["arch"] != ARCH:
             raise RuntimeError(
@@ -289,7 +297,7 @@ def tensor_map_view(shape, strides, rows: int):
     b, h, n, d = (int(x) for x in shape)
     for size, stride, name in zip((b, h, n), strides[:3], ("batch", "head", "row"), strict=True):
         if size > 1 and stride == 0:  # a broadcast (expanded) view
-            raise ValueError(
+            raise TmaLayoutError(
                 f"[{ENTRY}] step >= 3 (TMA) needs a real {name} stride, got a broadcast view "
                 f"(stride 0 over {size}); pass a materialized copy"
             )
