@@ -20,6 +20,7 @@
 
 #include "attention_params.h"
 #include "wgmma_layout.h"
+#include "wgmma_operands.h"
 
 namespace ap {
 
@@ -66,22 +67,6 @@ __device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
     asm volatile("" : "+r"(a[e])::"memory");
 }
 
-// Operand lists for N = 64 and 128 (32 and 64 accumulator registers), written
-// out because inline asm needs every register named. Generated text.
-// clang-format off
-#define AP_WGMMA_D64_OPERANDS "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-#define AP_WGMMA_D64_LIST "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}"
-#define AP_WGMMA_D64_SS_ARGS ", %32, %33, p, 1, 1, 0, 0;\n"
-#define AP_WGMMA_D64_SS_PRED "setp.ne.b32 p, %34, 0;\n"
-#define AP_WGMMA_D64_RS_ARGS ", {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n"
-#define AP_WGMMA_D64_RS_PRED "setp.ne.b32 p, %37, 0;\n"
-#define AP_WGMMA_D128_OPERANDS "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
-#define AP_WGMMA_D128_LIST "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}"
-#define AP_WGMMA_D128_SS_ARGS ", %64, %65, p, 1, 1, 0, 0;\n"
-#define AP_WGMMA_D128_SS_PRED "setp.ne.b32 p, %66, 0;\n"
-#define AP_WGMMA_D128_RS_ARGS ", {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n"
-#define AP_WGMMA_D128_RS_PRED "setp.ne.b32 p, %69, 0;\n"
-// clang-format on
 
 // d (+)= A B, A [64 x 16] and B [16 x N] both from shared memory, K-major
 // (no transpose); scale_d 0 overwrites d, 1 accumulates.
@@ -125,6 +110,9 @@ __device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
 
 AP_DEFINE_WGMMA_SS(64)
 AP_DEFINE_WGMMA_SS(128)
+AP_DEFINE_WGMMA_SS(160)
+AP_DEFINE_WGMMA_SS(176)
+AP_DEFINE_WGMMA_SS(192)
 AP_DEFINE_WGMMA_RS(64)
 AP_DEFINE_WGMMA_RS(128)
 

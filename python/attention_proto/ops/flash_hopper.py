@@ -23,6 +23,10 @@ STEPS = {
 ENTRY = "flash_attention_wgmma"
 SOURCE = "flash_attention_wgmma.cu"
 ARCH = "sm_90a"
+# Tile sides the kernel has wgmma wrappers for (shaders/cuda/wgmma_operands.h):
+# query rows are 64 per consumer warpgroup; key tiles are any S width there.
+BLOCK_MS = (64, 128)
+BLOCK_NS = (64, 128, 160, 176, 192)
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,10 @@ class HopperConfig:
     step: int = 1
 
     def __post_init__(self):
-        if self.block_m not in (64, 128) or self.block_n not in (64, 128):
+        if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
             raise ValueError(
-                f"[{ENTRY}] block_m and block_n must be 64 or 128, got {self.block_m} and "
-                f"{self.block_n}"
+                f"[{ENTRY}] block_m must be one of {BLOCK_MS} and block_n one of {BLOCK_NS}, "
+                f"got {self.block_m} and {self.block_n}"
             )
         if self.step not in STEPS:
             raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
