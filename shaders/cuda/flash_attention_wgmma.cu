@@ -66,8 +66,7 @@ static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 5, "steps (a) to (e) exist");
 // consumer warpgroup, BLOCK_M = 64, there is no one to alternate with).
 constexpr bool kPingPong = HOPPER_STEP >= 5 && kWarpgroups == 2;
 static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
-static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 160 || BLOCK_N == 176 ||
-                  BLOCK_N == 192,
+static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 160 || BLOCK_N == 176 || BLOCK_N == 192,
               "wgmma wrappers exist for N = 64, 128, 160, 176, 192");
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
 static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or bf16");

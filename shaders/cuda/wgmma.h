@@ -67,7 +67,6 @@ __device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
     asm volatile("" : "+r"(a[e])::"memory");
 }
 
-
 // d (+)= A B, A [64 x 16] and B [16 x N] both from shared memory, K-major
 // (no transpose); scale_d 0 overwrites d, 1 accumulates.
 #define AP_DEFINE_WGMMA_SS(N)                                                                      \
