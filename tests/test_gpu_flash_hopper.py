@@ -138,6 +138,58 @@ def test_later_steps_match_fp64(rng, d, step):
         assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
 
 
+# Key tiles wider than 128 (the S wgmma's N = 160, 176, 192) and the row sums
+# on the tensor cores (SUM_MMA), at the steps the dispatch and bench use.
+WIDE_AND_SUM = [
+    flash_hopper.HopperConfig(128, 128, 5, sum_mma=True),
+    flash_hopper.HopperConfig(128, 160, 5),
+    flash_hopper.HopperConfig(128, 176, 5),
+    flash_hopper.HopperConfig(128, 176, 5, sum_mma=True),
+    flash_hopper.HopperConfig(128, 192, 5),
+    flash_hopper.HopperConfig(128, 192, 5, sum_mma=True),
+    flash_hopper.HopperConfig(128, 176, 3, sum_mma=True),
+    flash_hopper.HopperConfig(128, 64, 2, sum_mma=True),
+]
+
+
+@pytest.mark.parametrize("cfg", WIDE_AND_SUM, ids=lambda c: c.label())
+@pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_wide_tiles_and_tensor_core_sums_match_fp64(rng, cfg, d, causal):
+    # Partial last tiles either side of the width (N +- 1), one row, GQA,
+    # Nq != Nk both ways (rows without keys under causal), lse; poisoned outputs.
+    n = cfg.block_n
+    for b, h, kvh, nq, nk in [
+        (1, 2, 2, 1, 1),
+        (1, 2, 1, n - 1, n + 1),
+        (2, 4, 2, n + 1, n - 1),
+        (1, 2, 2, 17, 1025),
+        (1, 2, 2, 1025, 1025),
+    ]:
+        dtype = "bfloat16" if nk % 2 else "float16"
+        q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+        out, lse = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
+        assert_close_to_reference(out, q, k, v, dtype, causal=causal)
+        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
+        np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{(nq, nk)}")
+
+
+@pytest.mark.parametrize("cfg", WIDE_AND_SUM[:4], ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_wide_tiles_and_tensor_core_sums_with_alibi(rng, cfg, causal):
+    for d in flash_hopper.HEAD_DIMS:
+        q, k, v = _inputs(rng, 2, 4, 300, 1025, d, "bfloat16", kvh=2)
+        slopes = rng.uniform(0.01, 1.0, (2, 4)).astype(np.float32)
+        bias = _alibi_bias(slopes, 300, 1025)
+        prep = flash_hopper.Prepared(
+            q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
+        )
+        out, lse = prep()
+        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
+        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
+        np.testing.assert_allclose(lse, ref_lse, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("step", [1, 3])
 def test_packed_qkv_strides_through_tma(step):
     # Packed qkv: the head stride (D) is smaller than the row stride (3 H D), so

@@ -36,6 +36,9 @@ class HopperConfig:
     block_m: int = 128
     block_n: int = 128
     step: int = 1
+    # Row sums of P on the tensor cores (an m64n8 wgmma against ones beside each
+    # P V slice) instead of a FADD per score; steps (b)-(e).
+    sum_mma: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -45,6 +48,8 @@ class HopperConfig:
             )
         if self.step not in STEPS:
             raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
+        if self.sum_mma and self.step < 2:
+            raise ValueError(f"[{ENTRY}] sum_mma needs step 2 or later, got step {self.step}")
 
     @property
     def threads(self) -> int:
@@ -60,7 +65,7 @@ class HopperConfig:
         return (self.block_m, self.block_n, self.block_n)
 
     def label(self) -> str:
-        return f"m{self.block_m}n{self.block_n}step{self.step}"
+        return f"m{self.block_m}n{self.block_n}step{self.step}" + ("sum" if self.sum_mma else "")
 
 
 CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
@@ -89,6 +94,7 @@ def spec(
             "DTYPE": attention_front.dtype_code(dtype),
             "HOPPER_STEP": config.step,
         }
+        | ({"SUM_MMA": 1} if config.sum_mma else {})
         | ({"ALIBI": 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
