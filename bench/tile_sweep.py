@@ -15,30 +15,26 @@ import sys
 from attention_proto import runtime
 from attention_proto.ops import flash_hopper as fh
 
-# (step, block_n, sum_mma)
-D128 = [(5, 128, 0), (5, 128, 1), (5, 176, 0), (5, 176, 1), (5, 192, 0), (5, 192, 1)]
-D64 = [(3, 64, 0), (3, 64, 1), (5, 128, 1), (5, 192, 0), (5, 192, 1)]
+D128 = [(5, 128), (5, 160), (5, 176), (5, 192), (3, 176)]
+D64 = [(3, 64), (3, 128), (5, 128), (3, 160), (5, 160), (3, 192), (5, 192)]
 LENGTHS = (1024, 4096, 8192, 16384)
-# ALiBi beside the plain kernel of the same tile, at bench variants' lengths.
-ALIBI = [(5, 128, 0), (5, 128, 1), (5, 176, 1), (5, 192, 1)]
+ALIBI_TILES = (128, 176)
 
 
 def plan():
     for d, tiles in ((128, D128), (64, D64)):
         for causal in (False, True):
-            for step, bn, sm in tiles:
-                yield d, causal, step, bn, sm, False
+            for step, bn in tiles:
+                yield d, causal, step, bn, False
     for causal in (False, True):
-        for step, bn, sm in ALIBI:
-            yield 128, causal, step, bn, sm, True
-
-
-def config(step, bn, sm):
-    return fh.HopperConfig(128, bn, step, sum_mma=bool(sm))
+        for bn in ALIBI_TILES:
+            yield 128, causal, 5, bn, True
 
 
 def compile_all():
-    specs = [fh.spec(d, "bfloat16", c, config(s, bn, sm), alibi=a) for d, c, s, bn, sm, a in plan()]
+    specs = [
+        fh.spec(d, "bfloat16", c, fh.HopperConfig(128, bn, s), alibi=a) for d, c, s, bn, a in plan()
+    ]
     print(runtime.prebuild(specs, fh.ARCH))
 
 
@@ -49,10 +45,9 @@ def main():
 
     cudnn = _sdpa(torch, "CUDNN_ATTENTION")
     rows = []
-    peers = [(d, c, 0, 0, 0, False) for d in (128, 64) for c in (False, True)]
-    alibi_bases = [(128, c, s, bn, sm, None) for c in (False, True) for s, bn, sm in ALIBI]
-    for d, causal, step, bn, sm, alibi in list(plan()) + alibi_bases + peers:
-        for n in LENGTHS if alibi is False else (2048, 8192):
+    peers = [(d, c, 0, 0, False) for d in (128, 64) for c in (False, True)]
+    for d, causal, step, bn, alibi in list(plan()) + peers:
+        for n in LENGTHS if not alibi else (2048, 8192):
             b, h = 16384 // n, 2048 // d
             qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]
             fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
@@ -60,12 +55,11 @@ def main():
                 name = "cudnn"
                 t = _gpu_time(torch, lambda q, k, v, c=causal: cudnn(q, k, v, c), [qkv])
             else:
-                name = {True: "alibi_", None: "base_", False: ""}[alibi]
-                name += f"step{step}_n{bn}" + ("sum" if sm else "")
+                name = f"{'alibi_' if alibi else ''}step{step}_n{bn}"
                 slopes = torch.rand(h, device="cuda", dtype=torch.float32) if alibi else None
                 kw = {"alibi_slopes": slopes} if alibi else {}
                 try:
-                    cfg = config(step, bn, sm)
+                    cfg = fh.HopperConfig(128, bn, step)
                     prep = fh.Prepared(*qkv, causal=causal, config=cfg, **kw)
                 except TypeError:
                     print(f"{name}: Prepared takes no alibi_slopes", flush=True)

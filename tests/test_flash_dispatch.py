@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attention_proto import debug
-from attention_proto.ops import flash
+from attention_proto.ops import flash, flash_hopper
 from attention_proto.ops.tuning import best_config
 
 
@@ -52,6 +52,25 @@ def test_without_an_sm_90a_gpu_the_mma_sync_kernel_runs():
     if cuda.is_available() and cuda.properties()["arch"] == "sm_90a":
         pytest.skip("this machine has an sm_90a GPU (test_gpu_flash_dispatch.py covers it)")
     assert flash.dispatch(_q(), False) == ("mma_sync", "the wgmma kernel needs an sm_90a GPU")
+
+
+def test_wide_tiles_from_8k_keys_are_valid_configs():
+    # HOPPER_WIDE_PLAN (session 9's tile sweep): step (e) 128 x 192 at D=128 and
+    # D=64 non-causal, 128 x 176 at D=128 causal, from 8K keys; below, HOPPER_PLAN.
+    n = flash.HOPPER_WIDE_MIN_SEQLEN_K
+    assert n == 8192
+    for (d, causal), (step, bm, bn) in flash.HOPPER_WIDE_PLAN.items():
+        cfg = flash.hopper_config(d, causal, n)
+        assert (cfg.step, cfg.block_m, cfg.block_n) == (step, bm, bn)
+        assert cfg.block_m == 128 and cfg.shared_bytes(d) <= 227 * 1024
+        assert flash.hopper_config(d, causal, n - 1) == flash.hopper_config(d)
+    assert flash.hopper_config(64, True, 1 << 20) == flash.hopper_config(64)
+    # CI compiles each (and its ALiBi/RoPE variants) for sm_90a.
+    names = {s.name for s in flash_hopper.all_specs()}
+    for (d, causal), (step, bm, bn) in flash.HOPPER_WIDE_PLAN.items():
+        cfg = flash_hopper.HopperConfig(bm, bn, step)
+        for variant in ({}, {"alibi": True}, {"rope": 1}):
+            assert flash_hopper.spec(d, "bfloat16", causal, cfg, **variant).name in names
 
 
 def test_the_dispatch_table_names_measured_head_dims_only():

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pathlib
 
-# Accumulator widths the kernels use: head dims 64/128 (P V), key tiles, and
-# 8 (row sums of P on the tensor cores, flash_attention_wgmma.cu's SUM_MMA).
-WIDTHS = (8, 64, 128, 160, 176, 192)
+# Accumulator widths the kernels use: head dims 64/128 (P V) and key tiles.
+WIDTHS = (64, 128, 160, 176, 192)
 HEADER = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "cuda" / "wgmma_operands.h"
 
 

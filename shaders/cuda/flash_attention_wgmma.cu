@@ -52,9 +52,6 @@ typedef half_bits T;
 #ifndef ROPE
 #define ROPE 0
 #endif
-#ifndef SUM_MMA
-#define SUM_MMA 0
-#endif
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -64,7 +61,6 @@ constexpr int kThreads = (kWarpgroups + kProducers) * 128;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
 static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 5, "steps (a) to (e) exist");
-static_assert(!SUM_MMA || HOPPER_STEP >= 2, "SUM_MMA: steps (b) to (e)");
 // Step (e): the two consumer warpgroups take turns issuing their GEMMs, so one's
 // softmax runs while the other's wgmmas keep the tensor cores busy (with one
 // consumer warpgroup, BLOCK_M = 64, there is no one to alternate with).
@@ -204,7 +200,7 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
   for (int h = 0; h < 2; ++h) {
     alpha[h] =
         new_max[h] == row_max[h] ? 1.f : fast_exp2(__fmaf_rn(row_max[h], scale_log2, -base[h]));
-    if (!SUM_MMA && any_grew) row_sum[h] *= alpha[h];
+    if (any_grew) row_sum[h] *= alpha[h];
     row_max[h] = new_max[h];
 #if ALIBI
     base[h] = __fmaf_rn(-alibi_row[h], scale_log2, base[h]); // exp2((s + r) * scale - base)
@@ -215,7 +211,7 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       s[j][e] = fast_exp2(__fmaf_rn(s[j][e], scale_log2, -base[e >> 1]));
-      if (!SUM_MMA) row_sum[e >> 1] += s[j][e];
+      row_sum[e >> 1] += s[j][e];
     }
   return any_grew;
 }
@@ -223,40 +219,12 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
 // Issues O += P V on `a`; the caller waits. Keeping `a` alive until the wait
 // (fence_operands after it) stops the compiler from reusing its registers
 // while the wgmma still reads them.
-// SUM_MMA: each k16 slice of P also goes through an m64n8k16 wgmma against a
-// block of ones, so l[0][2h] (= l[0][2h + 1]) accumulates row h's sum of P on
-// the tensor cores (the P V operands, rounded as P V sees them) instead of one
-// FADD per score in the softmax.
-__device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4], float (&l)[1][4],
-                                         const unsigned (&a)[BLOCK_N / 16][4], unsigned v_tile,
-                                         unsigned long long ones) {
+__device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
+                                         const unsigned (&a)[BLOCK_N / 16][4], unsigned v_tile) {
 #pragma unroll
-  for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk)
     wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
-    if (SUM_MMA) wgmma_rs<DTYPE>(l, a[kk], ones, 1);
-  }
   wgmma_commit();
-}
-
-__device__ __forceinline__ void fence_sums(float (&l)[1][4]) {
-  if (SUM_MMA) fence_operands(l);
-}
-
-// O (and SUM_MMA's row sums) times each row's alpha once its max has grown.
-__device__ __forceinline__ void rescale_output(float (&o)[HEAD_DIM / 8][4], float (&l)[1][4],
-                                               const float (&alpha)[2]) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-#pragma unroll
-    for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
-      o[dj][2 * h] *= alpha[h];
-      o[dj][2 * h + 1] *= alpha[h];
-    }
-    if (SUM_MMA) {
-      l[0][2 * h] *= alpha[h];
-      l[0][2 * h + 1] *= alpha[h];
-    }
-  }
 }
 #endif
 
@@ -399,19 +367,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
     o_acc[0][dj][0] = o_acc[0][dj][1] = o_acc[0][dj][2] = o_acc[0][dj][3] = 0.f;
   float row_max[MT][2] = {{AP_NEG_INF, AP_NEG_INF}}, row_sum[MT][2] = {{0.f, 0.f}};
-  float l_acc[1][4] = {}; // SUM_MMA: row sums of P from the tensor cores (issue_pv)
-#if SUM_MMA
-  // The ones issue_pv's row-sum wgmma reads as B: 512 bytes, more than any
-  // address its descriptor reaches (no swizzle, 128-byte strides), all 1.0.
-  __shared__ __align__(128) unsigned ones_block[128];
-  for (int i = threadIdx.x; i < 128; i += kThreads)
-    ones_block[i] = DTYPE == AP_DTYPE_BFLOAT16 ? 0x3f803f80u : 0x3c003c00u;
-  fence_proxy_async_shared(); // read by wgmma (async proxy) after the next barrier
-  const unsigned long long ones =
-      wgmma_descriptor(smem_address(ones_block), 128, 128, kWgmmaSwizzleNone);
-#else
-  const unsigned long long ones = 0;
-#endif
   const float scale_log2 = p.scale * 1.4426950408889634f;
   // ALiBi's slope in raw-score units (negative: the bias lowers far keys).
 #if ALIBI
@@ -492,7 +447,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
       fence_operands(s);
       fence_operands(o_acc[0]);
-      fence_sums(l_acc);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
@@ -503,8 +457,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       // Each branch issues, passes the turn, then waits (a branch between a
       // wgmma and its wait made ptxas serialize them: C7514).
       if (n > 0) {
-        issue_pv(o_acc[0], l_acc, a, v_tiles + (stage ^ 1) * kKvBytes, ones); // V(n - 1)
-        if (kPingPong) pass_turn(wg);                                         // the other's turn
+        issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
+        if (kPingPong) pass_turn(wg);                            // the other's turn
         wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
       } else {
         if (kPingPong) pass_turn(wg);
@@ -517,12 +471,19 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                                                warp_row0, diag, seqlen_k, g, t, alibi_slope);
       wgmma_wait<0>();
       fence_operands(o_acc[0]);
-      fence_sums(l_acc);
 #pragma unroll
       for (int kk = 0; kk < BLOCK_N / 16; ++kk)
         fence_operands(a[kk]); // live until here: P V(n - 1) read them
       if (n > 0) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
-      if (grew) rescale_output(o_acc[0], l_acc, alpha);
+      if (grew) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+            o_acc[0][dj][2 * h] *= alpha[h];
+            o_acc[0][dj][2 * h + 1] *= alpha[h];
+          }
+      }
       pack_p(a, s);
     }
     // Warpgroup 1 arrived once more on warpgroup 0's barrier than warpgroup 0
@@ -535,12 +496,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       for (int kk = 0; kk < BLOCK_N / 16; ++kk)
         fence_operands(a[kk]);
       fence_operands(o_acc[0]);
-      fence_sums(l_acc);
       wgmma_fence();
-      issue_pv(o_acc[0], l_acc, a, v_tiles + ((n_end - 1) & 1) * kKvBytes, ones);
+      issue_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
       wgmma_wait<0>();
       fence_operands(o_acc[0]);
-      fence_sums(l_acc);
 #pragma unroll
       for (int kk = 0; kk < BLOCK_N / 16; ++kk)
         fence_operands(a[kk]);
@@ -668,7 +627,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     float s[BLOCK_N / 8][4];
     fence_operands(s);
     fence_operands(o_acc[0]);
-    fence_sums(l_acc);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
@@ -677,7 +635,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                       kk > 0);
     wgmma_commit();
     if (n > 0) {
-      issue_pv(o_acc[0], l_acc, a, v_tiles + (stage ^ 1) * kKvBytes, ones); // V(n - 1)
+      issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
       wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
     } else {
       wgmma_wait<0>();
@@ -688,11 +646,18 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                                              warp_row0, diag, seqlen_k, g, t, alibi_slope);
     wgmma_wait<0>();
     fence_operands(o_acc[0]);
-    fence_sums(l_acc);
 #pragma unroll
     for (int kk = 0; kk < BLOCK_N / 16; ++kk)
       fence_operands(a[kk]); // live until here: P V(n - 1) read them
-    if (grew) rescale_output(o_acc[0], l_acc, alpha);
+    if (grew) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+          o_acc[0][dj][2 * h] *= alpha[h];
+          o_acc[0][dj][2 * h + 1] *= alpha[h];
+        }
+    }
     pack_p(a, s);
   }
   if (n_end > 0) {
@@ -708,12 +673,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     for (int kk = 0; kk < BLOCK_N / 16; ++kk)
       fence_operands(a[kk]);
     fence_operands(o_acc[0]);
-    fence_sums(l_acc);
     wgmma_fence();
-    issue_pv(o_acc[0], l_acc, a, v_tiles + ((n_end - 1) & 1) * kKvBytes, ones);
+    issue_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
     wgmma_wait<0>();
     fence_operands(o_acc[0]);
-    fence_sums(l_acc);
 #pragma unroll
     for (int kk = 0; kk < BLOCK_N / 16; ++kk)
       fence_operands(a[kk]); // as in the loop: live until the wgmma has read them
@@ -724,21 +687,15 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     T *o_base = o + batch * st.o[0] + head * st.o[1];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-#if SUM_MMA
-      const float sum = l_acc[0][2 * h]; // the whole row's, in every thread of its quad
-#else
-    float sum = row_sum[0][h];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-#endif
+      float sum = row_sum[0][h];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int row = m0 + warp_row0 + g + 8 * h;
       if (row >= p.seqlen_q) continue;
       const bool empty = sum == 0.f;
       const float m = row_max[0][h];
       const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
-      // The row's max score enters P V rounded to DTYPE; the sum takes it so
-      // too (SUM_MMA's sums already are of the rounded P).
-      const float norm = SUM_MMA ? sum : sum + (round_to<DTYPE>(p_max) - p_max);
+      const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
       const float inv = empty ? 0.f : 1.f / norm;
       T *o_row = o_base + (long long)row * st.o[2];
 #pragma unroll

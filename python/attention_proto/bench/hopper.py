@@ -19,8 +19,10 @@ TOKENS = 16384
 LENGTHS = (512, 1024, 4096, 8192, 16384)
 HEADS = {64: 32, 128: 16}  # H * D = 2048
 FLEX_LENGTH = 8192  # Flex compiles per shape: timed at the headline N only
-# (step, block_m, block_n): every step on 128 x 128 tiles, and the steps that
-# run on 128 x 64 tiles (the D=64 dispatch's tile) for the tile question.
+# (step, block_m, block_n): every step on 128 x 128 tiles, the steps that run
+# on 128 x 64 tiles (the D=64 dispatch's tile), and step (e) on the wider key
+# tiles the dispatch takes from 8K keys (flash.HOPPER_WIDE_PLAN), for the tile
+# question.
 VARIANTS = (
     (1, 128, 128),
     (2, 128, 128),
@@ -30,6 +32,8 @@ VARIANTS = (
     (3, 128, 64),
     (4, 128, 64),
     (5, 128, 64),
+    (5, 128, 176),
+    (5, 128, 192),
 )
 STEP_LETTER = {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
 

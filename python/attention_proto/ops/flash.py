@@ -451,13 +451,30 @@ HOPPER_PLAN = {128: (5, 128, 128), 64: (3, 128, 64)}  # D -> (step, block_m, blo
 HOPPER_MIN_SEQLEN_Q = {128: 512, 64: 512}  # D -> the N from which the plan won
 HOPPER_FALLBACK_STEP = 2
 HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
+# Wider key tiles from 8K keys (session 9, bench/tile_sweep.py on an H200 at
+# 9673a45 and accc26b, kernel only, B*N = 16K tokens): at N = 8K/16K, D=128
+# step (e) 128 x 192 581-585/596-602 TFLOP/s against 128 x 128's 567-571/
+# 579-583, causal 128 x 176 504-508/557-560 against 492-499/533-536; D=64 step
+# (e) 128 x 192 410-412/418-419 against step (c) 128 x 64's 401/407. Equal at
+# 4K, slower at 1K (fewer tiles per row block to amortize the wider loads);
+# D=64 causal stayed faster on 128 x 64. ALiBi and RoPE calls take the same
+# tiles (ALiBi's own cost was smaller on them: tile_sweep's alibi rows).
+HOPPER_WIDE_PLAN = {
+    (128, False): (5, 128, 192),
+    (128, True): (5, 128, 176),
+    (64, False): (5, 128, 192),
+}
+HOPPER_WIDE_MIN_SEQLEN_K = 8192
 
 
-def hopper_config(d):
-    """The HopperConfig the dispatcher runs at head dim `d`."""
+def hopper_config(d, causal=False, seqlen_k=0):
+    """The HopperConfig the dispatcher runs at head dim `d` (HOPPER_PLAN), or
+    HOPPER_WIDE_PLAN's wider key tile from HOPPER_WIDE_MIN_SEQLEN_K keys."""
     from . import flash_hopper  # imports this module
 
     step, block_m, block_n = HOPPER_PLAN[d]
+    if seqlen_k >= HOPPER_WIDE_MIN_SEQLEN_K and (d, bool(causal)) in HOPPER_WIDE_PLAN:
+        step, block_m, block_n = HOPPER_WIDE_PLAN[d, bool(causal)]
     return flash_hopper.HopperConfig(block_m, block_n, step=step)
 
 
@@ -510,8 +527,9 @@ def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     if isinstance(config, flash_hopper.HopperConfig):
         return wgmma(q, k, v, causal=causal, config=config, **kwargs), reason
     try:
-        cfg = hopper_config(int(q.shape[3]))
-        return wgmma(q, k, v, causal=causal, config=cfg, **kwargs), reason
+        cfg = hopper_config(int(q.shape[3]), causal, int(k.shape[2]))
+        prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
+        return prepared, f"{reason} on {cfg.block_m} x {cfg.block_n} tiles"
     except flash_hopper.TmaLayoutError as e:
         refusal = str(e)
     d, n = int(q.shape[3]), int(q.shape[2])

@@ -36,9 +36,6 @@ class HopperConfig:
     block_m: int = 128
     block_n: int = 128
     step: int = 1
-    # Row sums of P on the tensor cores (an m64n8 wgmma against ones beside each
-    # P V slice) instead of a FADD per score; steps (b)-(e).
-    sum_mma: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -48,8 +45,6 @@ class HopperConfig:
             )
         if self.step not in STEPS:
             raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
-        if self.sum_mma and self.step < 2:
-            raise ValueError(f"[{ENTRY}] sum_mma needs step 2 or later, got step {self.step}")
 
     @property
     def threads(self) -> int:
@@ -65,7 +60,7 @@ class HopperConfig:
         return (self.block_m, self.block_n, self.block_n)
 
     def label(self) -> str:
-        return f"m{self.block_m}n{self.block_n}step{self.step}" + ("sum" if self.sum_mma else "")
+        return f"m{self.block_m}n{self.block_n}step{self.step}"
 
 
 CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
@@ -94,7 +89,6 @@ def spec(
             "DTYPE": attention_front.dtype_code(dtype),
             "HOPPER_STEP": config.step,
         }
-        | ({"SUM_MMA": 1} if config.sum_mma else {})
         | ({"ALIBI": 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -108,21 +102,38 @@ def all_specs():
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
-        for cfg in ALL_CONFIGS
+        for cfg in ALL_CONFIGS + wide_configs()
     ]
     return plain + variant_specs()
 
 
+def wide_configs():
+    """The wider key tiles flash_attention dispatches from 8K keys."""
+    from . import flash  # imports this module
+
+    return tuple(
+        sorted(
+            {HopperConfig(m, n, step) for step, m, n in flash.HOPPER_WIDE_PLAN.values()},
+            key=HopperConfig.label,
+        )
+    )
+
+
 def variant_specs():
     """ALIBI=1, ROPE=1 and ROPE=2 on the configurations flash_attention
-    dispatches (each D's plan and step (b), the TMA fallback) and on step (a),
+    dispatches (each D's plan, the wide tiles, step (b), the TMA fallback) and on step (a),
     whose softmax is flash_softmax.inc's: what CI compiles of the variants."""
     from . import flash  # imports this module
 
-    configs = {flash.hopper_config(d) for d in HEAD_DIMS} | {
-        HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
-        HopperConfig(step=1),
-    }
+    wide = {HopperConfig(m, n, step) for step, m, n in flash.HOPPER_WIDE_PLAN.values()}
+    configs = (
+        {flash.hopper_config(d) for d in HEAD_DIMS}
+        | wide
+        | {
+            HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
+            HopperConfig(step=1),
+        }
+    )
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     return [
         spec(d, t, c, cfg, **variant)
