@@ -698,8 +698,8 @@ def flash_attention(
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
     overrides the tuned tile choice (a flash_hopper.HopperConfig picks the
     wgmma kernel). On an sm_90a GPU, calls from N = 512 (ALiBi and RoPE
-    included) run on the Hopper wgmma kernel (flash.HOPPER_PLAN per head dim),
-    where it measured faster (dispatch()
+    included) run on the Hopper wgmma kernel (flash.HOPPER_PLAN per head dim,
+    HOPPER_WIDE_PLAN's wider key tiles from 8K keys), where it measured faster (dispatch()
     says which kernel a problem gets and why; prepare() returns it). Forward
     only: inputs that require grad are refused while grad mode is on.
 
