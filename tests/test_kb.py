@@ -99,3 +99,10 @@ def test_command_line(tmp_path, capsys):
     assert "flash.best-tile.d128" in capsys.readouterr().out.splitlines()[0]
     assert cli.main(["--db", db, "show", "flash.best-tile.d128.n8192@nvidia-h200"]) == 0
     assert "bench/results/2026-11-28-h200-flash-v2.json" in capsys.readouterr().out
+
+
+def test_name_number_pairs_also_match_the_joined_tag():
+    # Findings tag head dims and lengths as d128 / n8192 and write D=128 in prose.
+    assert kb._match("tile size D=128, N = 8192") == (
+        '"tile" OR "size" OR "d" OR "128" OR "n" OR "8192" OR "d128" OR "n8192"'
+    )

@@ -115,9 +115,13 @@ def ingest(conn: sqlite3.Connection, records: list[dict]) -> IngestReport:
 
 def _match(text: str) -> str:
     """Words of the query, each quoted (so 'D=128' is the words d and 128, not
-    FTS5 syntax), joined by OR: bm25 ranks findings with more of them first."""
-    words = re.findall(r"\w+", text.lower())
-    return " OR ".join(f'"{w}"' for w in words)
+    FTS5 syntax), joined by OR: bm25 ranks findings with more of them first.
+    A name=number pair also gives the joined word the findings' tags and ids
+    use ('D=128' adds d128, 'N = 8192' n8192)."""
+    lower = text.lower()
+    words = re.findall(r"\w+", lower)
+    words += [a + b for a, b in re.findall(r"\b([a-z]+)\s*=\s*(\d+)\b", lower)]
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
 def query(

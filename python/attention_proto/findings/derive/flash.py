@@ -46,7 +46,7 @@ def derive(run) -> list[dict]:
         f.add(
             f"best-tile.{_shape(hd, causal, r['n'])}",
             "flash",
-            f"Best tile {_words(hd, causal)} N={r['n']}",
+            f"Best tile size {_words(hd, causal)} N={r['n']}",
             f"Best config {r['best']}: {r['ours']:.0f} TFLOP/s bf16 ({r['util'] * 100:.0f}% of "
             f"the {gemm:.0f} TFLOP/s bf16 GEMM in the same run); {cfg['registers']} registers, "
             f"{cfg['smem']} B shared memory, {cfg['ctas_per_sm']} CTAs/SM; {same}.",
