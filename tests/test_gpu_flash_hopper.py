@@ -176,14 +176,7 @@ def test_wide_tiles_with_alibi(rng, cfg, causal):
     for d in flash_hopper.HEAD_DIMS:
         q, k, v = _inputs(rng, 2, 4, 300, 1025, d, "bfloat16", kvh=2)
         slopes = rng.uniform(0.01, 1.0, (2, 4)).astype(np.float32)
-        bias = _alibi_bias(slopes, 300, 1025)
-        prep = flash_hopper.Prepared(
-            q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
-        )
-        out, lse = prep()
-        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
-        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
-        np.testing.assert_allclose(lse, ref_lse, rtol=1e-4, atol=1e-4)
+        _check_alibi(q, k, v, slopes, causal, cfg)
 
 
 @pytest.mark.parametrize("step", [1, 3])
@@ -233,6 +226,20 @@ def _alibi_bias(slopes, nq, nk):
     return ap.reference.alibi_bias(slopes.shape[-1], nq, nk, slopes=slopes, symmetric=True)
 
 
+def _check_alibi(q, k, v, slopes, causal, cfg):
+    """The wgmma kernel with ALiBi (`slopes` [B, H]) against FP64 with the bias
+    spelled out, output and lse."""
+    nq, nk = q.shape[2], k.shape[2]
+    bias = _alibi_bias(slopes, nq, nk)
+    prep = flash_hopper.Prepared(
+        q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
+    )
+    out, lse = prep()
+    assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
+    _, ref_lse = ap.reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
+    np.testing.assert_allclose(lse, ref_lse, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
 @pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
 @pytest.mark.parametrize("causal", [False, True])
@@ -247,14 +254,7 @@ def test_alibi_matches_fp64_at_every_step(rng, step, d, causal):
         slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
         if b == 1:  # the standard slopes (1/2 .. 1/256 over 8 heads): far tiles weigh
             slopes = ap.reference.alibi_slopes(h).astype(np.float32)
-        bias = _alibi_bias(slopes, nq, nk)
-        prep = flash_hopper.Prepared(
-            q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
-        )
-        out, lse = prep()
-        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
-        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
-        np.testing.assert_allclose(lse, ref_lse, rtol=1e-4, atol=1e-4)
+        _check_alibi(q, k, v, slopes, causal, cfg)
 
 
 def test_alibi_calls_take_the_wgmma_kernel_on_torch():

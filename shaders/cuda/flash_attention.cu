@@ -131,18 +131,7 @@ __device__ __noinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
       if (i < kItems && r < rows_valid) {
         const unsigned first = tile + swizzle(r, ROPE == 2 ? 2 * part : part);
         const unsigned second = tile + swizzle(r, ROPE == 2 ? 2 * part + 1 : part + kParts);
-        uint4 u, w;
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
-                     : "r"(first));
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
-                     : "r"(second));
-        rope_rotate_chunks<DTYPE, ROPE == 2>(u, w, c[b], s[b]);
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(first), "r"(u.x), "r"(u.y),
-                     "r"(u.z), "r"(u.w));
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(second), "r"(w.x), "r"(w.y),
-                     "r"(w.z), "r"(w.w));
+        rope_rotate_shared<DTYPE, ROPE == 2>(first, second, c[b], s[b]);
       }
     }
   }

@@ -56,4 +56,24 @@ __device__ __forceinline__ void rope_rotate_chunks(uint4 &u, uint4 &w, const flo
   w = make_uint4(r[4], r[5], r[6], r[7]);
 }
 
+// Rotates in place the two 16-byte chunks of shared memory at `first` and
+// `second` (one row's 8 pairs, laid out as rope_rotate_chunks takes them): the
+// flash kernels' fused RoPE on a landed Q tile.
+template <int Dtype, bool Interleaved>
+__device__ __forceinline__ void rope_rotate_shared(unsigned first, unsigned second,
+                                                   const float4 (&c)[2], const float4 (&s)[2]) {
+  uint4 u, w;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+               : "r"(first));
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
+               : "r"(second));
+  rope_rotate_chunks<Dtype, Interleaved>(u, w, c, s);
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(first), "r"(u.x), "r"(u.y),
+               "r"(u.z), "r"(u.w));
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(second), "r"(w.x), "r"(w.y),
+               "r"(w.z), "r"(w.w));
+}
+
 } // namespace ap
