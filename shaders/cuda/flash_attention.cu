@@ -118,11 +118,8 @@ __device__ __noinline__ void rope_tile(unsigned tile, int rows_valid, int pos0,
     for (int b = 0; b < kBatch; ++b) {
       const int i = i0 + b * kThreads, r = i / kParts, part = i % kParts;
       if (i < kItems && r < rows_valid) { // rows past rows_valid are padding
-        const long long at = (long long)(pos0 + r) * table_row + part * 8;
-        const float4 *ct = reinterpret_cast<const float4 *>(rope_cos + at);
-        const float4 *sn = reinterpret_cast<const float4 *>(rope_sin + at);
-        c[b][0] = __ldg(ct), c[b][1] = __ldg(ct + 1);
-        s[b][0] = __ldg(sn), s[b][1] = __ldg(sn + 1);
+        rope_table_chunks(c[b], s[b], rope_cos, rope_sin,
+                          (long long)(pos0 + r) * table_row + part * 8);
       }
     }
 #pragma unroll

@@ -273,11 +273,8 @@ rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__
     for (int b = 0; b < kBatch; ++b) {
       const int i = i0 + b * NTHREADS, r = row0 + i / kParts, part = i % kParts;
       if (i < kItems && r < rows_valid) {
-        const long long at = (long long)(pos0 + r) * table_row + part * 8;
-        const float4 *ct = reinterpret_cast<const float4 *>(rope_cos + at);
-        const float4 *sn = reinterpret_cast<const float4 *>(rope_sin + at);
-        c[b][0] = __ldg(ct), c[b][1] = __ldg(ct + 1);
-        s[b][0] = __ldg(sn), s[b][1] = __ldg(sn + 1);
+        rope_table_chunks(c[b], s[b], rope_cos, rope_sin,
+                          (long long)(pos0 + r) * table_row + part * 8);
       }
     }
 #pragma unroll

@@ -76,4 +76,15 @@ __device__ __forceinline__ void rope_rotate_shared(unsigned first, unsigned seco
                "r"(w.z), "r"(w.w));
 }
 
+// cos and sin of 8 pairs from float32 tables (offset `at`, 16-byte aligned),
+// as rope_rotate_chunks takes them; read through the read-only cache.
+__device__ __forceinline__ void rope_table_chunks(float4 (&c)[2], float4 (&s)[2],
+                                                  const float *__restrict__ cos,
+                                                  const float *__restrict__ sin, long long at) {
+  const float4 *ct = reinterpret_cast<const float4 *>(cos + at);
+  const float4 *sn = reinterpret_cast<const float4 *>(sin + at);
+  c[0] = __ldg(ct), c[1] = __ldg(ct + 1);
+  s[0] = __ldg(sn), s[1] = __ldg(sn + 1);
+}
+
 } // namespace ap
