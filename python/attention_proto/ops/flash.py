@@ -622,9 +622,9 @@ def _call_torch(
             streams.poison(t, s, on_current)
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
-    if plan.extra_pointers:  # the slopes (both kernels), cos and sin (mma.sync only)
+    if plan.extra_pointers:  # slopes, cos and sin (either kernel, with ALiBi or RoPE)
         tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
-        addresses += [slopes or plan.alibi_address, *tables][: plan.extra_pointers]
+        addresses += [slopes or plan.alibi_address, *tables]
     plan.run_plan(s, addresses)
     return (o, lse) if return_lse else o
 
@@ -654,7 +654,7 @@ def _torch_plan(
     plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
     # The common call (_call_torch's first branch): no lse, no per-call slopes
     # or tables, o like q. Its tail: lse, then the kernel's extra pointers
-    # (the mma.sync kernel's slopes, cos, sin; none on the plain wgmma kernel).
+    # (slopes, cos, sin; none on the plain wgmma kernel).
     plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
     plan.tail = (0, plan.alibi_address, 0, 0)[: 1 + plan.extra_pointers]
     plan.run_plan = plan.plan.run

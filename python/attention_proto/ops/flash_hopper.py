@@ -125,10 +125,9 @@ def variant_specs():
     whose softmax is flash_softmax.inc's: what CI compiles of the variants."""
     from . import flash  # imports this module
 
-    wide = {HopperConfig(m, n, step) for step, m, n in flash.HOPPER_WIDE_PLAN.values()}
     configs = (
         {flash.hopper_config(d) for d in HEAD_DIMS}
-        | wide
+        | set(wide_configs())
         | {
             HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
             HopperConfig(step=1),
