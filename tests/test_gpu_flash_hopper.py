@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import attention_proto as ap
-from attention_proto import buffers, runtime, sass
+from attention_proto import buffers, cuda, runtime, sass
 from attention_proto.ops import flash_hopper
 from tolerance import assert_close_to_reference, attention_inputs, to_dtype
 
@@ -177,6 +177,50 @@ def test_wide_tiles_with_alibi(rng, cfg, causal):
         q, k, v = _inputs(rng, 2, 4, 300, 1025, d, "bfloat16", kvh=2)
         slopes = rng.uniform(0.01, 1.0, (2, 4)).astype(np.float32)
         _check_alibi(q, k, v, slopes, causal, cfg)
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.PERSISTENT_CONFIGS, ids=lambda c: c.label())
+@pytest.mark.parametrize("ctas", [1, 3, 7])
+@pytest.mark.parametrize("causal", [False, True])
+def test_persistent_grid_matches_fp64(rng, cfg, ctas, causal, monkeypatch):
+    # A grid of `ctas` CTAs taking every work item in turn: the barriers'
+    # phases run on across items, the ping-pong turns alternate from one item
+    # into the next, and causal items with no keys (Nq > Nk) still take their Q
+    # phase. GQA, partial tiles, lse; poisoned outputs.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
+    for b, h, kvh, nq, nk, d in [(2, 4, 2, 300, 1025, 128), (1, 4, 1, 1025, 300, 64)]:
+        q, k, v = _inputs(rng, b, h, nq, nk, d, "bfloat16", kvh=kvh)
+        prep = flash_hopper.Prepared(q, k, v, causal=causal, return_lse=True, config=cfg)
+        assert prep.grid() == [min(prep.query_blocks() * h * b, ctas), 1, 1]
+        out, lse = prep()
+        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
+        _, ref_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
+        np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{(nq, nk, d)}")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_persistent_grid_of_one_cta_per_sm(rng, causal):
+    # More than two items per SM: against the one-item-per-CTA grid (the same
+    # arithmetic; one ulp for a different compile's contractions).
+    q, k, v = _inputs(rng, 4, 16, 1100, 700, 64, "bfloat16", kvh=4)
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True)
+    prep = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg)
+    sms = cuda.properties()["sm_count"]
+    assert prep.grid() == [sms, 1, 1] and prep.query_blocks() * 16 * 4 > 2 * sms
+    out = np.asarray(prep(), np.float32)
+    base = flash_hopper.Prepared(
+        q, k, v, causal=causal, config=flash_hopper.HopperConfig(128, 128, 5)
+    )
+    np.testing.assert_allclose(out, np.asarray(base(), np.float32), rtol=2.0**-7, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_persistent_grid_with_alibi(rng, causal, monkeypatch):
+    # ALiBi's per-item slope and tile order on 3 CTAs.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    q, k, v = _inputs(rng, 2, 4, 700, 900, 128, "bfloat16", kvh=2)
+    slopes = rng.uniform(0.01, 1.0, (2, 4)).astype(np.float32)
+    _check_alibi(q, k, v, slopes, causal, flash_hopper.HopperConfig(128, 128, 5, persistent=True))
 
 
 @pytest.mark.parametrize("step", [1, 3])

@@ -251,3 +251,13 @@ def test_step_d_consumers_use_registers_beyond_the_entry_count(compiled):
     result = compiled[spec.name]
     entry = sass.resources_from_log(result.log, spec.entry).registers
     assert sass.registers_named(sass.disassemble(result.binary)) > entry == 168
+
+
+def test_persistent_grid_refuses_rope():
+    # ptxas serialized the wgmmas (C7520) with ROPE's per-item rotation of Q.
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True)
+    with pytest.raises(ValueError, match="persistent grid does not take rope"):
+        flash_hopper.spec(128, "bfloat16", False, cfg, rope=1)
+    assert "PERSISTENT" in flash_hopper.spec(128, "bfloat16", False, cfg, alibi=True).name
+    with pytest.raises(ValueError, match="persistent needs step 4 or 5"):
+        flash_hopper.HopperConfig(128, 128, 3, persistent=True)

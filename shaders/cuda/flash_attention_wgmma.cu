@@ -52,6 +52,9 @@ typedef half_bits T;
 #ifndef ROPE
 #define ROPE 0
 #endif
+#ifndef PERSISTENT
+#define PERSISTENT 0
+#endif
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -61,6 +64,10 @@ constexpr int kThreads = (kWarpgroups + kProducers) * 128;
 constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
 static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 5, "steps (a) to (e) exist");
+static_assert(!PERSISTENT || HOPPER_STEP >= 4, "PERSISTENT: the warp-specialized steps (d), (e)");
+// With ROPE's rotation of each item's Q inside the item loop ptxas serialized
+// the consumers' wgmmas (C7520), so the persistent grid leaves ROPE out.
+static_assert(!(PERSISTENT && ROPE), "PERSISTENT: not with ROPE");
 // Step (e): the two consumer warpgroups take turns issuing their GEMMs, so one's
 // softmax runs while the other's wgmmas keep the tensor cores busy (with one
 // consumer warpgroup, BLOCK_M = 64, there is no one to alternate with).
@@ -228,6 +235,18 @@ __device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
 }
 #endif
 
+// O times each row's alpha once its max has grown (after P V(n - 1) completed).
+__device__ __forceinline__ void rescale_output(float (&o)[HEAD_DIM / 8][4],
+                                               const float (&alpha)[2]) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
+      o[dj][2 * h] *= alpha[h];
+      o[dj][2 * h + 1] *= alpha[h];
+    }
+}
+
 // Step (e): warpgroup w's turn is named barrier 1 + w; passing it arrives on
 // the other's.
 __device__ __forceinline__ void pass_turn(int wg) {
@@ -291,6 +310,123 @@ rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__
 }
 #endif
 
+// The output accumulator and each row's max and sum before a work item's
+// first key tile.
+__device__ __forceinline__ void start_accumulators(float (&o)[HEAD_DIM / 8][4], float (&row_max)[2],
+                                                   float (&row_sum)[2]) {
+#pragma unroll
+  for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+    o[dj][0] = o[dj][1] = o[dj][2] = o[dj][3] = 0.f;
+  row_max[0] = row_max[1] = AP_NEG_INF;
+  row_sum[0] = row_sum[1] = 0.f;
+}
+
+// One CTA's work: a block of BLOCK_M query rows of one (batch, head), its key
+// tiles (n_end of them; causal stops at the block's last diagonal) and, with
+// ALiBi, the order it takes them in (flash_alibi.h).
+struct WorkItem {
+  int head, batch, kv_head, m0, n_end;
+  int first_tile, both_sides, more_below; // ALiBi's nearest-first order
+};
+
+__device__ __forceinline__ WorkItem work_item(const AttentionParams &p, int m_block, int head,
+                                              int batch) {
+  WorkItem w;
+  w.head = head, w.batch = batch, w.kv_head = head / (p.heads / p.kv_heads);
+  w.m0 = m_block * BLOCK_M;
+  w.n_end = (p.seqlen_k + BLOCK_N - 1) / BLOCK_N;
+  if (CAUSAL) {
+    const int last_row = min(w.m0 + BLOCK_M, p.seqlen_q) - 1;
+    const long long last_key = (long long)last_row + p.seqlen_k - p.seqlen_q;
+    w.n_end = last_key < 0 ? 0 : min(w.n_end, int(last_key / BLOCK_N) + 1);
+  }
+  w.first_tile = w.both_sides = w.more_below = 0;
+#if ALIBI
+  w.first_tile =
+      nearest_first_start<BLOCK_M, BLOCK_N, CAUSAL>(w.n_end, w.m0, p.seqlen_k - p.seqlen_q);
+  const int tiles_below = w.first_tile, tiles_above = w.n_end - 1 - w.first_tile;
+  w.both_sides = min(tiles_below, tiles_above);
+  w.more_below = tiles_below > tiles_above;
+#endif
+  return w;
+}
+
+// The launch grid's item (non-persistent): causal grids are (heads * batch,
+// m blocks) with the longest (last) query blocks first, others (m blocks,
+// heads, batch).
+__device__ __forceinline__ WorkItem block_item(const AttentionParams &p) {
+  const int m_block = CAUSAL ? int(gridDim.y - 1 - blockIdx.y) : int(blockIdx.x);
+  const int head = CAUSAL ? int(blockIdx.x % p.heads) : int(blockIdx.y);
+  const int batch = CAUSAL ? int(blockIdx.x / p.heads) : int(blockIdx.z);
+  return work_item(p, m_block, head, batch);
+}
+
+// PERSISTENT: item w of m_blocks * heads * batch, taken by CTA w % gridDim.x.
+// Causal: the longest query blocks first (each (batch, head) before the next
+// shorter block); otherwise a head's query blocks side by side, so CTAs at
+// work together share its K and V in L2.
+__device__ __forceinline__ WorkItem linear_item(const AttentionParams &p, int w, int m_blocks) {
+  if (CAUSAL) {
+    const int hb = w % (p.heads * p.batch);
+    return work_item(p, m_blocks - 1 - w / (p.heads * p.batch), hb % p.heads, hb / p.heads);
+  }
+  const int hb = w / m_blocks;
+  return work_item(p, w % m_blocks, hb % p.heads, hb / p.heads);
+}
+
+// Key tile of step n: ascending, or with ALiBi nearest the diagonal first.
+__device__ __forceinline__ int key_tile(const WorkItem &w, int n) {
+#if ALIBI
+  return nearest_first_tile(n, w.first_tile, w.both_sides, w.more_below);
+#else
+  return n;
+#endif
+}
+
+// ALiBi's slope of the item's head in raw-score units (negative: the bias
+// lowers far keys); 0 without ALiBi.
+__device__ __forceinline__ float item_alibi_slope(const AttentionParams &p, const WorkItem &w,
+                                                  const float *__restrict__ alibi_slopes) {
+#if ALIBI
+  return -alibi_slopes[(long long)w.batch * p.alibi_stride + w.head] / p.scale;
+#else
+  return 0.f;
+#endif
+}
+
+// O = o_acc / row_sum (as flash_attention.cu finishes; see its comments) into
+// this warp's 16 rows, and lse, for the item's rows.
+__device__ __forceinline__ void write_output(const float (&o_acc)[HEAD_DIM / 8][4],
+                                             const float (&row_max)[2], const float (&row_sum)[2],
+                                             const AttentionParams &p, const AttentionStrides &st,
+                                             const WorkItem &w, T *__restrict__ o,
+                                             float *__restrict__ lse, int warp_row0, int g, int t,
+                                             float scale_log2) {
+  T *o_base = o + w.batch * st.o[0] + w.head * st.o[1];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float sum = row_sum[h];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = w.m0 + warp_row0 + g + 8 * h;
+    if (row >= p.seqlen_q) continue;
+    const bool empty = sum == 0.f;
+    const float m = row_max[h];
+    const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
+    const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
+    const float inv = empty ? 0.f : 1.f / norm;
+    T *o_row = o_base + (long long)row * st.o[2];
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+      *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
+          pack2<DTYPE>(o_acc[dj][2 * h] * inv, o_acc[dj][2 * h + 1] * inv);
+    if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
+      const long long index = ((long long)w.batch * p.heads + w.head) * p.seqlen_q + row;
+      lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
+    }
+  }
+}
+
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
@@ -312,95 +448,86 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const unsigned k_tiles = q_tile + kQBytes;
   const unsigned v_tiles = k_tiles + 2 * kKvBytes;
 
-  const int m_block = CAUSAL ? int(gridDim.y - 1 - blockIdx.y) : int(blockIdx.x);
-  const int head = CAUSAL ? int(blockIdx.x % p.heads) : int(blockIdx.y);
-  const int batch = CAUSAL ? int(blockIdx.x / p.heads) : int(blockIdx.z);
-  const int kv_head = head / (p.heads / p.kv_heads);
   // This thread's consumer warpgroup (step (d): warpgroup 0 is the producer,
   // which takes none of the rows below; its value there is unused).
   const int wg = int(threadIdx.x / 128) - kProducers;
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane >> 2, t = lane & 3;
-  const int m0 = m_block * BLOCK_M;
   const int diag = p.seqlen_k - p.seqlen_q;
   const int seqlen_k = p.seqlen_k;
-
-  const T *q_base = q + batch * st.q[0] + head * st.q[1];
-  const T *k_base = k + batch * st.k[0] + kv_head * st.k[1];
-  const T *v_base = v + batch * st.v[0] + kv_head * st.v[1];
-
-  int n_end = (p.seqlen_k + BLOCK_N - 1) / BLOCK_N;
-  if (CAUSAL) {
-    const int last_row = min(m0 + BLOCK_M, p.seqlen_q) - 1;
-    const long long last_key = (long long)last_row + diag;
-    n_end = last_key < 0 ? 0 : min(n_end, int(last_key / BLOCK_N) + 1);
-  }
-  // ALiBi: key tiles nearest the block's diagonal first (flash_alibi.h); step n
-  // of every role (loads, scores) takes tile AP_KEY_TILE(n). A macro: without
-  // ALiBi the kernel's text stays what it was.
 #if ALIBI
-  const int first_tile = nearest_first_start<BLOCK_M, BLOCK_N, CAUSAL>(n_end, m0, diag);
-  const int tiles_below = first_tile, tiles_above = n_end - 1 - first_tile;
-  const int both_sides = min(tiles_below, tiles_above);
-#define AP_KEY_TILE(n) nearest_first_tile(n, first_tile, both_sides, tiles_below > tiles_above)
+  const float *slopes = alibi_slopes;
 #else
-#define AP_KEY_TILE(n) (n)
+  const float *slopes = nullptr;
 #endif
 
-  // Names flash_softmax.inc expects: one 16-row slice (mt = 0) per warp.
+  // Names flash_softmax.inc expects: one 16-row slice (mt = 0) per warp. Set
+  // to their start values per work item.
   float o_acc[MT][HEAD_DIM / 8][4];
-#pragma unroll
-  for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
-    o_acc[0][dj][0] = o_acc[0][dj][1] = o_acc[0][dj][2] = o_acc[0][dj][3] = 0.f;
-  float row_max[MT][2] = {{AP_NEG_INF, AP_NEG_INF}}, row_sum[MT][2] = {{0.f, 0.f}};
+  float row_max[MT][2], row_sum[MT][2];
   const float scale_log2 = p.scale * 1.4426950408889634f;
-  // ALiBi's slope in raw-score units (negative: the bias lowers far keys).
-#if ALIBI
-  const float alibi_slope = -alibi_slopes[(long long)batch * p.alibi_stride + head] / p.scale;
-#else
-  const float alibi_slope = 0.f;
-#endif
   const int warp_row0 = wg * 64 + warp * 16; // first row of this warp within the CTA
   // This warpgroup's 64 Q rows: 8 swizzle atoms into each column block.
   const unsigned q_wg = q_tile + wg * 64 * 128;
 
 #if HOPPER_STEP >= 4
   // Steps (d) and (e). Barriers: Q; K full x2, V full x2 (TMA bytes, one producer
-  // arrival); K empty x2, V empty x2 (every consumer thread arrives once its
-  // wgmmas on the stage have completed). Tile n uses stage n & 1; its full
-  // barrier's phase parity is (n >> 1) & 1, and refilling the stage for tile
-  // n >= 2 waits for the empty barrier's completion number (n - 2) / 2.
-  __shared__ __align__(8) unsigned long long barriers[9];
+  // arrival); K empty x2, V empty x2, Q empty (every consumer thread arrives once
+  // its wgmmas on the stage, or on Q, have completed). Key tiles are counted
+  // across the CTA's work items (`it`; one item unless PERSISTENT): tile it
+  // uses stage it & 1, its full barrier's phase parity is (it >> 1) & 1, and
+  // refilling the stage for tile it >= 2 waits for the empty barrier's
+  // completion number (it - 2) / 2. Item i's Q lands in phase i & 1 and is
+  // loaded, for i >= 1, once Q empty has completed i times.
+  __shared__ __align__(8) unsigned long long barriers[10];
   const unsigned bar_q = smem_address(&barriers[0]);
   const unsigned full_k = bar_q + 8, full_v = bar_q + 24;
-  const unsigned empty_k = bar_q + 40, empty_v = bar_q + 56;
+  const unsigned empty_k = bar_q + 40, empty_v = bar_q + 56, empty_q = bar_q + 72;
   if (threadIdx.x == 0) {
     for (int i = 0; i < 5; ++i)
       mbarrier_init(bar_q + 8 * i, 1);
-    for (int i = 5; i < 9; ++i)
+    for (int i = 5; i < 10; ++i)
       mbarrier_init(bar_q + 8 * i, kWarpgroups * 128);
     fence_mbarrier_init();
   }
   __syncthreads(); // the last CTA-wide barrier: the roles part here
+  // The CTA's work items: its grid block's, or (PERSISTENT, a grid of at most
+  // one CTA per SM) items blockIdx.x, blockIdx.x + gridDim.x, ...: the next
+  // item's Q and first K/V tiles load while the consumers finish the last
+  // P V and write the previous item's output.
+  const int m_blocks = (p.seqlen_q + BLOCK_M - 1) / BLOCK_M;
+  const int first_work = PERSISTENT ? int(blockIdx.x) : 0;
+  const int work_stride = PERSISTENT ? int(gridDim.x) : 1;
+  const int total_work = PERSISTENT ? m_blocks * p.heads * p.batch : 1;
   // Each role is one branch of this if/else (ptxas honours setmaxnreg's
-  // register budgets per branch only so); the consumers' branch closes after
-  // the epilogue, at the end of the kernel.
+  // register budgets per branch only so).
   // The role test is made warp-uniform (a broadcast of lane 0's warpgroup) so
   // the compiler sees each branch taken by whole warpgroups.
   if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
     // The producer warpgroup: 24 registers a thread is plenty for one thread's
     // loop of TMA issues; the rest go to the consumers.
     setmaxnreg_dec<24>();
-    if (threadIdx.x == 0 && n_end > 0) {
-      tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, m0, head, batch);
-      for (int n = 0; n < n_end; ++n) {
-        const int stage = n & 1;
-        if (n >= 2) mbarrier_wait(empty_k + 8 * stage, ((n >> 1) - 1) & 1); // S(n - 2) done
-        tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage,
-                          AP_KEY_TILE(n) * BLOCK_N, kv_head, batch);
-        if (n >= 2) mbarrier_wait(empty_v + 8 * stage, ((n >> 1) - 1) & 1); // P V(n - 2) done
-        tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage,
-                          AP_KEY_TILE(n) * BLOCK_N, kv_head, batch);
+    if (threadIdx.x == 0) {
+      int it = 0; // key tiles loaded, over every item
+      for (int w = first_work, i = 0; w < total_work; w += work_stride, ++i) {
+        const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
+        // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
+        const auto load_q = [&] {
+          if (i > 0) mbarrier_wait(empty_q, (i - 1) & 1);
+          tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, item.m0, item.head, item.batch);
+        };
+        for (int n = 0; n < item.n_end; ++n, ++it) {
+          const int stage = it & 1, key0 = key_tile(item, n) * BLOCK_N;
+          if (it >= 2) mbarrier_wait(empty_k + 8 * stage, ((it >> 1) - 1) & 1); // S(it - 2) done
+          tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage, key0,
+                            item.kv_head, item.batch);
+          // K(0) first: its stage frees before the previous item's Q does.
+          if (n == 0) load_q();
+          if (it >= 2) mbarrier_wait(empty_v + 8 * stage, ((it >> 1) - 1) & 1); // P V(it - 2)
+          tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage, key0,
+                            item.kv_head, item.batch);
+        }
+        if (item.n_end == 0) load_q(); // consumers take every Q phase
       }
     }
     // Loads in flight complete on the barriers; the CTA lives on.
@@ -408,90 +535,107 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     setmaxnreg_inc<240>();
     // Step (e): named barrier 1 + w is "warpgroup w may issue its GEMMs"
     // (256 threads: w's 128 sync, the other's 128 arrive). Warpgroup 0 goes
-    // first; each passes the turn right after issuing, before it waits.
+    // first; each passes the turn right after issuing, before it waits. Both
+    // warpgroups take the same items with the same key tiles, so the turns
+    // alternate from one item into the next.
     if (kPingPong && wg == 1) named_barrier_arrive<1, 256>();
+    int it = 0; // key tiles consumed, over every item
+    for (int w = first_work, i = 0; w < total_work; w += work_stride, ++i) {
+      const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
+      const int m0 = item.m0, n_end = item.n_end;
+      const float alibi_slope = item_alibi_slope(p, item, slopes);
+      start_accumulators(o_acc[0], row_max[0], row_sum[0]);
+      mbarrier_wait(bar_q, i & 1);
 #if ROPE
-    // Each consumer warpgroup rotates its own 64 Q rows once Q has landed,
-    // then orders its generic-proxy writes before its wgmmas read them.
-    if (n_end > 0) {
-      mbarrier_wait(bar_q, 0);
-      rope_q_rows<64, 128>(q_tile, wg * 64, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
-                           p.rope_table_row, int(threadIdx.x % 128));
-      fence_proxy_async_shared();
-      wg == 0 ? named_barrier_sync<3, 128>() : named_barrier_sync<4, 128>();
-    }
+      // Each consumer warpgroup rotates its own 64 Q rows once Q has landed,
+      // then orders its generic-proxy writes before its wgmmas read them.
+      if (n_end > 0) {
+        rope_q_rows<64, 128>(q_tile, wg * 64, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
+                             p.rope_table_row, int(threadIdx.x % 128));
+        fence_proxy_async_shared();
+        wg == 0 ? named_barrier_sync<3, 128>() : named_barrier_sync<4, 128>();
+      }
 #endif
-    unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
-    for (int n = 0; n < n_end; ++n) {
-      const int stage = n & 1;
-      if (n == 0) mbarrier_wait(bar_q, 0);
-      mbarrier_wait(full_k + 8 * stage, (n >> 1) & 1);                        // K(n)
-      if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((n - 1) >> 1) & 1); // V(n - 1)
-      const int n0 = AP_KEY_TILE(n) * BLOCK_N;
-      float s[BLOCK_N / 8][4];
-      if (kPingPong)
-        wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
-      fence_operands(s);
-      fence_operands(o_acc[0]);
-      wgmma_fence();
+      unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
+      for (int n = 0; n < n_end; ++n, ++it) {
+        const int stage = it & 1;
+        mbarrier_wait(full_k + 8 * stage, (it >> 1) & 1);                        // K(n)
+        if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((it - 1) >> 1) & 1); // V(n - 1)
+        const int n0 = key_tile(item, n) * BLOCK_N;
+        float s[BLOCK_N / 8][4];
+        if (kPingPong)
+          wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
+        fence_operands(s);
+        fence_operands(o_acc[0]);
+        wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
-        wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
-                        kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
-                        kk > 0);
-      wgmma_commit();
-      // Each branch issues, passes the turn, then waits (a branch between a
-      // wgmma and its wait made ptxas serialize them: C7514).
-      if (n > 0) {
-        issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
-        if (kPingPong) pass_turn(wg);                            // the other's turn
-        wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
-      } else {
-        if (kPingPong) pass_turn(wg);
+        for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
+          wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
+                          kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
+                          kk > 0);
+        wgmma_commit();
+        // Each branch issues, passes the turn, then waits (a branch between a
+        // wgmma and its wait made ptxas serialize them: C7514).
+        if (n > 0) {
+          issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
+          if (kPingPong) pass_turn(wg);                            // the other's turn
+          wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
+        } else {
+          if (kPingPong) pass_turn(wg);
+          wgmma_wait<0>();
+        }
+        fence_operands(s);
+        mbarrier_arrive(empty_k + 8 * stage); // K(n) read
+        float alpha[2];
+        const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0,
+                                                 m0, warp_row0, diag, seqlen_k, g, t, alibi_slope);
         wgmma_wait<0>();
+        fence_operands(o_acc[0]);
+#pragma unroll
+        for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+          fence_operands(a[kk]); // live until here: P V(n - 1) read them
+        if (n > 0) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
+        if (grew) rescale_output(o_acc[0], alpha);
+        pack_p(a, s);
       }
-      fence_operands(s);
-      mbarrier_arrive(empty_k + 8 * stage); // K(n) read
-      float alpha[2];
-      const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0, m0,
-                                               warp_row0, diag, seqlen_k, g, t, alibi_slope);
-      wgmma_wait<0>();
-      fence_operands(o_acc[0]);
+      mbarrier_arrive(empty_q); // every S wgmma on this item's Q has completed
+      if (n_end > 0) {
+        // The last step's P V, on V(it - 1); then its stage is free.
+        const int stage = (it - 1) & 1;
+        mbarrier_wait(full_v + 8 * stage, ((it - 1) >> 1) & 1);
 #pragma unroll
-      for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-        fence_operands(a[kk]); // live until here: P V(n - 1) read them
-      if (n > 0) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
-      if (grew) {
+        for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+          fence_operands(a[kk]);
+        fence_operands(o_acc[0]);
+        wgmma_fence();
+        issue_pv(o_acc[0], a, v_tiles + stage * kKvBytes);
+        wgmma_wait<0>();
+        fence_operands(o_acc[0]);
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-#pragma unroll
-          for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
-            o_acc[0][dj][2 * h] *= alpha[h];
-            o_acc[0][dj][2 * h + 1] *= alpha[h];
-          }
+        for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+          fence_operands(a[kk]);
+        mbarrier_arrive(empty_v + 8 * stage);
       }
-      pack_p(a, s);
+      write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
+                   scale_log2);
     }
     // Warpgroup 1 arrived once more on warpgroup 0's barrier than warpgroup 0
     // synced (the first turn): take that arrival, so none is left at exit.
     if (kPingPong && wg == 0) named_barrier_sync<1, 256>();
-    if (n_end > 0) {
-      // The last step's P V, on V(n_end - 1). Nothing refills its stage.
-      mbarrier_wait(full_v + 8 * ((n_end - 1) & 1), ((n_end - 1) >> 1) & 1);
-#pragma unroll
-      for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-        fence_operands(a[kk]);
-      fence_operands(o_acc[0]);
-      wgmma_fence();
-      issue_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
-      wgmma_wait<0>();
-      fence_operands(o_acc[0]);
-#pragma unroll
-      for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-        fence_operands(a[kk]);
-    }
+  }
 
-#elif HOPPER_STEP == 1
+#else
+  // Steps (a)-(c): one work item, the grid block's.
+  const WorkItem item = block_item(p);
+  const int head = item.head, batch = item.batch, kv_head = item.kv_head;
+  const int m0 = item.m0, n_end = item.n_end;
+  const float alibi_slope = item_alibi_slope(p, item, slopes);
+  const T *q_base = q + batch * st.q[0] + head * st.q[1];
+  const T *k_base = k + batch * st.k[0] + kv_head * st.k[1];
+  const T *v_base = v + batch * st.v[0] + kv_head * st.v[1];
+  start_accumulators(o_acc[0], row_max[0], row_sum[0]);
+#define AP_KEY_TILE(n) key_tile(item, n)
+#if HOPPER_STEP == 1
   if (n_end > 0) {
     load_tile<BLOCK_M>(q_tile, q_base, st.q[2], m0, p.seqlen_q);
 #if ROPE
@@ -635,15 +779,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int kk = 0; kk < BLOCK_N / 16; ++kk)
       fence_operands(a[kk]); // live until here: P V(n - 1) read them
-    if (grew) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-#pragma unroll
-        for (int dj = 0; dj < HEAD_DIM / 8; ++dj) {
-          o_acc[0][dj][2 * h] *= alpha[h];
-          o_acc[0][dj][2 * h + 1] *= alpha[h];
-        }
-    }
+    if (grew) rescale_output(o_acc[0], alpha);
     pack_p(a, s);
   }
   if (n_end > 0) {
@@ -669,31 +805,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   }
 #endif
 
-    // Finish exactly as flash_attention.cu does (see its comments there).
-    T *o_base = o + batch * st.o[0] + head * st.o[1];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float sum = row_sum[0][h];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const int row = m0 + warp_row0 + g + 8 * h;
-      if (row >= p.seqlen_q) continue;
-      const bool empty = sum == 0.f;
-      const float m = row_max[0][h];
-      const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
-      const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
-      const float inv = empty ? 0.f : 1.f / norm;
-      T *o_row = o_base + (long long)row * st.o[2];
-#pragma unroll
-      for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
-        *reinterpret_cast<unsigned *>(o_row + dj * 8 + 2 * t) =
-            pack2<DTYPE>(o_acc[0][dj][2 * h] * inv, o_acc[0][dj][2 * h + 1] * inv);
-      if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0) {
-        const long long index = ((long long)batch * p.heads + head) * p.seqlen_q + row;
-        lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
-      }
-    }
-#if HOPPER_STEP >= 4
-  } // the consumers' branch
+  write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t, scale_log2);
 #endif
 }

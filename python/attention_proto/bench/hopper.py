@@ -22,7 +22,7 @@ FLEX_LENGTH = 8192  # Flex compiles per shape: timed at the headline N only
 # (step, block_m, block_n): every step on 128 x 128 tiles, the steps that run
 # on 128 x 64 tiles (the D=64 dispatch's tile), and step (e) on the wider key
 # tiles the dispatch takes from 8K keys (flash.HOPPER_WIDE_PLAN), for the tile
-# question.
+# question; a fourth field True: the persistent grid (HopperConfig.persistent).
 VARIANTS = (
     (1, 128, 128),
     (2, 128, 128),
@@ -34,13 +34,21 @@ VARIANTS = (
     (5, 128, 64),
     (5, 128, 176),
     (5, 128, 192),
+    (5, 128, 128, True),
+    (5, 128, 192, True),
 )
 STEP_LETTER = {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
 
 
-def variant_key(step: int, block_m: int, block_n: int) -> str:
-    """The results' column of a variant: step_e_m128n128."""
-    return f"step_{STEP_LETTER[step]}_m{block_m}n{block_n}"
+def variant_key(step: int, block_m: int, block_n: int, persistent: bool = False) -> str:
+    """The results' column of a variant: step_e_m128n128 (..._persistent)."""
+    return f"step_{STEP_LETTER[step]}_m{block_m}n{block_n}" + ("_persistent" if persistent else "")
+
+
+def variant_config(step: int, block_m: int, block_n: int, persistent: bool = False):
+    from ..ops import flash_hopper
+
+    return flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent)
 
 
 def flops(b, h, n, d, causal) -> float:
@@ -55,8 +63,8 @@ def _resources(d: int) -> list[dict]:
     from ..ops import flash_hopper
 
     out = []
-    for step, bm, bn in VARIANTS:
-        cfg = flash_hopper.HopperConfig(bm, bn, step)
+    for variant in VARIANTS:
+        cfg = variant_config(*variant)
         spec = flash_hopper.spec(d, "bfloat16", False, cfg)
         result = runtime.compile_for(spec, flash_hopper.ARCH)
         text = sass.disassemble(result.binary)
@@ -64,7 +72,7 @@ def _resources(d: int) -> list[dict]:
         out.append(
             {
                 "head_dim": d,
-                "variant": variant_key(step, bm, bn),
+                "variant": variant_key(*variant),
                 "threads": cfg.threads,
                 "entry_registers": res.registers,
                 "sass_registers": sass.registers_named(text),
@@ -105,12 +113,10 @@ def _row(torch, ap, d, causal, n, peers, flex, quick):
     row["mma_sync_config"] = cfg.label()
     mma_sync = lambda q, k, v: ap.flash_attention(q, k, v, causal=causal, config=cfg)  # noqa: E731
     record("mma_sync", mma_sync, [qkv])
-    for step, bm, bn in VARIANTS if not quick else VARIANTS[:5]:
-        key = variant_key(step, bm, bn)
+    for variant in VARIANTS if not quick else VARIANTS[:5]:
+        key = variant_key(*variant)
         try:
-            prep = flash_hopper.Prepared(
-                *qkv, causal=causal, config=flash_hopper.HopperConfig(bm, bn, step)
-            )
+            prep = flash_hopper.Prepared(*qkv, causal=causal, config=variant_config(*variant))
         except Exception as e:  # noqa: BLE001
             row[f"{key}_error"] = str(e).splitlines()[0][:120]
             continue

@@ -36,6 +36,9 @@ class HopperConfig:
     block_m: int = 128
     block_n: int = 128
     step: int = 1
+    # Steps (d)/(e) on a grid of at most one CTA per SM, each taking work items
+    # (query blocks) in turn, the next item's loads under the last one's end.
+    persistent: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -45,6 +48,8 @@ class HopperConfig:
             )
         if self.step not in STEPS:
             raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
+        if self.persistent and self.step < 4:
+            raise ValueError(f"[{ENTRY}] persistent needs step 4 or 5, got step {self.step}")
 
     @property
     def threads(self) -> int:
@@ -60,10 +65,20 @@ class HopperConfig:
         return (self.block_m, self.block_n, self.block_n)
 
     def label(self) -> str:
-        return f"m{self.block_m}n{self.block_n}step{self.step}"
+        return f"m{self.block_m}n{self.block_n}step{self.step}" + ("p" if self.persistent else "")
 
 
 CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
+# The persistent grid at the dispatch's tiles (steps (d) and (e)).
+PERSISTENT_CONFIGS = (
+    HopperConfig(128, 128, 4, persistent=True),
+    HopperConfig(128, 128, 5, persistent=True),
+    HopperConfig(128, 176, 5, persistent=True),
+    HopperConfig(128, 192, 5, persistent=True),
+)
+# Tests set this to run many work items per CTA on small problems; None: one
+# CTA per SM.
+PERSISTENT_MAX_CTAS = None
 # Every tile at every step: the ablation compares steps at one tile.
 ALL_CONFIGS = tuple(HopperConfig(c.block_m, c.block_n, step) for step in STEPS for c in CONFIGS)
 
@@ -78,6 +93,11 @@ def spec(
 ):
     """`alibi` adds ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out
     when off, so the plain kernels keep their names and archive entries."""
+    if rope and config.persistent:
+        raise ValueError(
+            f"[{ENTRY}] the persistent grid does not take rope: ptxas serialized its wgmmas "
+            "(C7520) with the per-item rotation of Q"
+        )
     return runtime.kernel_spec(
         ENTRY,
         SOURCE,
@@ -89,6 +109,7 @@ def spec(
             "DTYPE": attention_front.dtype_code(dtype),
             "HOPPER_STEP": config.step,
         }
+        | ({"PERSISTENT": 1} if config.persistent else {})
         | ({"ALIBI": 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -102,7 +123,7 @@ def all_specs():
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
-        for cfg in ALL_CONFIGS + wide_configs()
+        for cfg in ALL_CONFIGS + wide_configs() + PERSISTENT_CONFIGS
     ]
     return plain + variant_specs()
 
@@ -249,7 +270,11 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
             raise RuntimeError(
                 f"[{ENTRY}] needs an sm_90a GPU (Hopper), this one is {props['arch']}"
             )
-        if p.causal and self.query_blocks() > attention_front.GRID_YZ_MAX:
+        if (
+            p.causal
+            and not self.config.persistent
+            and self.query_blocks() > attention_front.GRID_YZ_MAX
+        ):
             raise ValueError(
                 f"[{ENTRY}] causal needs at most {attention_front.GRID_YZ_MAX} query blocks"
             )
@@ -277,6 +302,9 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
     def grid(self):
         p = self.problem
         m_blocks = self.query_blocks()
+        if self.config.persistent:  # one CTA per SM (384 threads x 168 registers: no more fit)
+            ctas = PERSISTENT_MAX_CTAS or cuda.properties()["sm_count"]
+            return [max(1, min(m_blocks * p.heads * p.batch, ctas)), 1, 1]
         return [p.heads * p.batch, m_blocks, 1] if p.causal else [m_blocks, p.heads, p.batch]
 
     def block(self):
