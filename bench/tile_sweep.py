@@ -1,7 +1,9 @@
-"""Diagnostic, not a suite: the wgmma kernel's key-tile width at steps (c) and
-(e), kernel only (Prepared relaunch), beside cuDNN, plus ALiBi's cost per tile,
-in one quick run. Decides flash.HOPPER_PLAN's tiles; the suites (bench hopper,
-bench variants) then measure what the dispatch picks.
+"""Diagnostic, not a suite: wgmma kernel variants kernel only (Prepared
+relaunch) beside cuDNN in one quick run: the persistent grid against the
+one-item-per-CTA grid, and ALiBi per score against its key part on the tensor
+cores (alibi_mma), each beside the same tile's plain kernel. Session 9 used it
+(then on key-tile widths) to pick flash.HOPPER_WIDE_PLAN; the suites (bench
+hopper, bench variants) then measure what the dispatch picks.
 
     python3 bench/tile_sweep.py [--compile]   # --compile: NVRTC only, no GPU
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""
@@ -15,27 +17,51 @@ import sys
 from attention_proto import runtime
 from attention_proto.ops import flash_hopper as fh
 
-D128 = [(5, 128), (5, 160), (5, 176), (5, 192), (3, 176)]
-D64 = [(3, 64), (3, 128), (5, 128), (3, 160), (5, 160), (3, 192), (5, 192)]
+# (d, step, block_n, options): plain kernels at LENGTHS
+PLAIN = [
+    (128, 5, 128, {}),
+    (128, 5, 128, {"persistent": True}),
+    (128, 5, 192, {}),
+    (128, 5, 192, {"persistent": True}),
+    (64, 3, 64, {}),
+    (64, 5, 192, {}),
+    (64, 5, 192, {"persistent": True}),
+]
 LENGTHS = (1024, 4096, 8192, 16384)
-ALIBI_TILES = (128, 176)
+# ALiBi (per score, and its key part on the tensor cores) beside the same tile's
+# plain kernel, at bench variants' lengths (D=128).
+ALIBI = [
+    (5, 128, {}),
+    (5, 128, {"alibi_mma": True}),
+    (5, 176, {}),
+    (5, 176, {"alibi_mma": True}),
+    (5, 128, {"alibi_mma": True, "persistent": True}),
+]
+ALIBI_LENGTHS = (2048, 8192)
 
 
 def plan():
-    for d, tiles in ((128, D128), (64, D64)):
-        for causal in (False, True):
-            for step, bn in tiles:
-                yield d, causal, step, bn, False
+    """(d, causal, step, block_n, options, alibi, lengths) of every timed row."""
     for causal in (False, True):
-        for bn in ALIBI_TILES:
-            yield 128, causal, 5, bn, True
+        for d, step, bn, opt in PLAIN:
+            yield d, causal, step, bn, opt, False, LENGTHS
+        for step, bn, opt in ALIBI:
+            yield 128, causal, step, bn, opt, True, ALIBI_LENGTHS
+            base = {k: x for k, x in opt.items() if k != "alibi_mma"}
+            yield 128, causal, step, bn, base, False, ALIBI_LENGTHS
+
+
+def config(step, bn, opt):
+    return fh.HopperConfig(128, bn, step, **opt)
 
 
 def compile_all():
-    specs = [
-        fh.spec(d, "bfloat16", c, fh.HopperConfig(128, bn, s), alibi=a) for d, c, s, bn, a in plan()
-    ]
-    print(runtime.prebuild(specs, fh.ARCH))
+    specs = {
+        s.name: s
+        for d, c, step, bn, opt, a, _ in plan()
+        for s in [fh.spec(d, "bfloat16", c, config(step, bn, opt), alibi=a)]
+    }
+    print(runtime.prebuild(list(specs.values()), fh.ARCH))
 
 
 def main():
@@ -45,9 +71,9 @@ def main():
 
     cudnn = _sdpa(torch, "CUDNN_ATTENTION")
     rows = []
-    peers = [(d, c, 0, 0, False) for d in (128, 64) for c in (False, True)]
-    for d, causal, step, bn, alibi in list(plan()) + peers:
-        for n in LENGTHS if not alibi else (2048, 8192):
+    peers = [(d, c, 0, 0, {}, False, LENGTHS) for d in (128, 64) for c in (False, True)]
+    for d, causal, step, bn, opt, alibi, lengths in list(plan()) + peers:
+        for n in lengths:
             b, h = 16384 // n, 2048 // d
             qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]
             fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
@@ -55,15 +81,10 @@ def main():
                 name = "cudnn"
                 t = _gpu_time(torch, lambda q, k, v, c=causal: cudnn(q, k, v, c), [qkv])
             else:
-                name = f"{'alibi_' if alibi else ''}step{step}_n{bn}"
+                cfg = config(step, bn, opt)
+                name = ("alibi_" if alibi else "") + cfg.label()
                 slopes = torch.rand(h, device="cuda", dtype=torch.float32) if alibi else None
-                kw = {"alibi_slopes": slopes} if alibi else {}
-                try:
-                    cfg = fh.HopperConfig(128, bn, step)
-                    prep = fh.Prepared(*qkv, causal=causal, config=cfg, **kw)
-                except TypeError:
-                    print(f"{name}: Prepared takes no alibi_slopes", flush=True)
-                    break
+                prep = fh.Prepared(*qkv, causal=causal, config=cfg, alibi_slopes=slopes)
                 t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
             row = {
                 "d": d,

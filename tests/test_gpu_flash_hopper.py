@@ -223,6 +223,47 @@ def test_persistent_grid_with_alibi(rng, causal, monkeypatch):
     _check_alibi(q, k, v, slopes, causal, flash_hopper.HopperConfig(128, 128, 5, persistent=True))
 
 
+ALIBI_MMA = [
+    flash_hopper.HopperConfig(128, 128, 5, alibi_mma=True),
+    flash_hopper.HopperConfig(128, 176, 5, alibi_mma=True),
+    flash_hopper.HopperConfig(128, 128, 4, alibi_mma=True),
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_mma=True),
+]
+
+
+@pytest.mark.parametrize("cfg", ALIBI_MMA, ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_alibi_key_part_on_tensor_cores_matches_fp64(rng, cfg, causal, monkeypatch):
+    # ALIBI=2: the key part by one more k16 step of the S wgmma (hi + lo halves
+    # of the slope in the input dtype), the row part and the diagonal's tiles
+    # in the softmax. Both dtypes (the split differs), both head dims, slopes
+    # up to 1 (the largest key parts), the standard slopes, Nq != Nk both ways,
+    # GQA; the persistent grid on 3 CTAs.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    for d in flash_hopper.HEAD_DIMS:
+        for dtype in flash_hopper.DTYPES:
+            for b, h, kvh, nq, nk in [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700)]:
+                q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+                slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
+                if b == 1:
+                    slopes = ap.reference.alibi_slopes(h).astype(np.float32)[None]
+                _check_alibi(q, k, v, slopes, causal, cfg, dtype)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_alibi_key_part_on_tensor_cores_matches_the_per_score_bias(rng, causal):
+    # N = 4K: many tiles each side of the diagonal, against ALIBI=1 on the same
+    # tile (the bias in fp32 per score); close to the output dtype's rounding.
+    q, k, v = _inputs(rng, 1, 8, 4096, 4096, 128, "bfloat16", kvh=2)
+    slopes = ap.reference.alibi_slopes(8).astype(np.float32)
+    outs = []
+    for mma in (True, False):
+        cfg = flash_hopper.HopperConfig(128, 128, 5, alibi_mma=mma)
+        prep = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, alibi_slopes=slopes)
+        outs.append(np.asarray(prep(), np.float32))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=2.0**-6, atol=2.0**-8)
+
+
 @pytest.mark.parametrize("step", [1, 3])
 def test_packed_qkv_strides_through_tma(step):
     # Packed qkv: the head stride (D) is smaller than the row stride (3 H D), so
@@ -270,7 +311,7 @@ def _alibi_bias(slopes, nq, nk):
     return ap.reference.alibi_bias(slopes.shape[-1], nq, nk, slopes=slopes, symmetric=True)
 
 
-def _check_alibi(q, k, v, slopes, causal, cfg):
+def _check_alibi(q, k, v, slopes, causal, cfg, dtype="bfloat16"):
     """The wgmma kernel with ALiBi (`slopes` [B, H]) against FP64 with the bias
     spelled out, output and lse."""
     nq, nk = q.shape[2], k.shape[2]
@@ -279,7 +320,7 @@ def _check_alibi(q, k, v, slopes, causal, cfg):
         q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
     )
     out, lse = prep()
-    assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
+    assert_close_to_reference(out, q, k, v, dtype, causal=causal, bias=bias)
     _, ref_lse = ap.reference.attention(q, k, v, causal=causal, bias=bias, return_lse=True)
     np.testing.assert_allclose(lse, ref_lse, rtol=1e-4, atol=1e-4)
 

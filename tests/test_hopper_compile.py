@@ -42,7 +42,9 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
     # One unrolled key step: D / 16 wgmmas for S = Q K^T, BLOCK_N / 16 for O += P V;
     # step (b) issues the last step's P V after the loop: one more P V body.
     pv_bodies = 1 if c["HOPPER_STEP"] == 1 else 2
-    assert counts["HGMMA"] == c["HEAD_DIM"] // 16 + pv_bodies * c["BLOCK_N"] // 16, counts
+    # ALIBI=2 adds one k16 step to S: ALiBi's key part on the tensor cores.
+    s_steps = c["HEAD_DIM"] // 16 + (1 if c.get("ALIBI") == 2 else 0)
+    assert counts["HGMMA"] == s_steps + pv_bodies * c["BLOCK_N"] // 16, counts
     assert counts["HMMA"] == counts["LDL"] == counts["STL"] == 0, counts
     if c["HOPPER_STEP"] <= 2:  # steps (a), (b): cp.async loads, no TMA
         assert counts["LDGSTS"] > 0 and counts["UTMALDG"] == 0, counts
@@ -261,3 +263,12 @@ def test_persistent_grid_refuses_rope():
     assert "PERSISTENT" in flash_hopper.spec(128, "bfloat16", False, cfg, alibi=True).name
     with pytest.raises(ValueError, match="persistent needs step 4 or 5"):
         flash_hopper.HopperConfig(128, 128, 3, persistent=True)
+
+
+def test_alibi_on_tensor_cores_takes_the_steps_and_memory_it_needs():
+    cfg = flash_hopper.HopperConfig(128, 176, 5, alibi_mma=True)
+    assert "ALIBI_2" in flash_hopper.spec(128, "bfloat16", True, cfg, alibi=True).name
+    assert "ALIBI_1" in flash_hopper.spec(128, "bfloat16", True, cfg.__class__(), alibi=True).name
+    assert flash_hopper.alibi_keys_bytes(cfg) == (176 + 8) * 16
+    with pytest.raises(ValueError, match="alibi_mma needs step 4 or 5"):
+        flash_hopper.HopperConfig(128, 128, 3, alibi_mma=True)

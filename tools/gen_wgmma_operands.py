@@ -25,6 +25,8 @@ def macros(n: int) -> list[str]:
         f'#define AP_WGMMA_D{n}_RS_ARGS ", {{%{regs},%{regs + 1},%{regs + 2},%{regs + 3}}}, '
         f'%{regs + 4}, p, 1, 1, 1;\\n"',
         f'#define AP_WGMMA_D{n}_RS_PRED "setp.ne.b32 p, %{regs + 5}, 0;\\n"',
+        f'#define AP_WGMMA_D{n}_RSK_ARGS ", {{%{regs},%{regs + 1},%{regs + 2},%{regs + 3}}}, '
+        f'%{regs + 4}, p, 1, 1, 0;\\n"',
     ]
 
 

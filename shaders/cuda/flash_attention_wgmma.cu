@@ -68,6 +68,10 @@ static_assert(!PERSISTENT || HOPPER_STEP >= 4, "PERSISTENT: the warp-specialized
 // With ROPE's rotation of each item's Q inside the item loop ptxas serialized
 // the consumers' wgmmas (C7520), so the persistent grid leaves ROPE out.
 static_assert(!(PERSISTENT && ROPE), "PERSISTENT: not with ROPE");
+// ALIBI 2: ALiBi's key part on the tensor cores (alibi_key_operand), in the
+// warp-specialized loop of steps (d)/(e).
+static_assert(ALIBI >= 0 && ALIBI <= 2, "ALIBI: 0 none, 1 per score, 2 key part on tensor cores");
+static_assert(ALIBI != 2 || HOPPER_STEP >= 4, "ALIBI 2: steps (d), (e)");
 // Step (e): the two consumer warpgroups take turns issuing their GEMMs, so one's
 // softmax runs while the other's wgmmas keep the tensor cores busy (with one
 // consumer warpgroup, BLOCK_M = 64, there is no one to alternate with).
@@ -164,9 +168,20 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
   // As flash_softmax.inc: the bias joins the raw scores before the mask, its
   // row part (alibi_row) the max and the exponent.
   float alibi_rows[1][2]; // one slice: flash_alibi.h's [MT][..] shapes with MT = 1
-  alibi_bias(reinterpret_cast<float (&)[1][BLOCK_N / 8][4]>(s), alibi_rows, alibi_slope,
-             n0 + BLOCK_N - 1 <= m0 + diag, n0 >= m0 + BLOCK_M - 1 + diag, m0 + warp_row0, diag, n0,
-             g, t);
+  const bool keys_before = n0 + BLOCK_N - 1 <= m0 + diag;
+  const bool keys_after = n0 >= m0 + BLOCK_M - 1 + diag;
+  if (ALIBI == 2 && (keys_before || keys_after)) {
+    // The key part slope * (key - n0) came with S (alibi_key_operand): only
+    // the row part, from the tile's first key.
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float d0 = float(m0 + warp_row0 + g + 8 * h + diag - n0);
+      alibi_rows[0][h] = keys_before ? alibi_slope * d0 : -alibi_slope * d0;
+    }
+  } else {
+    alibi_bias(reinterpret_cast<float (&)[1][BLOCK_N / 8][4]>(s), alibi_rows, alibi_slope,
+               keys_before, keys_after, m0 + warp_row0, diag, n0, g, t);
+  }
   const float (&alibi_row)[2] = alibi_rows[0];
 #endif
   if (n0 + BLOCK_N > seqlen_k || (CAUSAL && n0 + BLOCK_N - 1 > m0 + diag)) {
@@ -245,6 +260,24 @@ __device__ __forceinline__ void rescale_output(float (&o)[HEAD_DIM / 8][4],
       o[dj][2 * h] *= alpha[h];
       o[dj][2 * h + 1] *= alpha[h];
     }
+}
+
+// ALIBI 2: on a key tile wholly on one side of the block's diagonal the bias's
+// key part is c * (key - n0) with c = -+slope (flash_alibi.h), linear in the
+// key, so one more k16 step of the S wgmma adds it: A (registers) holds c as
+// hi + lo halves of the input dtype in columns 0 and 1 of every row (thread
+// quad t = 0 holds columns 0-1; everything else 0), B (alibi_keys, shared)
+// holds the key index k - n0 in every column of row k - n0 (exact: at most
+// 192). c's split keeps it to about 2^-17 of c (bf16), where c alone in bf16
+// would be 2^-9 of up to 1800 raw units at 192 keys. On the diagonal's tiles
+// c = 0 (their |.| is per score in the softmax) and the step adds zeros.
+__device__ __forceinline__ void alibi_key_operand(unsigned (&a)[4], bool keys_before,
+                                                  bool keys_after, float alibi_slope, int t) {
+  const float c = keys_before ? -alibi_slope : keys_after ? alibi_slope : 0.f;
+  const float hi = round_to<DTYPE>(c);
+  const unsigned pair = t == 0 ? pack2<DTYPE>(hi, c - hi) : 0u;
+  a[0] = a[1] = pair;
+  a[2] = a[3] = 0u;
 }
 
 // Step (e): warpgroup w's turn is named barrier 1 + w; passing it arrives on
@@ -490,6 +523,19 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       mbarrier_init(bar_q + 8 * i, kWarpgroups * 128);
     fence_mbarrier_init();
   }
+#if ALIBI == 2
+  // B of the key-part wgmma (alibi_key_operand): K-major, no swizzle, row r
+  // (16 bytes) is 8 copies of r; 8 rows past BLOCK_N so that a descriptor
+  // read of the second k half (its A columns are 0) stays on finite values.
+  __shared__ __align__(128) unsigned alibi_keys[(BLOCK_N + 8) * 4];
+  for (int i = threadIdx.x; i < (BLOCK_N + 8) * 4; i += kThreads)
+    alibi_keys[i] = pack2<DTYPE>(float(i / 4), float(i / 4));
+  fence_proxy_async_shared(); // read by wgmma (async proxy) after the barrier
+  // Equal leading and stride offsets (128 bytes): the rows are contiguous
+  // 16-byte lines whichever offset the hardware applies per 8-row group.
+  const unsigned long long alibi_keys_desc =
+      wgmma_descriptor(smem_address(alibi_keys), 128, 128, kWgmmaSwizzleNone);
+#endif
   __syncthreads(); // the last CTA-wide barrier: the roles part here
   // The CTA's work items: its grid block's, or (PERSISTENT, a grid of at most
   // one CTA per SM) items blockIdx.x, blockIdx.x + gridDim.x, ...: the next
@@ -563,6 +609,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((it - 1) >> 1) & 1); // V(n - 1)
         const int n0 = key_tile(item, n) * BLOCK_N;
         float s[BLOCK_N / 8][4];
+#if ALIBI == 2
+        unsigned a_bias[4];
+        alibi_key_operand(a_bias, n0 + BLOCK_N - 1 <= m0 + diag, n0 >= m0 + BLOCK_M - 1 + diag,
+                          alibi_slope, t);
+        fence_operands(a_bias);
+#endif
         if (kPingPong)
           wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
         fence_operands(s);
@@ -573,6 +625,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
           wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
                           kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
                           kk > 0);
+#if ALIBI == 2
+        wgmma_rs_kmajor<DTYPE>(s, a_bias, alibi_keys_desc, 1);
+#endif
         wgmma_commit();
         // Each branch issues, passes the turn, then waits (a branch between a
         // wgmma and its wait made ptxas serialize them: C7514).
@@ -585,6 +640,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
           wgmma_wait<0>();
         }
         fence_operands(s);
+#if ALIBI == 2
+        fence_operands(a_bias); // live until S(n), which read them, is done
+#endif
         mbarrier_arrive(empty_k + 8 * stage); // K(n) read
         float alpha[2];
         const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0,

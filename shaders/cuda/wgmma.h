@@ -107,6 +107,26 @@ __device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
                    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
   }
 
+// d (+)= A B, A [64 x 16] from registers, B [16 x N] from shared memory
+// K-major (no transpose: B's rows are the n index, as for S = Q K^T).
+#define AP_DEFINE_WGMMA_RS_KMAJOR(N)                                                               \
+  template <int Dtype>                                                                             \
+  __device__ __forceinline__ void wgmma_rs_kmajor(float (&d)[N / 8][4], const unsigned (&a)[4],    \
+                                                  unsigned long long desc_b, int scale_d) {        \
+    if (Dtype == AP_DTYPE_BFLOAT16)                                                                \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
+                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
+                   "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RSK_ARGS "}\n"        \
+                   : AP_WGMMA_D##N##_OPERANDS                                                      \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
+    else                                                                                           \
+      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
+                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
+                   "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RSK_ARGS "}\n"          \
+                   : AP_WGMMA_D##N##_OPERANDS                                                      \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
+  }
+
 AP_DEFINE_WGMMA_SS(64)
 AP_DEFINE_WGMMA_SS(128)
 AP_DEFINE_WGMMA_SS(160)
@@ -114,6 +134,11 @@ AP_DEFINE_WGMMA_SS(176)
 AP_DEFINE_WGMMA_SS(192)
 AP_DEFINE_WGMMA_RS(64)
 AP_DEFINE_WGMMA_RS(128)
+AP_DEFINE_WGMMA_RS_KMAJOR(64)
+AP_DEFINE_WGMMA_RS_KMAJOR(128)
+AP_DEFINE_WGMMA_RS_KMAJOR(160)
+AP_DEFINE_WGMMA_RS_KMAJOR(176)
+AP_DEFINE_WGMMA_RS_KMAJOR(192)
 
 // Generic-proxy shared-memory writes (st.shared, cp.async) become visible to
 // wgmma's async-proxy reads only after this fence in each writing thread,

@@ -31,6 +31,7 @@ AP_HOST_DEVICE constexpr unsigned sw128_hardware(unsigned linear) {
 // Swizzle-mode field (bits 62..63) of the wgmma descriptor. (TMA's enum for the
 // same 128-byte swizzle is 3, not 1: do not share the constant.)
 constexpr unsigned long long kWgmmaSwizzle128 = 1;
+constexpr unsigned long long kWgmmaSwizzleNone = 0;
 
 // The wgmma matrix descriptor: start address, leading and stride byte offsets
 // (each stored >> 4, 14 bits), base offset 0 (tiles are 1024-byte aligned),

@@ -39,6 +39,10 @@ class HopperConfig:
     # Steps (d)/(e) on a grid of at most one CTA per SM, each taking work items
     # (query blocks) in turn, the next item's loads under the last one's end.
     persistent: bool = False
+    # ALiBi's key part on the tensor cores (ALIBI=2: one more k16 step of the S
+    # wgmma, shaders/cuda/flash_attention_wgmma.cu alibi_key_operand) instead of
+    # an FFMA per score; steps (d)/(e), calls with alibi_slopes only.
+    alibi_mma: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -50,6 +54,8 @@ class HopperConfig:
             raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
         if self.persistent and self.step < 4:
             raise ValueError(f"[{ENTRY}] persistent needs step 4 or 5, got step {self.step}")
+        if self.alibi_mma and self.step < 4:
+            raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
 
     @property
     def threads(self) -> int:
@@ -65,7 +71,8 @@ class HopperConfig:
         return (self.block_m, self.block_n, self.block_n)
 
     def label(self) -> str:
-        return f"m{self.block_m}n{self.block_n}step{self.step}" + ("p" if self.persistent else "")
+        suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
+        return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
 CONFIGS = tuple(HopperConfig(m, n) for m in (64, 128) for n in (64, 128))
@@ -110,7 +117,7 @@ def spec(
             "HOPPER_STEP": config.step,
         }
         | ({"PERSISTENT": 1} if config.persistent else {})
-        | ({"ALIBI": 1} if alibi else {})
+        | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
 
@@ -155,6 +162,11 @@ def variant_specs():
         }
     )
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
+    mma = {
+        HopperConfig(c.block_m, c.block_n, c.step, alibi_mma=True)
+        for c in configs
+        if c.step >= 4 and c.shared_bytes(128) + alibi_keys_bytes(c) + 128 <= 227 * 1024
+    }
     return [
         spec(d, t, c, cfg, **variant)
         for variant in variants
@@ -162,6 +174,12 @@ def variant_specs():
         for t in DTYPES
         for c in (False, True)
         for cfg in sorted(configs, key=HopperConfig.label)
+    ] + [
+        spec(d, t, c, cfg, alibi=True)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+        for cfg in sorted(mma, key=HopperConfig.label)
     ]
 
 
@@ -174,6 +192,12 @@ def probe_spec(dtype: str = "bfloat16", **checks):
 
 def probe_args(a: int, b: int, v: int, s_out: int, o_out: int) -> bytes:
     return runtime.ArgPacker().ptr(a).ptr(b).ptr(v).ptr(s_out).ptr(o_out).bytes()
+
+
+def alibi_keys_bytes(config: HopperConfig) -> int:
+    """Static shared memory of ALIBI=2's key block (16 bytes per key and 8 more
+    rows) beside the barriers' 128 bytes."""
+    return (config.block_n + 8) * 16
 
 
 class TmaLayoutError(ValueError):
@@ -282,6 +306,8 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
             for name, info in zip("qkv", infos, strict=True):
                 flash.check_alignment(name, info["address"], info["strides"])
         smem = self.shared_bytes()
+        if self.config.alibi_mma and self.alibi_slopes is not None:
+            smem += alibi_keys_bytes(self.config)  # static: the kernel's alibi_keys block
         if smem > props["shared_memory_per_block_optin"]:
             raise ValueError(f"[{ENTRY}] {self.config.label()} needs {smem} bytes of shared memory")
 
