@@ -109,14 +109,21 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
   }
 }
 
-// S = Q K^T for this warpgroup's 64 rows: D / 16 SS wgmmas into s.
-__device__ __forceinline__ void score(float (&s)[BLOCK_N / 8][4], unsigned q_wg, unsigned k_tile) {
-  fence_operands(s);
-  wgmma_fence();
+// Issues S = Q K^T for this warpgroup's 64 rows: D / 16 SS wgmmas into s
+// (the first overwrites it). The caller fences before and commits after.
+__device__ __forceinline__ void issue_scores(float (&s)[BLOCK_N / 8][4], unsigned q_wg,
+                                             unsigned k_tile) {
 #pragma unroll
   for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
     wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
                     kmajor_sw128(k_tile + kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
+}
+
+// S = Q K^T, waited for (step (a)).
+__device__ __forceinline__ void score(float (&s)[BLOCK_N / 8][4], unsigned q_wg, unsigned k_tile) {
+  fence_operands(s);
+  wgmma_fence();
+  issue_scores(s, q_wg, k_tile);
   wgmma_commit();
   wgmma_wait<0>();
   fence_operands(s);
@@ -247,6 +254,23 @@ __device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
   for (int kk = 0; kk < BLOCK_N / 16; ++kk)
     wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
   wgmma_commit();
+}
+
+// The last key step's P V (its P packed in `a`, V at v_tile), waited for; `a`
+// stays live until the wgmma has read it.
+__device__ __forceinline__ void last_pv(float (&o)[HEAD_DIM / 8][4], unsigned (&a)[BLOCK_N / 16][4],
+                                        unsigned v_tile) {
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+    fence_operands(a[kk]);
+  fence_operands(o);
+  wgmma_fence();
+  issue_pv(o, a, v_tile);
+  wgmma_wait<0>();
+  fence_operands(o);
+#pragma unroll
+  for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+    fence_operands(a[kk]);
 }
 #endif
 
@@ -620,11 +644,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         fence_operands(s);
         fence_operands(o_acc[0]);
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
-          wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
-                          kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
-                          kk > 0);
+        issue_scores(s, q_wg, k_tiles + stage * kKvBytes);
 #if ALIBI == 2
         wgmma_rs_kmajor<DTYPE>(s, a_bias, alibi_keys_desc, 1);
 #endif
@@ -661,17 +681,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         // The last step's P V, on V(it - 1); then its stage is free.
         const int stage = (it - 1) & 1;
         mbarrier_wait(full_v + 8 * stage, ((it - 1) >> 1) & 1);
-#pragma unroll
-        for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-          fence_operands(a[kk]);
-        fence_operands(o_acc[0]);
-        wgmma_fence();
-        issue_pv(o_acc[0], a, v_tiles + stage * kKvBytes);
-        wgmma_wait<0>();
-        fence_operands(o_acc[0]);
-#pragma unroll
-        for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-          fence_operands(a[kk]);
+        last_pv(o_acc[0], a, v_tiles + stage * kKvBytes);
         mbarrier_arrive(empty_v + 8 * stage);
       }
       write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
@@ -816,11 +826,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     fence_operands(s);
     fence_operands(o_acc[0]);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
-      wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
-                      kmajor_sw128(k_tiles + stage * kKvBytes + kmajor_k16_offset(BLOCK_N, kk)),
-                      kk > 0);
+    issue_scores(s, q_wg, k_tiles + stage * kKvBytes);
     wgmma_commit();
     if (n > 0) {
       issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
@@ -849,17 +855,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #else
     mbarrier_wait(bar_v + 8 * ((n_end - 1) & 1), ((n_end - 1) >> 1) & 1);
 #endif
-#pragma unroll
-    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-      fence_operands(a[kk]);
-    fence_operands(o_acc[0]);
-    wgmma_fence();
-    issue_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
-    wgmma_wait<0>();
-    fence_operands(o_acc[0]);
-#pragma unroll
-    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-      fence_operands(a[kk]); // as in the loop: live until the wgmma has read them
+    last_pv(o_acc[0], a, v_tiles + ((n_end - 1) & 1) * kKvBytes);
   }
 #endif
 
