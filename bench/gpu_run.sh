@@ -52,12 +52,12 @@ if [ -d .archive ]; then
   export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$PWD/.archive"
   echo "tests start from the carried archive: $(find .archive -name '*.bin' | wc -l) kernels"
 fi
-# SHARDS=N: N pytest processes at once over a split of the files (bench/shard_tests.py).
+# SHARDS=N: N pytest processes at once, each every N-th test (bench/pytest_shards.sh).
 if [ "${SHARDS:-1}" -gt 1 ]; then
   step tests bash bench/pytest_shards.sh "$SHARDS" "$OUT/tests" "${TESTS:-tests}" \
-    python3 -m pytest -m gpu -q --maxfail=15 -p no:cacheprovider
+    python3 -m pytest -m gpu -q --maxfail=15 --durations=15 -p no:cacheprovider
 else
-  step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 -p no:cacheprovider
+  step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 --durations=15 -p no:cacheprovider
 fi
 tail -8 "$OUT/tests.log"
 # SKIP_MEMCHECK=1 when bench/sanitize.sh's full memcheck (a superset) runs at this commit.

@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
-# Run one test command over N shards of the GPU test files at once (see
-# bench/shard_tests.py for why), each shard's output in <prefix>-<i>.log; the
-# last lines of each printed here; the exit status is the first failing one's.
+# Run one test command as N pytest processes at once on the one GPU, shard i
+# keeping every N-th selected test from the i-th (ATTENTION_PROTO_TEST_SHARD,
+# tests/conftest.py): most of a GPU test's time is host work (FP64 references,
+# sanitizer instrumentation), so the processes use the machine's cores and cut
+# the wall time of a 10-minute device call. Each shard's output goes to
+# <prefix>-<i>.log, its last lines printed here; the exit status is the first
+# failing one's.
 #   bash bench/pytest_shards.sh N PREFIX "FILES" command...   (files appended)
 set -uo pipefail
 n=$1 prefix=$2 files=$3
 shift 3
 pids=()
-i=0
-while read -r group; do
-  # shellcheck disable=SC2086  # a group is a space-separated file list
-  "$@" $group >"$prefix-$i.log" 2>&1 &
+for ((i = 0; i < n; i++)); do
+  # shellcheck disable=SC2086  # FILES is a space-separated list
+  ATTENTION_PROTO_TEST_SHARD="$i/$n" "$@" $files >"$prefix-$i.log" 2>&1 &
   pids+=($!)
-  echo "shard $i: $group"
-  i=$((i + 1))
-done < <(python3 bench/shard_tests.py "$n" $files)
+done
 rc=0
 for pid in "${pids[@]}"; do
   wait "$pid"
   status=$?
   [ "$rc" -eq 0 ] && rc=$status
 done
-for ((j = 0; j < i; j++)); do
+for ((j = 0; j < n; j++)); do
   echo "== shard $j"
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed|error" "$prefix-$j.log" | tail -3
 done

@@ -6,7 +6,7 @@
 #             either way, and a tool failure is reported, not hidden).
 # Logs under $OUT; a summary table last. Env: ATTENTION_PROTO_GIT_REVISION,
 # TESTS (default: tests), SKIP=<space-separated tools to skip>, SHARDS=N (N
-# processes at once over a split of the files, bench/shard_tests.py).
+# processes at once, each every N-th test, bench/pytest_shards.sh).
 # The plain GPU suite takes ~7 min on an H200 and memcheck slows it down, so a
 # 10-minute device call will not hold it whole: split it, e.g.
 #   TESTS="tests/test_gpu_flash.py tests/test_gpu_numerics.py" SKIP="racecheck synccheck initcheck"

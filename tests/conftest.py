@@ -44,7 +44,9 @@ def pytest_report_header(config):
     ]
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected
 def pytest_collection_modifyitems(config, items):
+    _keep_this_shard(config, items)
     reason = cuda.unavailable_reason()
     if reason is None:
         return
@@ -52,6 +54,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def _keep_this_shard(config, items):
+    """ATTENTION_PROTO_TEST_SHARD=i/n (bench/pytest_shards.sh runs n pytest
+    processes at once on the one GPU): keep every n-th selected test from the
+    i-th, so each parametrized family spreads over the shards (most of a GPU
+    test's time is host work: FP64 references, sanitizer instrumentation)."""
+    shard = os.environ.get("ATTENTION_PROTO_TEST_SHARD")
+    if not shard:
+        return
+    i, n = (int(x) for x in shard.split("/"))
+    if not 0 <= i < n:
+        raise pytest.UsageError(f"ATTENTION_PROTO_TEST_SHARD={shard}: expected i/n with 0 <= i < n")
+    config.hook.pytest_deselected(items=[t for j, t in enumerate(items) if j % n != i])
+    items[:] = [t for j, t in enumerate(items) if j % n == i]
 
 
 @pytest.fixture
