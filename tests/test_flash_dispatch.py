@@ -54,33 +54,47 @@ def test_without_an_sm_90a_gpu_the_mma_sync_kernel_runs():
     assert flash.dispatch(_q(), False) == ("mma_sync", "the wgmma kernel needs an sm_90a GPU")
 
 
-def test_wide_tiles_from_8k_keys_are_valid_configs():
-    # HOPPER_WIDE_PLAN (session 9's tile sweep): step (e) 128 x 192 at D=128 and
-    # D=64 non-causal, 128 x 176 at D=128 causal, from 8K keys; below, HOPPER_PLAN.
-    n = flash.HOPPER_WIDE_MIN_SEQLEN_K
-    assert n == 8192
-    for (d, causal), (step, bm, bn) in flash.HOPPER_WIDE_PLAN.items():
-        cfg = flash.hopper_config(d, causal, n)
-        assert (cfg.step, cfg.block_m, cfg.block_n) == (step, bm, bn)
-        assert cfg.block_m == 128 and cfg.shared_bytes(d) <= 227 * 1024
-        assert flash.hopper_config(d, causal, n - 1) == flash.hopper_config(d)
-    assert flash.hopper_config(64, True, 1 << 20) == flash.hopper_config(64)
-    # CI compiles each (and its ALiBi/RoPE variants) for sm_90a.
-    names = {s.name for s in flash_hopper.all_specs()}
-    for (d, causal), (step, bm, bn) in flash.HOPPER_WIDE_PLAN.items():
-        cfg = flash_hopper.HopperConfig(bm, bn, step)
-        for variant in ({}, {"alibi": True}, {"rope": 1}):
-            assert flash_hopper.spec(d, "bfloat16", causal, cfg, **variant).name in names
-
-
-def test_the_dispatch_table_names_measured_head_dims_only():
-    # D=128: step (e) on 128 x 128 tiles, D=64: step (c) on 128 x 64 (session
-    # 8); step (b), the fallback where TMA cannot describe a layout, at D=128 only.
-    assert set(flash.HOPPER_PLAN) == set(flash.HOPPER_MIN_SEQLEN_Q) <= set(flash.HEAD_DIMS)
+def test_the_plan_is_measured_ascending_and_compiled():
+    # HOPPER_PLAN (session 10's tile sweep): per (D, causal), tiles from a key
+    # count on, ascending from 0 keys; every entry a valid 128-row tile that
+    # fits in shared memory (dispatch()'s causal grid check counts 128 rows).
+    assert {d for d, _ in flash.HOPPER_PLAN} == set(flash.HOPPER_MIN_SEQLEN_Q)
+    assert set(flash.HOPPER_MIN_SEQLEN_Q) <= set(flash.HEAD_DIMS)
     assert set(flash.HOPPER_FALLBACK_MIN_SEQLEN_Q) == {128}
-    assert flash.HOPPER_PLAN[128][0] == 5 and flash.HOPPER_PLAN[64][0] == 3
-    for d in flash.HOPPER_PLAN:
-        cfg = flash.hopper_config(d)
-        assert cfg.step == flash.HOPPER_PLAN[d][0]
-        assert cfg.block_m == 128  # dispatch()'s causal grid check counts its rows
-        assert cfg.shared_bytes(d) <= 227 * 1024
+    names = {s.name for s in flash_hopper.all_specs()}
+    for (d, causal), entries in flash.HOPPER_PLAN.items():
+        keys = [k for k, _ in entries]
+        assert keys[0] == 0 and keys == sorted(set(keys))
+        for k, (step, bm, bn, persistent) in entries:
+            for n in (k, k + 1, k + 4095):
+                cfg = flash.hopper_config(d, causal, n)
+                if n < ([x for x in keys if x > k] or [1 << 62])[0]:
+                    assert (cfg.step, cfg.block_m, cfg.block_n) == (step, bm, bn)
+                    assert cfg.persistent == persistent and not cfg.alibi_mma
+            assert cfg.block_m == 128 and cfg.shared_bytes(d) <= 227 * 1024
+            # CI compiles each with its ALiBi and RoPE forms for sm_90a.
+            cfg = flash.hopper_config(d, causal, k)
+            assert flash_hopper.spec(d, "bfloat16", causal, cfg).name in names
+            alibi_cfg = flash.hopper_config(d, causal, k, alibi=True)
+            assert flash_hopper.spec(d, "bfloat16", causal, alibi_cfg, alibi=True).name in names
+            rope_cfg = flash.hopper_config(d, causal, k, rope=True)
+            assert flash_hopper.spec(d, "bfloat16", causal, rope_cfg, rope=1).name in names
+
+
+def test_alibi_and_rope_calls_adapt_the_plans_tile():
+    # ALiBi: the key part on the tensor cores at steps (d)/(e), 176 keys where
+    # D=128's 192 leaves no room for the key block; RoPE: one CTA per block.
+    for (d, causal), entries in flash.HOPPER_PLAN.items():
+        for k, _ in entries:
+            plain = flash.hopper_config(d, causal, k)
+            alibi_cfg = flash.hopper_config(d, causal, k, alibi=True)
+            if plain.step >= 4:
+                assert alibi_cfg.alibi_mma and flash_hopper.fits_alibi_mma(alibi_cfg, d)
+                narrow = (d, plain.block_n) == (128, 192)
+                assert alibi_cfg.block_n == (176 if narrow else plain.block_n)
+            else:
+                assert alibi_cfg == plain
+            rope_cfg = flash.hopper_config(d, causal, k, rope=True)
+            assert not rope_cfg.persistent and rope_cfg.block_n == plain.block_n
+    assert flash.hopper_config(128, False, 8192).persistent
+    assert not flash.hopper_config(128, True, 8192).persistent

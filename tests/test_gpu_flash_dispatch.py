@@ -21,10 +21,11 @@ _inputs = attention_inputs
 def test_d128_from_512_rows_takes_the_wgmma_kernel(rng):
     q, k, v = _inputs(rng, 1, 2, 1024, 1024, 128, "bfloat16")
     kernel, why = flash.dispatch(q, True)
-    assert kernel == "wgmma" and f"step {flash.HOPPER_PLAN[128][0]}" in why
+    assert kernel == "wgmma" and why == "D=128, N=1024 on sm_90a: the wgmma kernel"
     prepared = flash.prepare(q, k, v, causal=True)
     assert isinstance(prepared, flash_hopper.Prepared)
-    assert prepared.reason == f"{why} on 128 x {flash.HOPPER_PLAN[128][2]} tiles"
+    assert prepared.config == flash.hopper_config(128, True, 1024)
+    assert prepared.reason == f"{why}, {flash.hopper_plan_words(prepared.config)}"
     assert flash.prepare(q[:, :, :500], k, v, causal=True).reason.startswith("D=128, N=500")
 
 
@@ -56,22 +57,23 @@ def test_each_head_dims_plan_from_512_rows_matches_fp64(rng, d, nq, nk):
 
 @pytest.mark.parametrize("d", [64, 128])
 @pytest.mark.parametrize("causal", [False, True])
-def test_wide_tiles_from_8k_keys_match_fp64(rng, d, causal):
-    # From HOPPER_WIDE_MIN_SEQLEN_K keys the plan's wider key tile (where
-    # HOPPER_WIDE_PLAN has one), a partial last tile, GQA; ALiBi on the same tile.
-    nk = flash.HOPPER_WIDE_MIN_SEQLEN_K + 5
+@pytest.mark.parametrize("from_keys", [4096, 8192])
+def test_each_plan_entry_from_its_key_count_matches_fp64(rng, d, causal, from_keys):
+    # HOPPER_PLAN's tile from `from_keys` keys (a partial last tile, GQA);
+    # ALiBi on its tile with the key part on the tensor cores.
+    nk = from_keys + 5
     q, k, v = _inputs(rng, 1, 2, 520, nk, d, "bfloat16", kvh=1)
     prepared = flash.prepare(q, k, v, causal=causal, allocate=False)
     assert prepared.config == flash.hopper_config(d, causal, nk)
-    wide = flash.HOPPER_WIDE_PLAN.get((d, causal))
-    assert prepared.config.block_n == (wide[2] if wide else flash.HOPPER_PLAN[d][2])
-    assert f"x {prepared.config.block_n} tiles" in prepared.reason
-    assert flash.prepare(
-        q, k[:, :, :4096], v[:, :, :4096], causal=causal, allocate=False
-    ).config == (flash.hopper_config(d))
+    assert prepared.reason.endswith(flash.hopper_plan_words(prepared.config))
+    below = flash.prepare(q, k[:, :, : from_keys - 1], v[:, :, : from_keys - 1], causal=causal)
+    assert below.config == flash.hopper_config(d, causal, from_keys - 1)
     o = ap.flash_attention(q, k, v, causal=causal)
     assert_close_to_reference(o, q, k, v, "bfloat16", causal=causal)
     slopes = ap.reference.alibi_slopes(2).astype(np.float32)
+    with_alibi = flash.prepare(q, k, v, causal=causal, alibi_slopes=slopes, allocate=False)
+    assert with_alibi.config == flash.hopper_config(d, causal, nk, alibi=True)
+    assert with_alibi.config.alibi_mma == (with_alibi.config.step >= 4)
     o = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes)
     i = np.arange(520)[:, None] + nk - 520
     bias = -slopes[:, None, None] * np.abs(i - np.arange(nk)[None, :])

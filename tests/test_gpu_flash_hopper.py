@@ -344,8 +344,9 @@ def test_alibi_matches_fp64_at_every_step(rng, step, d, causal):
 
 def test_alibi_calls_take_the_wgmma_kernel_on_torch():
     # flash_attention with alibi_slopes dispatches like the plain call (each D's
-    # plan from N=512); 'default' and the same slopes as a tensor agree bit
-    # for bit, and the torch fast path passes the slopes' pointer.
+    # plan from N=512, ALiBi's key part on the tensor cores at steps (d)/(e));
+    # 'default' and the same slopes as a tensor agree bit for bit, and the
+    # torch fast path passes the slopes' pointer.
     torch = pytest.importorskip("torch")
     from attention_proto.ops import flash
 
@@ -356,7 +357,8 @@ def test_alibi_calls_take_the_wgmma_kernel_on_torch():
             for _ in range(3)
         )
         prep = flash.prepare(q, k, v, alibi_slopes="default", allocate=False)
-        assert isinstance(prep, flash_hopper.Prepared) and prep.config == flash.hopper_config(d)
+        assert isinstance(prep, flash_hopper.Prepared)
+        assert prep.config == flash.hopper_config(d, False, 640, alibi=True)
         slopes = torch.from_numpy(ap.reference.alibi_slopes(8).astype(np.float32)).cuda()
         for causal in (False, True):
             out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes="default")
@@ -404,14 +406,15 @@ def test_rope_rotates_q_as_the_standalone_pass_at_every_step(step, interleaved, 
 
 def test_rope_calls_take_the_wgmma_kernel():
     # flash_attention(rope=...) dispatches like the plain call from N=512 (k by
-    # the standalone pass, q in the wgmma kernel).
+    # the standalone pass, q in the wgmma kernel; one CTA per query block).
     torch = pytest.importorskip("torch")
     from attention_proto.ops import flash
 
     q, k, v = (torch.randn(1, 4, 640, 128, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
     cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(640, 128))
     prep = flash.prepare(q, k, v, rope=(cos, sin), allocate=False)
-    assert isinstance(prep, flash_hopper.Prepared) and prep.config == flash.hopper_config(128)
+    assert isinstance(prep, flash_hopper.Prepared)
+    assert prep.config == flash.hopper_config(128, False, 640, rope=True)
     out = ap.flash_attention(q, k, v, causal=True, rope=(cos, sin))
     rq, rk = ap.rope(q, cos, sin), ap.rope(k, cos, sin)
     torch.cuda.synchronize()

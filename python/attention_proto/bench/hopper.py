@@ -20,8 +20,8 @@ LENGTHS = (512, 1024, 4096, 8192, 16384)
 HEADS = {64: 32, 128: 16}  # H * D = 2048
 FLEX_LENGTH = 8192  # Flex compiles per shape: timed at the headline N only
 # (step, block_m, block_n): every step on 128 x 128 tiles, the steps that run
-# on 128 x 64 tiles (the D=64 dispatch's tile), and step (e) on the wider key
-# tiles the dispatch takes from 8K keys (flash.HOPPER_WIDE_PLAN), for the tile
+# on 128 x 64 tiles (the D=64 dispatch's tile below 4K keys), and step (e) on
+# the wider key tiles flash.HOPPER_PLAN takes from 4K/8K keys, for the tile
 # question; a fourth field True: the persistent grid (HopperConfig.persistent).
 VARIANTS = (
     (1, 128, 128),

@@ -447,35 +447,61 @@ def _rope_key(rope, interleaved):
 # 327-405 against 275-321, causal 216-381 against 182-316. Below N=512 not
 # measured. Step (b) (cp.async) is the fallback where TMA cannot describe a
 # layout, at D=128 from 1K only (session 6; at D=64 it was slower at every N).
-HOPPER_PLAN = {128: (5, 128, 128), 64: (3, 128, 64)}  # D -> (step, block_m, block_n)
 HOPPER_MIN_SEQLEN_Q = {128: 512, 64: 512}  # D -> the N from which the plan won
 HOPPER_FALLBACK_STEP = 2
 HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
-# Wider key tiles from 8K keys (session 9, bench/tile_sweep.py on an H200 at
-# 9673a45 and accc26b, kernel only, B*N = 16K tokens): at N = 8K/16K, D=128
-# step (e) 128 x 192 581-585/596-602 TFLOP/s against 128 x 128's 567-571/
-# 579-583, causal 128 x 176 504-508/557-560 against 492-499/533-536; D=64 step
-# (e) 128 x 192 410-412/418-419 against step (c) 128 x 64's 401/407. Equal at
-# 4K, slower at 1K (fewer tiles per row block to amortize the wider loads);
-# D=64 causal stayed faster on 128 x 64. ALiBi and RoPE calls take the same
-# tiles (ALiBi's own cost was smaller on them: tile_sweep's alibi rows).
-HOPPER_WIDE_PLAN = {
-    (128, False): (5, 128, 192),
-    (128, True): (5, 128, 176),
-    (64, False): (5, 128, 192),
+# The tile per (D, causal) and key count: (from_keys, (step, block_m, block_n,
+# persistent)), ascending. Session 10, bench/tile_sweep.py on an H200 at
+# 3381d46 (kernel only, B*N = 16K tokens, bf16; docs/gpu-notes.md): the
+# persistent grid (one CTA per SM taking query blocks in turn) beat one CTA
+# per block at D=128 on 128 x 128 below 4K keys (1K: 481 against 456
+# TFLOP/s, causal 328 against 297) and on 128 x 192 from 4K (4K/8K/16K:
+# 556/580/591 against 532/570/583), at D=64 on 128 x 192 from 4K (402/419/422
+# against step (c) 128 x 64's 393/403/406; causal 343/371/393 against
+# 330/362/385). D=128 causal from 8K keeps one CTA per block on 128 x 176
+# (persistent 128 x 192 493/522 against 501/546 there: its static turn order
+# balances causal blocks worse than the hardware's). D=64 below 4K keeps step
+# (c) on 128 x 64 (1K: 354 against 338).
+HOPPER_PLAN = {
+    (128, False): ((0, (5, 128, 128, True)), (4096, (5, 128, 192, True))),
+    (128, True): (
+        (0, (5, 128, 128, True)),
+        (4096, (5, 128, 192, True)),
+        (8192, (5, 128, 176, False)),
+    ),
+    (64, False): ((0, (3, 128, 64, False)), (4096, (5, 128, 192, True))),
+    (64, True): ((0, (3, 128, 64, False)), (4096, (5, 128, 192, True))),
 }
-HOPPER_WIDE_MIN_SEQLEN_K = 8192
 
 
-def hopper_config(d, causal=False, seqlen_k=0):
-    """The HopperConfig the dispatcher runs at head dim `d` (HOPPER_PLAN), or
-    HOPPER_WIDE_PLAN's wider key tile from HOPPER_WIDE_MIN_SEQLEN_K keys."""
+def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
+    """The HopperConfig the dispatcher runs (HOPPER_PLAN). With ALiBi, steps
+    (d)/(e) add its key part on the tensor cores (alibi_mma; at tile_sweep's
+    3381d46 run it took ALiBi's cost from 0-4 % to none), on a narrower key
+    tile where the key block does not fit beside the tiles; with RoPE, one CTA
+    per block (spec() refuses ROPE on the persistent grid)."""
     from . import flash_hopper  # imports this module
 
-    step, block_m, block_n = HOPPER_PLAN[d]
-    if seqlen_k >= HOPPER_WIDE_MIN_SEQLEN_K and (d, bool(causal)) in HOPPER_WIDE_PLAN:
-        step, block_m, block_n = HOPPER_WIDE_PLAN[d, bool(causal)]
-    return flash_hopper.HopperConfig(block_m, block_n, step=step)
+    entries = HOPPER_PLAN[d, bool(causal)]
+    step, block_m, block_n, persistent = [e for k, e in entries if seqlen_k >= k][-1]
+    cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent and not rope)
+    return flash_hopper.with_alibi_mma(cfg, d) if alibi and step >= 4 else cfg
+
+
+def hopper_plan_words(cfg):
+    """How dispatch reasons name a plan's configuration."""
+    grid = ", persistent grid" if cfg.persistent else ""
+    alibi_mma = ", ALiBi keys on the tensor cores" if cfg.alibi_mma else ""
+    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}"
+
+
+def hopper_plan_configs(alibi=False, rope=False):
+    """Every HopperConfig hopper_config() returns with these options."""
+    return {
+        hopper_config(d, causal, from_keys, alibi, rope)
+        for (d, causal), entries in HOPPER_PLAN.items()
+        for from_keys, _ in entries
+    }
 
 
 def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=None):
@@ -496,9 +522,9 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
         return "mma_sync", f"D={d}, N={n}: the wgmma kernel was not faster there"
     if not cuda.is_available() or cuda.properties()["arch"] != flash_hopper.ARCH:
         return "mma_sync", "the wgmma kernel needs an sm_90a GPU"
-    if causal and -(-n // HOPPER_PLAN[d][1]) > attention_front.GRID_YZ_MAX:
+    if causal and -(-n // hopper_config(d, causal).block_m) > attention_front.GRID_YZ_MAX:
         return "mma_sync", "too many query blocks for the wgmma kernel's causal grid"
-    return "wgmma", f"D={d}, N={n} on sm_90a: the wgmma kernel, step {HOPPER_PLAN[d][0]}"
+    return "wgmma", f"D={d}, N={n} on sm_90a: the wgmma kernel"
 
 
 def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None, **kwargs):
@@ -518,7 +544,7 @@ def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None,
 
 def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     """(Prepared, reason) on the wgmma kernel: `config` if it is a HopperConfig,
-    else HOPPER_PLAN's; where TMA cannot describe the layout, step (b) if it
+    else HOPPER_PLAN's (hopper_config); where TMA cannot describe the layout, step (b) if it
     was faster at this D and N, else the mma.sync kernel."""
     from . import flash_hopper  # imports this module
 
@@ -527,9 +553,10 @@ def _prepare_wgmma(q, k, v, causal, config, reason, kwargs):
     if isinstance(config, flash_hopper.HopperConfig):
         return wgmma(q, k, v, causal=causal, config=config, **kwargs), reason
     try:
-        cfg = hopper_config(int(q.shape[3]), causal, int(k.shape[2]))
+        alibi_on, rope_on = kwargs.get("alibi_slopes") is not None, kwargs.get("rope") is not None
+        cfg = hopper_config(int(q.shape[3]), causal, int(k.shape[2]), alibi_on, rope_on)
         prepared = wgmma(q, k, v, causal=causal, config=cfg, **kwargs)
-        return prepared, f"{reason} on {cfg.block_m} x {cfg.block_n} tiles"
+        return prepared, f"{reason}, {hopper_plan_words(cfg)}"
     except flash_hopper.TmaLayoutError as e:
         refusal = str(e)
     d, n = int(q.shape[3]), int(q.shape[2])
@@ -698,8 +725,8 @@ def flash_attention(
     log-sum-exp [B, H, Nq] of the scaled scores. `config` (a FlashConfig)
     overrides the tuned tile choice (a flash_hopper.HopperConfig picks the
     wgmma kernel). On an sm_90a GPU, calls from N = 512 (ALiBi and RoPE
-    included) run on the Hopper wgmma kernel (flash.HOPPER_PLAN per head dim,
-    HOPPER_WIDE_PLAN's wider key tiles from 8K keys), where it measured faster (dispatch()
+    included) run on the Hopper wgmma kernel (flash.HOPPER_PLAN's tile per head
+    dim, mask and key count), where it measured faster (dispatch()
     says which kernel a problem gets and why; prepare() returns it). Forward
     only: inputs that require grad are refused while grad mode is on.
 

@@ -5,7 +5,7 @@ builds the launch plan so GPU tests and benchmarks can call it directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import _core, cuda, runtime
 from . import attention_front, flash, hopper_layout
@@ -130,42 +130,48 @@ def all_specs():
         for d in HEAD_DIMS
         for t in DTYPES
         for c in (False, True)
-        for cfg in ALL_CONFIGS + wide_configs() + PERSISTENT_CONFIGS
+        for cfg in dict.fromkeys(ALL_CONFIGS + plan_configs() + PERSISTENT_CONFIGS)
     ]
     return plain + variant_specs()
 
 
-def wide_configs():
-    """The wider key tiles flash_attention dispatches from 8K keys."""
+def plan_configs():
+    """The tiles flash_attention dispatches plain calls to (flash.HOPPER_PLAN)."""
     from . import flash  # imports this module
 
-    return tuple(
-        sorted(
-            {HopperConfig(m, n, step) for step, m, n in flash.HOPPER_WIDE_PLAN.values()},
-            key=HopperConfig.label,
-        )
-    )
+    return tuple(sorted(flash.hopper_plan_configs(), key=HopperConfig.label))
+
+
+def fits_alibi_mma(config: HopperConfig, head_dim: int) -> bool:
+    """ALIBI=2's key block fits in shared memory beside this tile's buffers."""
+    return config.shared_bytes(head_dim) + alibi_keys_bytes(config) + 128 <= 227 * 1024
+
+
+def with_alibi_mma(config: HopperConfig, head_dim: int) -> HopperConfig:
+    """`config` with ALiBi's key part on the tensor cores, on the widest key
+    tile up to its own where the key block fits (D=128 128 x 192: 176)."""
+    for block_n in sorted((n for n in BLOCK_NS if n <= config.block_n), reverse=True):
+        cfg = replace(config, block_n=block_n, alibi_mma=True)
+        if fits_alibi_mma(cfg, head_dim):
+            return cfg
+    raise ValueError(f"[{ENTRY}] no key tile fits ALiBi's key block beside {config.label()}")
 
 
 def variant_specs():
     """ALIBI=1, ROPE=1 and ROPE=2 on the configurations flash_attention
-    dispatches (each D's plan, the wide tiles, step (b), the TMA fallback) and on step (a),
+    dispatches (flash.HOPPER_PLAN, step (b), the TMA fallback) and on step (a),
     whose softmax is flash_softmax.inc's: what CI compiles of the variants."""
     from . import flash  # imports this module
 
-    configs = (
-        {flash.hopper_config(d) for d in HEAD_DIMS}
-        | set(wide_configs())
-        | {
-            HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
-            HopperConfig(step=1),
-        }
-    )
+    configs = flash.hopper_plan_configs(rope=True) | {
+        HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
+        HopperConfig(step=1),
+    }
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
-    mma = {
-        HopperConfig(c.block_m, c.block_n, c.step, alibi_mma=True)
-        for c in configs
-        if c.step >= 4 and c.shared_bytes(128) + alibi_keys_bytes(c) + 128 <= 227 * 1024
+    # ALIBI=2: the ALiBi calls' plan and the other configurations' tiles with
+    # it, at each head dim where the key block fits.
+    mma = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_mma} | {
+        replace(c, alibi_mma=True) for c in configs if c.step >= 4
     }
     return [
         spec(d, t, c, cfg, **variant)
@@ -180,6 +186,7 @@ def variant_specs():
         for t in DTYPES
         for c in (False, True)
         for cfg in sorted(mma, key=HopperConfig.label)
+        if fits_alibi_mma(cfg, d)
     ]
 
 
