@@ -26,6 +26,7 @@
 // are 64-bit, so B*H*N*D may exceed 2^31.
 #include "attention_params.h"
 #include "flash_alibi.h"
+#include "flash_output.h"
 #include "kernel_layouts.h"
 #include "mma.h"
 #include "numeric.h"
@@ -332,28 +333,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float sum = row_sum[mt][h];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const float sum = quad_sum(row_sum[mt][h]);
       const int row = m0 + warp_row0 + mt * 16 + g + 8 * h;
       if (row >= p.seqlen_q) continue;
-      // Only a row that saw no key (or only -inf scores) has sum 0: its max
-      // key contributes about 1. A NaN score (NaN or Inf in q or k: fmaxf
-      // drops NaN from the max, exp2(+inf - +inf) is NaN) makes sum NaN, which
-      // is not 0, so the row's output and lse come out NaN.
       const bool empty = sum == 0.f;
-      // The row max's weight was exp2(fma(m, c, -base)) with base = m * c
-      // rounded (flash_softmax.inc; it feeds only fma operands, so it is never
-      // contracted and __fmul_rn here is the same product): 2^(rounding error
-      // of m * c), within |m * c| * 2^-24 * ln 2 of 1 (3.4e-4 at m * c ~ 1e4,
-      // q and k x 50). P.V took it rounded to DTYPE (fp16: to 1 or 1 - 2^-11).
-      // Normalizing by the same rounded weight gives a row dominated by one key
-      // exactly that key's value, where the fp32 sum put it up to an fp16 ulp
-      // off. Branch-free: with m = -inf, norm is NaN but sum is 0 or NaN too.
       const float m = row_max[mt][h];
-      const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
-      const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
-      const float inv = empty ? 0.f : 1.f / norm;
+      const float inv = output_scale<DTYPE>(sum, empty, m, scale_log2);
       T *o_row = o_base + (long long)row * st.o[2];
 #pragma unroll
       for (int dj = 0; dj < HEAD_DIM / 8; ++dj)

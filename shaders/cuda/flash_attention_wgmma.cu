@@ -34,6 +34,7 @@
 // types), so V needs no transposing copy.
 #include "attention_params.h"
 #include "flash_alibi.h"
+#include "flash_output.h"
 #include "mma.h"
 #include "numeric.h"
 #include "rope_pairs.h"
@@ -462,16 +463,12 @@ __device__ __forceinline__ void write_output(const float (&o_acc)[HEAD_DIM / 8][
   T *o_base = o + w.batch * st.o[0] + w.head * st.o[1];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    float sum = row_sum[h];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float sum = quad_sum(row_sum[h]);
     const int row = w.m0 + warp_row0 + g + 8 * h;
     if (row >= p.seqlen_q) continue;
     const bool empty = sum == 0.f;
     const float m = row_max[h];
-    const float p_max = fast_exp2(__fmaf_rn(m, scale_log2, -__fmul_rn(m, scale_log2)));
-    const float norm = sum + (round_to<DTYPE>(p_max) - p_max);
-    const float inv = empty ? 0.f : 1.f / norm;
+    const float inv = output_scale<DTYPE>(sum, empty, m, scale_log2);
     T *o_row = o_base + (long long)row * st.o[2];
 #pragma unroll
     for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
