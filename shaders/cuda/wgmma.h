@@ -88,44 +88,30 @@ __device__ __forceinline__ void fence_operands(unsigned (&a)[4]) {
   }
 
 // d (+)= A B, A [64 x 16] from registers (see the layout above), B [16 x N]
-// from shared memory MN-major (transpose bit set: B's rows are the k index).
-#define AP_DEFINE_WGMMA_RS(N)                                                                      \
+// from shared memory: wgmma_rs takes B MN-major (transpose bit set: B's rows
+// are the k index, as for O += P V), wgmma_rs_kmajor K-major (no transpose:
+// B's rows are the n index, as for S = Q K^T). ARGS names the operand list
+// (AP_WGMMA_D<N>_RS_ARGS or _RSK_ARGS, wgmma_operands.h).
+#define AP_DEFINE_WGMMA_RS_AS(N, NAME, ARGS)                                                       \
   template <int Dtype>                                                                             \
-  __device__ __forceinline__ void wgmma_rs(float (&d)[N / 8][4], const unsigned (&a)[4],           \
-                                           unsigned long long desc_b, int scale_d) {               \
+  __device__ __forceinline__ void NAME(float (&d)[N / 8][4], const unsigned (&a)[4],               \
+                                       unsigned long long desc_b, int scale_d) {                   \
     if (Dtype == AP_DTYPE_BFLOAT16)                                                                \
       asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
                    "wgmma.mma_async.sync.aligned.m64n" #N                                          \
-                   "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RS_ARGS "}\n"         \
+                   "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST ARGS "}\n"                            \
                    : AP_WGMMA_D##N##_OPERANDS                                                      \
                    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
     else                                                                                           \
       asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
                    "wgmma.mma_async.sync.aligned.m64n" #N                                          \
-                   "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RS_ARGS "}\n"           \
+                   "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST ARGS "}\n"                              \
                    : AP_WGMMA_D##N##_OPERANDS                                                      \
                    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
   }
-
-// d (+)= A B, A [64 x 16] from registers, B [16 x N] from shared memory
-// K-major (no transpose: B's rows are the n index, as for S = Q K^T).
+#define AP_DEFINE_WGMMA_RS(N) AP_DEFINE_WGMMA_RS_AS(N, wgmma_rs, AP_WGMMA_D##N##_RS_ARGS)
 #define AP_DEFINE_WGMMA_RS_KMAJOR(N)                                                               \
-  template <int Dtype>                                                                             \
-  __device__ __forceinline__ void wgmma_rs_kmajor(float (&d)[N / 8][4], const unsigned (&a)[4],    \
-                                                  unsigned long long desc_b, int scale_d) {        \
-    if (Dtype == AP_DTYPE_BFLOAT16)                                                                \
-      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
-                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
-                   "k16.f32.bf16.bf16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RSK_ARGS "}\n"        \
-                   : AP_WGMMA_D##N##_OPERANDS                                                      \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
-    else                                                                                           \
-      asm volatile("{\n.reg .pred p;\n" AP_WGMMA_D##N##_RS_PRED                                    \
-                   "wgmma.mma_async.sync.aligned.m64n" #N                                          \
-                   "k16.f32.f16.f16 " AP_WGMMA_D##N##_LIST AP_WGMMA_D##N##_RSK_ARGS "}\n"          \
-                   : AP_WGMMA_D##N##_OPERANDS                                                      \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));       \
-  }
+  AP_DEFINE_WGMMA_RS_AS(N, wgmma_rs_kmajor, AP_WGMMA_D##N##_RSK_ARGS)
 
 AP_DEFINE_WGMMA_SS(64)
 AP_DEFINE_WGMMA_SS(128)
