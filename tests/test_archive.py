@@ -87,6 +87,25 @@ def test_prebuild_fills_the_archive_then_compiles_nothing(tmp_path):
         runtime.set_archive(before)
 
 
+def test_parallel_prebuild_counts_each_compile_once(tmp_path):
+    # jobs > 1 compiles several at once; a spec given twice is built once, and
+    # the count is per spec (not read off the shared compile counter).
+    before = runtime.archive_root()
+    try:
+        runtime.set_archive(tmp_path)
+        specs = probes.all_specs()
+        first = runtime.prebuild([*specs, specs[0]], arch="sm_90a", jobs=4)
+        assert first == {"arch": "sm_90a", "compiled": len(specs), "total": len(specs)}
+        with runtime.compiles_forbidden():
+            assert runtime.prebuild(specs, arch="sm_90a", jobs=4)["compiled"] == 0
+        archive = _core.BinaryArchive(str(tmp_path))
+        for spec in specs:
+            assert archive.contains(_core.kernel_key(spec, "sm_90a"))
+        assert len(archive.entries()) == len(specs)
+    finally:
+        runtime.set_archive(before)
+
+
 def test_compile_while_forbidden_raises_naming_the_kernel(tmp_path):
     before = runtime.archive_root()
     try:

@@ -112,3 +112,25 @@ def test_findings_state_the_measured_numbers(derived):
 def test_variant_keys_name_step_and_tile():
     assert hopper.variant_key(5, 128, 64) == "step_e_m128n64"
     assert len({hopper.variant_key(*v) for v in hopper.VARIANTS}) == len(hopper.VARIANTS)
+
+
+def test_the_rows_kernels_are_compiled_before_any_timing():
+    # run() prebuilds what _row launches (the public call's plan at each
+    # length, every variant, the mma.sync kernel) so no compile lands in a
+    # timed loop and the compiles run at once.
+    from attention_proto.ops import flash, flash_hopper
+    from attention_proto.ops.tuning import best_config
+
+    names = {s.name for s in hopper._row_specs(hopper.LENGTHS, quick=False)}
+    for d in (64, 128):
+        for causal in (False, True):
+            mma = best_config(d, "bfloat16", causal)
+            assert flash.spec(d, "bfloat16", causal, mma).name in names
+            for n in hopper.LENGTHS:
+                cfg = flash.hopper_config(d, causal, n)
+                assert flash_hopper.spec(d, "bfloat16", causal, cfg).name in names
+            for v in hopper.VARIANTS:
+                cfg = hopper.variant_config(*v)
+                assert flash_hopper.spec(d, "bfloat16", causal, cfg).name in names
+    quick = hopper._row_specs((1024, 8192), quick=True)
+    assert len(quick) < len(names)

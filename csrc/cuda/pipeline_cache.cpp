@@ -223,9 +223,11 @@ bool PipelineCache::prebuild(const KernelSpec &spec, const std::string &arch) {
   if (!archive)
     throw std::invalid_argument("[pipeline_cache] prebuild needs an archive; none is set");
   const KernelKey key = Compiler::shared().key_for(spec, arch);
-  const long before = stats().compiles;
+  // Whether this call compiled: asked of the archive rather than read off the
+  // compile count, which other threads' prebuilds move too.
+  const bool held = archive->contains(key);
   compile_or_read(spec, key, archive.get(), OnArchiveFailure::Raise);
-  return stats().compiles > before;
+  return !held;
 }
 
 void PipelineCache::set_archive(std::optional<std::string> root) {

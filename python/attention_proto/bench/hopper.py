@@ -12,7 +12,10 @@ median over batches); each input tensor is 64 MB, larger than L2.
 
 from __future__ import annotations
 
-from .. import cuda
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from .. import cuda, runtime
 from .common import environment, run_block, skip_reason, table, write_json
 
 TOKENS = 16384
@@ -59,14 +62,17 @@ def _resources(d: int) -> list[dict]:
     """Registers (ptxas's entry count and the highest register the SASS uses,
     which setmaxnreg lets exceed the entry count), spills and shared memory of
     each variant at head dim d (bf16, non-causal), from an NVRTC compile."""
-    from .. import runtime, sass
+    from .. import sass
     from ..ops import flash_hopper
 
+    configs = [variant_config(*variant) for variant in VARIANTS]
+    specs = [flash_hopper.spec(d, "bfloat16", False, cfg) for cfg in configs]
+    # One NVRTC compile each (the archive keeps no ptxas log), all at once:
+    # sequentially they took ~100 s of a 10-minute device call (session 10).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(lambda spec: runtime.compile_for(spec, flash_hopper.ARCH), specs))
     out = []
-    for variant in VARIANTS:
-        cfg = variant_config(*variant)
-        spec = flash_hopper.spec(d, "bfloat16", False, cfg)
-        result = runtime.compile_for(spec, flash_hopper.ARCH)
+    for variant, cfg, spec, result in zip(VARIANTS, configs, specs, results, strict=True):
         text = sass.disassemble(result.binary)
         res = sass.resources_from_log(result.log, spec.entry)
         out.append(
@@ -81,6 +87,21 @@ def _resources(d: int) -> list[dict]:
             }
         )
     return out
+
+
+def _row_specs(lengths, quick):
+    """The wgmma and mma.sync kernels _row launches at these lengths."""
+    from ..ops import flash, flash_hopper
+    from ..ops.tuning import best_config
+
+    specs = []
+    for d in (64, 128):
+        for causal in (False, True):
+            specs.append(flash.spec(d, "bfloat16", causal, best_config(d, "bfloat16", causal)))
+            configs = {flash.hopper_config(d, causal, n) for n in lengths}
+            configs |= {variant_config(*v) for v in (VARIANTS if not quick else VARIANTS[:5])}
+            specs += [flash_hopper.spec(d, "bfloat16", causal, cfg) for cfg in configs]
+    return specs
 
 
 def _row(torch, ap, d, causal, n, peers, flex, quick):
@@ -162,10 +183,14 @@ def run(args) -> list[dict]:
     except Exception as e:  # noqa: BLE001 - Flex is optional
         print(f"Flex unavailable: {e}")
         flex = None
+    lengths = (1024, 8192) if quick else LENGTHS
+    # Every kernel the rows launch, compiled at once first (the timings never
+    # include a compile; sequentially the compiles took minutes of the call).
+    print(runtime.prebuild(_row_specs(lengths, quick), flash_hopper.ARCH, jobs=os.cpu_count() or 1))
     rows = []
     for d in (64, 128):
         for causal in (False, True):
-            for n in (1024, 8192) if quick else LENGTHS:
+            for n in lengths:
                 row = _row(torch, ap, d, causal, n, peers, flex, quick)
                 row["gemm_tflops"] = gemm
                 rows.append(row)
