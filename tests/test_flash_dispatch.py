@@ -79,6 +79,11 @@ def test_the_plan_is_measured_ascending_and_compiled():
             assert flash_hopper.spec(d, "bfloat16", causal, alibi_cfg, alibi=True).name in names
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
             assert flash_hopper.spec(d, "bfloat16", causal, rope_cfg, rope=1).name in names
+            both = flash.hopper_config(d, causal, k, alibi=True, rope=True)
+            assert not both.persistent and both.alibi_mma == (both.step >= 4)
+            for mode in (1, 2):
+                spec = flash_hopper.spec(d, "float16", causal, both, alibi=True, rope=mode)
+                assert spec.name in names
 
 
 def test_alibi_and_rope_calls_adapt_the_plans_tile():

@@ -160,7 +160,8 @@ def with_alibi_mma(config: HopperConfig, head_dim: int) -> HopperConfig:
 def variant_specs():
     """ALIBI=1, ROPE=1 and ROPE=2 on the configurations flash_attention
     dispatches (flash.HOPPER_PLAN, step (b), the TMA fallback) and on step (a),
-    whose softmax is flash_softmax.inc's: what CI compiles of the variants."""
+    whose softmax is flash_softmax.inc's; ALIBI=2 where it fits; ALiBi with
+    RoPE on the plan's tiles: what CI compiles of the variants."""
     from . import flash  # imports this module
 
     configs = flash.hopper_plan_configs(rope=True) | {
@@ -173,21 +174,32 @@ def variant_specs():
     mma = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_mma} | {
         replace(c, alibi_mma=True) for c in configs if c.step >= 4
     }
-    return [
-        spec(d, t, c, cfg, **variant)
-        for variant in variants
-        for d in HEAD_DIMS
-        for t in DTYPES
-        for c in (False, True)
-        for cfg in sorted(configs, key=HopperConfig.label)
-    ] + [
-        spec(d, t, c, cfg, alibi=True)
-        for d in HEAD_DIMS
-        for t in DTYPES
-        for c in (False, True)
-        for cfg in sorted(mma, key=HopperConfig.label)
-        if fits_alibi_mma(cfg, d)
-    ]
+    return (
+        [
+            spec(d, t, c, cfg, **variant)
+            for variant in variants
+            for d in HEAD_DIMS
+            for t in DTYPES
+            for c in (False, True)
+            for cfg in sorted(configs, key=HopperConfig.label)
+        ]
+        + [
+            spec(d, t, c, cfg, alibi=True)
+            for d in HEAD_DIMS
+            for t in DTYPES
+            for c in (False, True)
+            for cfg in sorted(mma, key=HopperConfig.label)
+            if fits_alibi_mma(cfg, d)
+        ]
+        + [
+            # A call with ALiBi and RoPE both: the plan's kernel for it.
+            spec(d, t, c, cfg, alibi=True, rope=mode)
+            for (d, c), entries in flash.HOPPER_PLAN.items()
+            for cfg in dict.fromkeys(flash.hopper_config(d, c, k, True, True) for k, _ in entries)
+            for t in DTYPES
+            for mode in flash.ROPE_MODES.values()
+        ]
+    )
 
 
 def probe_spec(dtype: str = "bfloat16", **checks):
