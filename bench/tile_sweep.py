@@ -1,9 +1,12 @@
 """Diagnostic, not a suite: wgmma kernel variants kernel only (Prepared
-relaunch) beside cuDNN in one quick run: the persistent grid against the
-one-item-per-CTA grid, and ALiBi per score against its key part on the tensor
-cores (alibi_mma), each beside the same tile's plain kernel. Session 9 used it
-(then on key-tile widths) to pick flash.HOPPER_WIDE_PLAN; the suites (bench
-hopper, bench variants) then measure what the dispatch picks.
+relaunch) beside cuDNN in one quick run: the persistent grid against one CTA
+per query block (causal from 8K keys the dispatch keeps 128 x 176 on one CTA
+per block: there the persistent grid lost in session 10; wip/series 0001
+alternates its causal rounds), and ALiBi per score against its key part on the
+tensor cores (alibi_mma), each beside the same tile's plain kernel, with the
+standard slopes (session 10's random slopes flattered ALiBi). Sessions 9 and
+10 used it to pick flash.HOPPER_PLAN's tiles; the suites (bench hopper, bench
+variants) then measure what the dispatch picks.
 
     python3 bench/tile_sweep.py [--compile]   # --compile: NVRTC only, no GPU
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""
@@ -21,6 +24,8 @@ from attention_proto.ops import flash_hopper as fh
 PLAIN = [
     (128, 5, 128, {}),
     (128, 5, 128, {"persistent": True}),
+    (128, 5, 176, {}),
+    (128, 5, 176, {"persistent": True}),
     (128, 5, 192, {}),
     (128, 5, 192, {"persistent": True}),
     (64, 3, 64, {}),
@@ -68,6 +73,7 @@ def main():
     import torch
 
     from attention_proto.bench.callpath import _gpu_time, _sdpa
+    from attention_proto.reference import alibi_slopes
 
     cudnn = _sdpa(torch, "CUDNN_ATTENTION")
     rows = []
@@ -83,7 +89,8 @@ def main():
             else:
                 cfg = config(step, bn, opt)
                 name = ("alibi_" if alibi else "") + cfg.label()
-                slopes = torch.rand(h, device="cuda", dtype=torch.float32) if alibi else None
+                slopes = torch.tensor(alibi_slopes(h), device="cuda", dtype=torch.float32)
+                slopes = slopes if alibi else None
                 prep = fh.Prepared(*qkv, causal=causal, config=cfg, alibi_slopes=slopes)
                 t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
             row = {
