@@ -89,8 +89,11 @@ def main():
             else:
                 cfg = config(step, bn, opt)
                 name = ("alibi_" if alibi else "") + cfg.label()
-                slopes = torch.tensor(alibi_slopes(h), device="cuda", dtype=torch.float32)
-                slopes = slopes if alibi else None
+                slopes = (
+                    torch.tensor(alibi_slopes(h), device="cuda", dtype=torch.float32)
+                    if alibi
+                    else None
+                )
                 prep = fh.Prepared(*qkv, causal=causal, config=cfg, alibi_slopes=slopes)
                 t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
             row = {

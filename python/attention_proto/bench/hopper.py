@@ -89,6 +89,11 @@ def _resources(d: int) -> list[dict]:
     return out
 
 
+def _variants(quick):
+    """The variants _row times: the five steps only in a quick run."""
+    return VARIANTS if not quick else VARIANTS[:5]
+
+
 def _row_specs(lengths, quick):
     """The wgmma and mma.sync kernels _row launches at these lengths."""
     from ..ops import flash, flash_hopper
@@ -99,7 +104,7 @@ def _row_specs(lengths, quick):
         for causal in (False, True):
             specs.append(flash.spec(d, "bfloat16", causal, best_config(d, "bfloat16", causal)))
             configs = {flash.hopper_config(d, causal, n) for n in lengths}
-            configs |= {variant_config(*v) for v in (VARIANTS if not quick else VARIANTS[:5])}
+            configs |= {variant_config(*v) for v in _variants(quick)}
             specs += [flash_hopper.spec(d, "bfloat16", causal, cfg) for cfg in configs]
     return specs
 
@@ -134,7 +139,7 @@ def _row(torch, ap, d, causal, n, peers, flex, quick):
     row["mma_sync_config"] = cfg.label()
     mma_sync = lambda q, k, v: ap.flash_attention(q, k, v, causal=causal, config=cfg)  # noqa: E731
     record("mma_sync", mma_sync, [qkv])
-    for variant in VARIANTS if not quick else VARIANTS[:5]:
+    for variant in _variants(quick):
         key = variant_key(*variant)
         try:
             prep = flash_hopper.Prepared(*qkv, causal=causal, config=variant_config(*variant))

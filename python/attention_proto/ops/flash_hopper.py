@@ -144,7 +144,7 @@ def plan_configs():
 
 def fits_alibi_mma(config: HopperConfig, head_dim: int) -> bool:
     """ALIBI=2's key block fits in shared memory beside this tile's buffers."""
-    return config.shared_bytes(head_dim) + alibi_keys_bytes(config) + 128 <= 227 * 1024
+    return launch_shared_bytes(config, head_dim, alibi=True) <= SHARED_BYTES_OPTIN
 
 
 def with_alibi_mma(config: HopperConfig, head_dim: int) -> HopperConfig:
@@ -217,6 +217,17 @@ def alibi_keys_bytes(config: HopperConfig) -> int:
     """Static shared memory of ALIBI=2's key block (16 bytes per key and 8 more
     rows) beside the barriers' 128 bytes."""
     return (config.block_n + 8) * 16
+
+
+# Shared memory one block may opt in to on sm_90 (H100, H200).
+SHARED_BYTES_OPTIN = 227 * 1024
+
+
+def launch_shared_bytes(config: HopperConfig, head_dim: int, alibi: bool) -> int:
+    """All the shared memory a launch needs: the dynamic tiles, the barriers'
+    128 static bytes and, with ALiBi on the tensor cores, the key block."""
+    keys = alibi_keys_bytes(config) if alibi and config.alibi_mma else 0
+    return config.shared_bytes(head_dim) + 128 + keys
 
 
 class TmaLayoutError(ValueError):
@@ -324,9 +335,7 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         if not p.host:
             for name, info in zip("qkv", infos, strict=True):
                 flash.check_alignment(name, info["address"], info["strides"])
-        smem = self.shared_bytes()
-        if self.config.alibi_mma and self.alibi_slopes is not None:
-            smem += alibi_keys_bytes(self.config)  # static: the kernel's alibi_keys block
+        smem = launch_shared_bytes(self.config, p.head_dim, self.alibi_slopes is not None)
         if smem > props["shared_memory_per_block_optin"]:
             raise ValueError(f"[{ENTRY}] {self.config.label()} needs {smem} bytes of shared memory")
 
