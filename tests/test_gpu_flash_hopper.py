@@ -188,7 +188,10 @@ def test_persistent_grid_matches_fp64(rng, cfg, ctas, causal, monkeypatch):
     # into the next, and causal items with no keys (Nq > Nk) still take their Q
     # phase. GQA, partial tiles, lse; poisoned outputs.
     monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
-    for b, h, kvh, nq, nk, d in [(2, 4, 2, 300, 1025, 128), (1, 4, 1, 1025, 300, 64)]:
+    # Items: 24 and 36 (on 7 CTAs the last round is odd and partial), 16 (on 7
+    # CTAs even and partial, on 3 odd): causal rounds alternate direction.
+    shapes = [(2, 4, 2, 300, 1025, 128), (1, 4, 1, 1025, 300, 64), (1, 2, 1, 1000, 900, 128)]
+    for b, h, kvh, nq, nk, d in shapes:
         q, k, v = _inputs(rng, b, h, nq, nk, d, "bfloat16", kvh=kvh)
         prep = flash_hopper.Prepared(q, k, v, causal=causal, return_lse=True, config=cfg)
         assert prep.grid() == [min(prep.query_blocks() * h * b, ctas), 1, 1]
@@ -420,3 +423,31 @@ def test_rope_calls_take_the_wgmma_kernel():
     torch.cuda.synchronize()
     np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
     assert_close_to_reference(out.float().cpu().numpy(), *np_in, "bfloat16", causal=True)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_alibi_with_rope_takes_the_plans_kernel(causal):
+    # Both at once: the plan's tile with ALiBi's key part on the tensor cores
+    # and one CTA per block (ROPE), against FP64 on rotated q and k with the
+    # bias; N from 4K keys (the wide tile, 176 keys at D=128).
+    torch = pytest.importorskip("torch")
+    from attention_proto.ops import flash
+
+    g = torch.Generator(device="cuda").manual_seed(5)
+    n = 4100
+    q, k, v = (
+        torch.randn(1, 2, n, 128, device="cuda", dtype=torch.bfloat16, generator=g)
+        for _ in range(3)
+    )
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, 128))
+    slopes = torch.tensor([[0.5, 0.03]], device="cuda", dtype=torch.float32)
+    prep = flash.prepare(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
+    assert prep.config == flash.hopper_config(128, causal, n, alibi=True, rope=True)
+    out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
+    rq, rk = ap.rope(q, cos, sin), ap.rope(k, cos, sin)
+    torch.cuda.synchronize()
+    np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
+    bias = _alibi_bias(slopes.cpu().numpy(), n, n)
+    assert_close_to_reference(
+        out.float().cpu().numpy(), *np_in, "bfloat16", causal=causal, bias=bias
+    )

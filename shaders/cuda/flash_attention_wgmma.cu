@@ -419,7 +419,18 @@ __device__ __forceinline__ WorkItem block_item(const AttentionParams &p) {
   return work_item(p, m_block, head, batch);
 }
 
-// PERSISTENT: item w of m_blocks * heads * batch, taken by CTA w % gridDim.x.
+// PERSISTENT: round i's item of this CTA, of m_blocks * heads * batch. Round
+// i holds items i * gridDim.x to (i + 1) * gridDim.x - 1; CTA b takes the b-th,
+// or under causal in odd rounds the b-th from the end: causal items come
+// longest first (linear_item), so a plain stride would give the low CTAs the
+// longer item of every round (session 10: the persistent grid lost to one CTA
+// per block from 8K causal keys); turning each round evens the CTAs' sums.
+__device__ __forceinline__ int persistent_work(int i) {
+  const int g = int(gridDim.x), b = int(blockIdx.x);
+  return i * g + (CAUSAL && (i & 1) ? g - 1 - b : b);
+}
+
+// PERSISTENT: item w of m_blocks * heads * batch.
 // Causal: the longest query blocks first (each (batch, head) before the next
 // shorter block); otherwise a head's query blocks side by side, so CTAs at
 // work together share its K and V in L2.
@@ -559,13 +570,13 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #endif
   __syncthreads(); // the last CTA-wide barrier: the roles part here
   // The CTA's work items: its grid block's, or (PERSISTENT, a grid of at most
-  // one CTA per SM) items blockIdx.x, blockIdx.x + gridDim.x, ...: the next
-  // item's Q and first K/V tiles load while the consumers finish the last
-  // P V and write the previous item's output.
+  // one CTA per SM) one item per round (persistent_work): the next item's Q
+  // and first K/V tiles load while the consumers finish the last P V and
+  // write the previous item's output.
   const int m_blocks = (p.seqlen_q + BLOCK_M - 1) / BLOCK_M;
-  const int first_work = PERSISTENT ? int(blockIdx.x) : 0;
-  const int work_stride = PERSISTENT ? int(gridDim.x) : 1;
   const int total_work = PERSISTENT ? m_blocks * p.heads * p.batch : 1;
+  const auto next_work = [](int i) { return PERSISTENT ? persistent_work(i) : i; };
+  const int first_work = next_work(0);
   // Each role is one branch of this if/else (ptxas honours setmaxnreg's
   // register budgets per branch only so).
   // The role test is made warp-uniform (a broadcast of lane 0's warpgroup) so
@@ -576,7 +587,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     setmaxnreg_dec<24>();
     if (threadIdx.x == 0) {
       int it = 0; // key tiles loaded, over every item
-      for (int w = first_work, i = 0; w < total_work; w += work_stride, ++i) {
+      for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
         const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
@@ -607,7 +618,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     // alternate from one item into the next.
     if (kPingPong && wg == 1) named_barrier_arrive<1, 256>();
     int it = 0; // key tiles consumed, over every item
-    for (int w = first_work, i = 0; w < total_work; w += work_stride, ++i) {
+    for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
       const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
       const int m0 = item.m0, n_end = item.n_end;
       const float alibi_slope = item_alibi_slope(p, item, slopes);
