@@ -1,12 +1,13 @@
 """Diagnostic, not a suite: wgmma kernel variants kernel only (Prepared
 relaunch) beside cuDNN in one quick run: the persistent grid against one CTA
-per query block (causal from 8K keys the dispatch keeps 128 x 176 on one CTA
-per block: there the persistent grid lost in session 10; wip/series 0001
-alternates its causal rounds), and ALiBi per score against its key part on the
-tensor cores (alibi_mma), each beside the same tile's plain kernel, with the
-standard slopes (session 10's random slopes flattered ALiBi). Sessions 9 and
-10 used it to pick flash.HOPPER_PLAN's tiles; the suites (bench hopper, bench
-variants) then measure what the dispatch picks.
+per query block (causal from 8K to below 16K keys the dispatch keeps 128 x 192
+on one CTA per block: there the persistent grid lost in session 11's sweep,
+after its causal rounds began alternating direction), and ALiBi per score
+against its key part on the tensor cores (alibi_mma), each beside the same
+tile's plain kernel, with the standard slopes (session 10's random slopes
+flattered ALiBi). Sessions 9 to 11 used it to pick flash.HOPPER_PLAN's
+tiles; the suites (bench hopper, bench variants) then measure what the
+dispatch picks.
 
     python3 bench/tile_sweep.py [--compile]   # --compile: NVRTC only, no GPU
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""

@@ -458,16 +458,18 @@ HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
 # TFLOP/s, causal 328 against 297) and on 128 x 192 from 4K (4K/8K/16K:
 # 556/580/591 against 532/570/583), at D=64 on 128 x 192 from 4K (402/419/422
 # against step (c) 128 x 64's 393/403/406; causal 343/371/393 against
-# 330/362/385). D=128 causal from 8K keeps one CTA per block on 128 x 176
-# (persistent 128 x 192 493/522 against 501/546 there: its static turn order
-# balances causal blocks worse than the hardware's). D=64 below 4K keeps step
-# (c) on 128 x 64 (1K: 354 against 338).
+# 330/362/385). D=64 below 4K keeps step (c) on 128 x 64 (1K: 354 against
+# 338). D=128 causal from 8K keys: session 11's sweep at 1390c85 (the
+# persistent grid's causal rounds alternating direction since then): at 8K
+# one CTA per block on 128 x 192 522 TFLOP/s against persistent 506 and 128
+# x 176's 501; at 16K persistent 128 x 192 584 against 567 (cuDNN 537/558).
 HOPPER_PLAN = {
     (128, False): ((0, (5, 128, 128, True)), (4096, (5, 128, 192, True))),
     (128, True): (
         (0, (5, 128, 128, True)),
         (4096, (5, 128, 192, True)),
-        (8192, (5, 128, 176, False)),
+        (8192, (5, 128, 192, False)),
+        (16384, (5, 128, 192, True)),
     ),
     (64, False): ((0, (3, 128, 64, False)), (4096, (5, 128, 192, True))),
     (64, True): ((0, (3, 128, 64, False)), (4096, (5, 128, 192, True))),
