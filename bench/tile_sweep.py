@@ -9,7 +9,8 @@ flattered ALiBi). Sessions 9 to 11 used it to pick flash.HOPPER_PLAN's
 tiles; the suites (bench hopper, bench variants) then measure what the
 dispatch picks.
 
-    python3 bench/tile_sweep.py [--compile]   # --compile: NVRTC only, no GPU
+    python3 bench/tile_sweep.py [--compile] [--d 64]
+    # --compile: NVRTC only, no GPU; --d: one head dim's rows only
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ PLAIN = [
     (64, 3, 64, {}),
     (64, 5, 192, {}),
     (64, 5, 192, {"persistent": True}),
+    # Three consumer warpgroups (192 query rows, D=64).
+    (64, 5, 128, {"block_m": 192}),
+    (64, 5, 128, {"block_m": 192, "persistent": True}),
+    (64, 5, 64, {"block_m": 192, "persistent": True}),
+    # One softmax exponent in n on the FMA pipe (exp2_poly).
+    (128, 5, 128, {"persistent": True, "exp2_poly": 8}),
+    (128, 5, 192, {"persistent": True, "exp2_poly": 8}),
+    (128, 5, 192, {"persistent": True, "exp2_poly": 4}),
+    (64, 3, 64, {"exp2_poly": 4}),
+    (64, 5, 192, {"persistent": True, "exp2_poly": 8}),
+    (64, 5, 192, {"persistent": True, "exp2_poly": 4}),
+    (64, 5, 128, {"block_m": 192, "persistent": True, "exp2_poly": 4}),
 ]
 LENGTHS = (1024, 4096, 8192, 16384)
 # ALiBi (per score, and its key part on the tensor cores) beside the same tile's
@@ -58,13 +71,22 @@ def plan():
 
 
 def config(step, bn, opt):
-    return fh.HopperConfig(128, bn, step, **opt)
+    opt = dict(opt)
+    return fh.HopperConfig(opt.pop("block_m", 128), bn, step, **opt)
+
+
+def selected(rows):
+    """rows of plan() (or peers) at --d's head dim, or all of them."""
+    if "--d" not in sys.argv:
+        return list(rows)
+    d = int(sys.argv[sys.argv.index("--d") + 1])
+    return [r for r in rows if r[0] == d]
 
 
 def compile_all():
     specs = {
         s.name: s
-        for d, c, step, bn, opt, a, _ in plan()
+        for d, c, step, bn, opt, a, _ in selected(plan())
         for s in [fh.spec(d, "bfloat16", c, config(step, bn, opt), alibi=a)]
     }
     print(runtime.prebuild(list(specs.values()), fh.ARCH))
@@ -79,7 +101,7 @@ def main():
     cudnn = _sdpa(torch, "CUDNN_ATTENTION")
     rows = []
     peers = [(d, c, 0, 0, {}, False, LENGTHS) for d in (128, 64) for c in (False, True)]
-    for d, causal, step, bn, opt, alibi, lengths in list(plan()) + peers:
+    for d, causal, step, bn, opt, alibi, lengths in selected(list(plan()) + peers):
         for n in lengths:
             b, h = 16384 // n, 2048 // d
             qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]

@@ -201,6 +201,56 @@ def test_persistent_grid_matches_fp64(rng, cfg, ctas, causal, monkeypatch):
         np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{(nq, nk, d)}")
 
 
+@pytest.mark.parametrize("cfg", flash_hopper.THREE_WARPGROUP_CONFIGS, ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_three_consumer_warpgroups_match_fp64(rng, cfg, causal, monkeypatch):
+    # 192 query rows, the turns going round three warpgroups: one row, partial
+    # query blocks either side of 192 (Nq != Nk both ways, rows without keys
+    # under causal), GQA, lse; poisoned outputs. The persistent grid on 3 CTAs
+    # (rounds of partial items) and on one CTA per SM.
+    for ctas in (3, None) if cfg.persistent else (None,):
+        monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
+        for b, h, kvh, nq, nk in [
+            (1, 2, 2, 1, 1),
+            (1, 2, 1, 191, 193),
+            (2, 4, 2, 193, 191),
+            (1, 2, 2, 17, 1025),
+            (2, 4, 1, 1025, 1000),
+        ]:
+            dtype = "bfloat16" if nk % 2 else "float16"
+            q, k, v = _inputs(rng, b, h, nq, nk, 64, dtype, kvh=kvh)
+            out, lse = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
+            assert_close_to_reference(out, q, k, v, dtype, causal=causal)
+            _, ref_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
+            np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{(nq, nk)}")
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.EXP2_POLY_CONFIGS, ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_exp2_on_the_fma_pipe_matches_fp64(rng, cfg, causal, monkeypatch):
+    # Some softmax exponents by exp2_poly: FP64 at both dtypes and the head
+    # dims it is built for, partial tiles, rows without keys (zero output,
+    # lse -inf), large logits; the persistent ones on 3 CTAs.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    dims = [64] if cfg.block_m == 192 else list(flash_hopper.HEAD_DIMS)
+    for d in dims:
+        for b, h, kvh, nq, nk, dtype in [
+            (1, 2, 2, 1, 1, "float16"),
+            (2, 4, 2, 300, 1025, "bfloat16"),
+            (1, 2, 1, 1025, 97, "float16"),
+        ]:
+            q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+            out, lse = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
+            assert_close_to_reference(out, q, k, v, dtype, causal=causal)
+            _, ref_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
+            np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{nq, nk}")
+        # Large logits: q scaled by 20 (a softmax close to one-hot).
+        q, k, v = _inputs(rng, 1, 2, 257, 513, d, "bfloat16")
+        q = to_dtype(np.asarray(q, np.float32) * 20, "bfloat16")
+        out = _run(q, k, v, causal=causal, config=cfg)
+        assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_persistent_grid_of_one_cta_per_sm(rng, causal):
     # More than two items per SM: against the one-item-per-CTA grid (the same
@@ -380,13 +430,28 @@ def test_alibi_calls_take_the_wgmma_kernel_on_torch():
 @pytest.mark.parametrize("causal", [False, True])
 def test_rope_rotates_q_as_the_standalone_pass_at_every_step(step, interleaved, causal):
     # ROPE on each step: q rotated in shared memory once it lands (steps (d)/(e):
-    # each consumer warpgroup its 64 rows), k rotated beforehand. The same
-    # rounding as the standalone pass (rope_pairs.h), so the output equals the
-    # plain kernel's on q and k both rotated by the pass, to one bf16 ulp (two
-    # compiles may contract differently); and meets FP64 on the rotated inputs.
+    # each consumer warpgroup its 64 rows), k rotated beforehand.
+    _check_rope(flash_hopper.HopperConfig(step=step), step, interleaved, causal)
+
+
+@pytest.mark.parametrize("ctas", [3, None])
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_rope_on_the_persistent_grid(ctas, interleaved, causal, monkeypatch):
+    # Each item's Q rotated once it lands, item after item on 3 CTAs (rounds of
+    # several items) and on one CTA per SM.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True)
+    _check_rope(cfg, 7 + (ctas or 0), interleaved, causal)
+
+
+def _check_rope(cfg, seed, interleaved, causal):
+    # The same rounding as the standalone pass (rope_pairs.h), so the output
+    # equals the plain kernel's on q and k both rotated by the pass, to one
+    # bf16 ulp (two compiles may contract differently); and meets FP64 on the
+    # rotated inputs.
     torch = pytest.importorskip("torch")
-    cfg = flash_hopper.HopperConfig(step=step)
-    g = torch.Generator(device="cuda").manual_seed(step * 10 + 2 * interleaved + causal)
+    g = torch.Generator(device="cuda").manual_seed(seed * 10 + 2 * interleaved + causal)
     for d, (nq, nk) in [(64, (1000, 1000)), (128, (300, 1025)), (128, (17, 129))]:
         q, k, v = (
             torch.randn(2, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
@@ -409,7 +474,7 @@ def test_rope_rotates_q_as_the_standalone_pass_at_every_step(step, interleaved, 
 
 def test_rope_calls_take_the_wgmma_kernel():
     # flash_attention(rope=...) dispatches like the plain call from N=512 (k by
-    # the standalone pass, q in the wgmma kernel; one CTA per query block).
+    # the standalone pass, q in the wgmma kernel; the plan's grid).
     torch = pytest.importorskip("torch")
     from attention_proto.ops import flash
 
@@ -425,16 +490,17 @@ def test_rope_calls_take_the_wgmma_kernel():
     assert_close_to_reference(out.float().cpu().numpy(), *np_in, "bfloat16", causal=True)
 
 
+@pytest.mark.parametrize("n", [2000, 4100])
 @pytest.mark.parametrize("causal", [False, True])
-def test_alibi_with_rope_takes_the_plans_kernel(causal):
+def test_alibi_with_rope_takes_the_plans_kernel(causal, n):
     # Both at once: the plan's tile with ALiBi's key part on the tensor cores
-    # and one CTA per block (ROPE), against FP64 on rotated q and k with the
-    # bias; N from 4K keys (the wide tile, 176 keys at D=128).
+    # (below 4K keys the persistent grid on 128 x 128, from 4K the wide tile,
+    # 176 keys at D=128, one CTA per block), against FP64 on rotated q and k
+    # with the bias.
     torch = pytest.importorskip("torch")
     from attention_proto.ops import flash
 
     g = torch.Generator(device="cuda").manual_seed(5)
-    n = 4100
     q, k, v = (
         torch.randn(1, 2, n, 128, device="cuda", dtype=torch.bfloat16, generator=g)
         for _ in range(3)

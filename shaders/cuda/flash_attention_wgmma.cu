@@ -7,7 +7,8 @@
 // back and runs step n's softmax while the P V wgmma still runs (the output
 // rescale waits for it); step (c) is (b) with TMA loads by one thread.
 //
-// Constants: HEAD_DIM (64, 128), BLOCK_M (64: one warpgroup, 128: two),
+// Constants: HEAD_DIM (64, 128), BLOCK_M (64: one warpgroup, 128: two, 192:
+// three, steps (d)/(e) only),
 // BLOCK_N (64, 128: keys per step, the N of the S wgmma), CAUSAL (0/1),
 // DTYPE (AP_DTYPE_FLOAT16 / AP_DTYPE_BFLOAT16), HOPPER_STEP (1 = step (a),
 // 2 = step (b), 3 = step (c): (b) with TMA loads by one thread and mbarriers,
@@ -33,6 +34,7 @@
 // the B operand MN-major, read with the transpose bit (allowed for 16-bit
 // types), so V needs no transposing copy.
 #include "attention_params.h"
+#include "exp2_poly.h"
 #include "flash_alibi.h"
 #include "flash_output.h"
 #include "mma.h"
@@ -56,6 +58,9 @@ typedef half_bits T;
 #ifndef PERSISTENT
 #define PERSISTENT 0
 #endif
+#ifndef EXP2_POLY
+#define EXP2_POLY 0
+#endif
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -66,18 +71,33 @@ constexpr int kChunks = HEAD_DIM / 8; // 16-byte chunks per row
 constexpr int MT = 1;                 // flash_softmax.inc: one 16-row slice per warp
 static_assert(HOPPER_STEP >= 1 && HOPPER_STEP <= 5, "steps (a) to (e) exist");
 static_assert(!PERSISTENT || HOPPER_STEP >= 4, "PERSISTENT: the warp-specialized steps (d), (e)");
-// With ROPE's rotation of each item's Q inside the item loop ptxas serialized
-// the consumers' wgmmas (C7520), so the persistent grid leaves ROPE out.
-static_assert(!(PERSISTENT && ROPE), "PERSISTENT: not with ROPE");
+// EXP2_POLY n > 0: one softmax exponent in n on the FMA pipe (exp2_poly.h),
+// the others on MUFU; steps (b)-(e) (softmax_before_rescale).
+static_assert(EXP2_POLY >= 0 && (EXP2_POLY == 0 || HOPPER_STEP >= 2), "EXP2_POLY: steps (b)-(e)");
+// PERSISTENT with ROPE rotates each item's Q inside the item loop; its
+// warpgroup barrier after the rotation names its id in a register, because a
+// branch between two immediate ids there made ptxas serialize the wgmmas
+// (C7520). On key tiles wider than 128 ptxas spills around the rotation's
+// call, so the host takes ROPE persistent on 128-key tiles only.
 // ALIBI 2: ALiBi's key part on the tensor cores (alibi_key_operand), in the
 // warp-specialized loop of steps (d)/(e).
 static_assert(ALIBI >= 0 && ALIBI <= 2, "ALIBI: 0 none, 1 per score, 2 key part on tensor cores");
 static_assert(ALIBI != 2 || HOPPER_STEP >= 4, "ALIBI 2: steps (d), (e)");
-// Step (e): the two consumer warpgroups take turns issuing their GEMMs, so one's
-// softmax runs while the other's wgmmas keep the tensor cores busy (with one
-// consumer warpgroup, BLOCK_M = 64, there is no one to alternate with).
-constexpr bool kPingPong = HOPPER_STEP >= 5 && kWarpgroups == 2;
-static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two consumer warpgroups");
+// Step (e): the consumer warpgroups take turns issuing their GEMMs, so one's
+// softmax runs while another's wgmmas keep the tensor cores busy (with one
+// consumer warpgroup, BLOCK_M = 64, there is no one to alternate with); three
+// take them in a ring.
+constexpr bool kPingPong = HOPPER_STEP >= 5 && kWarpgroups >= 2;
+static_assert(BLOCK_M == 64 || BLOCK_M == 128 || BLOCK_M == 192,
+              "one to three consumer warpgroups");
+static_assert(BLOCK_M != 192 || HOPPER_STEP >= 4, "three consumer warpgroups: steps (d), (e)");
+// Step (d)'s register split (setmaxnreg; __launch_bounds__(kThreads, 1) gives
+// each thread 65536 / kThreads at launch, 168 for 384 threads and 128 for
+// 512): the producer keeps 24, the consumers share the rest in steps of 8.
+constexpr int kProducerRegs = 24;
+constexpr int kConsumerRegs = kWarpgroups == 3 ? 160 : 240;
+static_assert(kProducerRegs * 128 + kConsumerRegs * kWarpgroups * 128 <= 65536,
+              "the register file holds every warpgroup's budget");
 static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 160 || BLOCK_N == 176 || BLOCK_N == 192,
               "wgmma wrappers exist for N = 64, 128, 160, 176, 192");
 static_assert(HEAD_DIM == 64 || HEAD_DIM == 128, "wgmma wrappers exist for N = 64, 128");
@@ -240,7 +260,10 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
   for (int j = 0; j < BLOCK_N / 8; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      s[j][e] = fast_exp2(__fmaf_rn(s[j][e], scale_log2, -base[e >> 1]));
+      const float x = __fmaf_rn(s[j][e], scale_log2, -base[e >> 1]);
+      // EXP2_POLY: every n-th score (a compile-time choice: j and e unroll).
+      const bool poly = EXP2_POLY > 0 && (j * 4 + e) % (EXP2_POLY > 0 ? EXP2_POLY : 1) == 0;
+      s[j][e] = poly ? exp2_poly(x) : fast_exp2(x);
       row_sum[e >> 1] += s[j][e];
     }
   return any_grew;
@@ -305,13 +328,26 @@ __device__ __forceinline__ void alibi_key_operand(unsigned (&a)[4], bool keys_be
   a[2] = a[3] = 0u;
 }
 
-// Step (e): warpgroup w's turn is named barrier 1 + w; passing it arrives on
-// the other's.
-__device__ __forceinline__ void pass_turn(int wg) {
-  if (wg == 0)
-    named_barrier_arrive<2, 256>();
+// Step (e): warpgroup w's turn is named barrier 1 + w (256 threads: w's 128
+// sync, the previous warpgroup's 128 arrive); passing it arrives on the next
+// warpgroup's. Two warpgroups pick their barrier by an immediate id, three
+// (a ring) by one in a register, so no branch sits between a wgmma and its
+// wait (ptxas serialized the wgmmas there: C7514).
+__device__ __forceinline__ void wait_turn(int wg) {
+  if constexpr (kWarpgroups == 2)
+    wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>();
   else
-    named_barrier_arrive<1, 256>();
+    named_barrier_sync<256>(1u + unsigned(wg));
+}
+__device__ __forceinline__ void pass_turn(int wg) {
+  if constexpr (kWarpgroups == 2) {
+    if (wg == 0)
+      named_barrier_arrive<2, 256>();
+    else
+      named_barrier_arrive<1, 256>();
+  } else {
+    named_barrier_arrive<256>(1u + unsigned(wg + 1 == kWarpgroups ? 0 : wg + 1));
+  }
 }
 
 #if HOPPER_STEP >= 3
@@ -584,7 +620,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
     // The producer warpgroup: 24 registers a thread is plenty for one thread's
     // loop of TMA issues; the rest go to the consumers.
-    setmaxnreg_dec<24>();
+    setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x == 0) {
       int it = 0; // key tiles loaded, over every item
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
@@ -610,13 +646,13 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     }
     // Loads in flight complete on the barriers; the CTA lives on.
   } else {
-    setmaxnreg_inc<240>();
+    setmaxnreg_inc<kConsumerRegs>();
     // Step (e): named barrier 1 + w is "warpgroup w may issue its GEMMs"
-    // (256 threads: w's 128 sync, the other's 128 arrive). Warpgroup 0 goes
-    // first; each passes the turn right after issuing, before it waits. Both
-    // warpgroups take the same items with the same key tiles, so the turns
-    // alternate from one item into the next.
-    if (kPingPong && wg == 1) named_barrier_arrive<1, 256>();
+    // (wait_turn, pass_turn). Warpgroup 0 goes first (the last one's extra
+    // arrival); each passes the turn right after issuing, before it waits.
+    // Every warpgroup takes the same items with the same key tiles, so the
+    // turns go round from one item into the next.
+    if (kPingPong && wg == kWarpgroups - 1) pass_turn(wg);
     int it = 0; // key tiles consumed, over every item
     for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
       const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
@@ -631,7 +667,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         rope_q_rows<64, 128>(q_tile, wg * 64, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
                              p.rope_table_row, int(threadIdx.x % 128));
         fence_proxy_async_shared();
-        wg == 0 ? named_barrier_sync<3, 128>() : named_barrier_sync<4, 128>();
+        // Its own named barrier, past the turns' 1..kWarpgroups, by an id in
+        // a register: no branch (C7520 on the persistent grid otherwise).
+        named_barrier_sync<128>(1u + kWarpgroups + unsigned(wg));
       }
 #endif
       unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
@@ -647,8 +685,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                           alibi_slope, t);
         fence_operands(a_bias);
 #endif
-        if (kPingPong)
-          wg == 0 ? named_barrier_sync<1, 256>() : named_barrier_sync<2, 256>(); // my turn
+        if (kPingPong) wait_turn(wg); // my turn
         fence_operands(s);
         fence_operands(o_acc[0]);
         wgmma_fence();
@@ -695,9 +732,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
                    scale_log2);
     }
-    // Warpgroup 1 arrived once more on warpgroup 0's barrier than warpgroup 0
-    // synced (the first turn): take that arrival, so none is left at exit.
-    if (kPingPong && wg == 0) named_barrier_sync<1, 256>();
+    // The last warpgroup arrived once more on warpgroup 0's barrier than
+    // warpgroup 0 synced (the first turn): take that arrival, so none is left
+    // at exit.
+    if (kPingPong && wg == 0) wait_turn(0);
   }
 
 #else

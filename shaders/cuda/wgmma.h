@@ -53,6 +53,15 @@ template <int Id, int Count> __device__ __forceinline__ void named_barrier_sync(
 template <int Id, int Count> __device__ __forceinline__ void named_barrier_arrive() {
   asm volatile("bar.arrive %0, %1;\n" ::"n"(Id), "n"(Count) : "memory");
 }
+// The same with the id in a register (a ring of warpgroups picks its barrier
+// by index without a branch; ptxas then reserves all 16 barriers, which a
+// kernel of one CTA per SM can spare).
+template <int Count> __device__ __forceinline__ void named_barrier_sync(unsigned id) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(Count) : "memory");
+}
+template <int Count> __device__ __forceinline__ void named_barrier_arrive(unsigned id) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(Count) : "memory");
+}
 
 template <int J> __device__ __forceinline__ void fence_operands(float (&d)[J][4]) {
 #pragma unroll

@@ -25,8 +25,18 @@ SOURCE = "flash_attention_wgmma.cu"
 ARCH = "sm_90a"
 # Tile sides the kernel has wgmma wrappers for (shaders/cuda/wgmma_operands.h):
 # query rows are 64 per consumer warpgroup; key tiles are any S width there.
-BLOCK_MS = (64, 128)
+# 192 rows (three consumer warpgroups, 512 threads) at D=64 and steps (d)/(e)
+# only: their 160 registers a thread do not hold D=128's accumulators.
+BLOCK_MS = (64, 128, 192)
 BLOCK_NS = (64, 128, 160, 176, 192)
+THREE_WARPGROUP_HEAD_DIMS = (64,)
+
+
+def rope_fits_persistent(config) -> bool:
+    """ROPE on the persistent grid: on tiles with more keys (128 x 192: 20-44
+    bytes) or rows (192 x 128: 224-240) ptxas spilled around the call that
+    rotates each item's Q."""
+    return config.block_m <= 128 and config.block_n <= 128
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,9 @@ class HopperConfig:
     # wgmma, shaders/cuda/flash_attention_wgmma.cu alibi_key_operand) instead of
     # an FFMA per score; steps (d)/(e), calls with alibi_slopes only.
     alibi_mma: bool = False
+    # One softmax exponent in exp2_poly by a polynomial on the FMA pipe
+    # (shaders/cuda/exp2_poly.h), the rest on MUFU; 0: all on MUFU. Steps (b)-(e).
+    exp2_poly: int = 0
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -52,8 +65,15 @@ class HopperConfig:
             )
         if self.step not in STEPS:
             raise ValueError(f"[{ENTRY}] step must be one of {list(STEPS)}, got {self.step}")
+        if self.block_m == 192 and self.step < 4:
+            raise ValueError(f"[{ENTRY}] block_m 192 needs step 4 or 5, got step {self.step}")
         if self.persistent and self.step < 4:
             raise ValueError(f"[{ENTRY}] persistent needs step 4 or 5, got step {self.step}")
+        if self.exp2_poly < 0 or (self.exp2_poly and self.step < 2):
+            raise ValueError(
+                f"[{ENTRY}] exp2_poly must be 0, or n > 0 at steps 2-5, got {self.exp2_poly} "
+                f"at step {self.step}"
+            )
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
 
@@ -72,6 +92,7 @@ class HopperConfig:
 
     def label(self) -> str:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
+        suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -82,6 +103,22 @@ PERSISTENT_CONFIGS = (
     HopperConfig(128, 128, 5, persistent=True),
     HopperConfig(128, 176, 5, persistent=True),
     HopperConfig(128, 192, 5, persistent=True),
+)
+# One softmax exponent in 8 or 4 on the FMA pipe (exp2_poly) at the plan's
+# tiles (192 query rows: D=64 only).
+EXP2_POLY_CONFIGS = (
+    HopperConfig(128, 64, 3, exp2_poly=4),
+    HopperConfig(128, 128, 5, persistent=True, exp2_poly=8),
+    HopperConfig(128, 192, 5, persistent=True, exp2_poly=8),
+    HopperConfig(128, 192, 5, persistent=True, exp2_poly=4),
+    HopperConfig(192, 128, 5, persistent=True, exp2_poly=4),
+)
+# Three consumer warpgroups (192 query rows; D=64 only), both grids.
+THREE_WARPGROUP_CONFIGS = (
+    HopperConfig(192, 128, 4),
+    HopperConfig(192, 128, 5),
+    HopperConfig(192, 64, 5, persistent=True),
+    HopperConfig(192, 128, 5, persistent=True),
 )
 # Tests set this to run many work items per CTA on small problems; None: one
 # CTA per SM.
@@ -100,10 +137,15 @@ def spec(
 ):
     """`alibi` adds ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out
     when off, so the plain kernels keep their names and archive entries."""
-    if rope and config.persistent:
+    if config.block_m == 192 and head_dim not in THREE_WARPGROUP_HEAD_DIMS:
         raise ValueError(
-            f"[{ENTRY}] the persistent grid does not take rope: ptxas serialized its wgmmas "
-            "(C7520) with the per-item rotation of Q"
+            f"[{ENTRY}] block_m 192 (three consumer warpgroups of 160 registers a thread) "
+            f"is built for head_dim {THREE_WARPGROUP_HEAD_DIMS}, got {head_dim}"
+        )
+    if rope and config.persistent and not rope_fits_persistent(config):
+        raise ValueError(
+            f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only "
+            f"(ptxas spilled around the rotation's call on larger ones), got {config.label()}"
         )
     return runtime.kernel_spec(
         ENTRY,
@@ -117,6 +159,7 @@ def spec(
             "HOPPER_STEP": config.step,
         }
         | ({"PERSISTENT": 1} if config.persistent else {})
+        | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -125,13 +168,31 @@ def spec(
 def all_specs():
     """Every variant CI compiles for sm_90a (kept out of catalog.all_specs: the
     archive prebuild compiles that for the local GPU, which may not be sm_90)."""
-    plain = [
-        spec(d, t, c, cfg)
-        for d in HEAD_DIMS
-        for t in DTYPES
-        for c in (False, True)
-        for cfg in dict.fromkeys(ALL_CONFIGS + plan_configs() + PERSISTENT_CONFIGS)
-    ]
+    plain = (
+        [
+            spec(d, t, c, cfg)
+            for d in HEAD_DIMS
+            for t in DTYPES
+            for c in (False, True)
+            for cfg in dict.fromkeys(ALL_CONFIGS + plan_configs() + PERSISTENT_CONFIGS)
+            if cfg.block_m != 192
+        ]
+        + [
+            spec(d, t, c, cfg)
+            for d in THREE_WARPGROUP_HEAD_DIMS
+            for t in DTYPES
+            for c in (False, True)
+            for cfg in THREE_WARPGROUP_CONFIGS
+        ]
+        + [
+            spec(d, t, c, cfg)
+            for d in HEAD_DIMS
+            for t in DTYPES
+            for c in (False, True)
+            for cfg in EXP2_POLY_CONFIGS
+            if cfg.block_m != 192 or d in THREE_WARPGROUP_HEAD_DIMS
+        ]
+    )
     return plain + variant_specs()
 
 
@@ -356,7 +417,7 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
     def grid(self):
         p = self.problem
         m_blocks = self.query_blocks()
-        if self.config.persistent:  # one CTA per SM (384 threads x 168 registers: no more fit)
+        if self.config.persistent:  # one CTA per SM (its threads take the whole register file)
             ctas = PERSISTENT_MAX_CTAS or cuda.properties()["sm_count"]
             return [max(1, min(m_blocks * p.heads * p.batch, ctas)), 1, 1]
         return [p.heads * p.batch, m_blocks, 1] if p.causal else [m_blocks, p.heads, p.batch]
