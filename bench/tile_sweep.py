@@ -1,13 +1,12 @@
 """Diagnostic, not a suite: wgmma kernel variants kernel only (Prepared
 relaunch) beside cuDNN in one quick run: the persistent grid against one CTA
-per query block (causal from 8K to below 16K keys the dispatch keeps 128 x 192
-on one CTA per block: there the persistent grid lost in session 11's sweep,
-after its causal rounds began alternating direction), and ALiBi per score
-against its key part on the tensor cores (alibi_mma), each beside the same
-tile's plain kernel, with the standard slopes (session 10's random slopes
-flattered ALiBi). Sessions 9 to 11 used it to pick flash.HOPPER_PLAN's
-tiles; the suites (bench hopper, bench variants) then measure what the
-dispatch picks.
+per query block, three consumer warpgroups (192 query rows, D=64), one
+softmax exponent in n on the FMA pipe (exp2_poly), and ALiBi per score against
+its key part on the tensor cores (alibi_mma), each beside the same tile's
+plain kernel, with the standard slopes (session 10's random slopes flattered
+ALiBi). Sessions 9 to 11 used it to pick flash.HOPPER_PLAN's tiles; the suites
+(bench hopper, bench variants) then measure what the dispatch picks. Run it
+alone on the card: session 11's first sweep ran beside GPU tests and misled.
 
     python3 bench/tile_sweep.py [--compile] [--d 64]
     # --compile: NVRTC only, no GPU; --d: one head dim's rows only

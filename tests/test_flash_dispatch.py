@@ -55,9 +55,10 @@ def test_without_an_sm_90a_gpu_the_mma_sync_kernel_runs():
 
 
 def test_the_plan_is_measured_ascending_and_compiled():
-    # HOPPER_PLAN (session 10's tile sweep): per (D, causal), tiles from a key
-    # count on, ascending from 0 keys; every entry a valid 128-row tile that
-    # fits in shared memory (dispatch()'s causal grid check counts 128 rows).
+    # HOPPER_PLAN (sessions 10-11's tile sweeps): per (D, causal), tiles from a
+    # key count on, ascending from 0 keys; every entry a valid tile (192 rows at
+    # D=64 only) that fits in shared memory; the tile at 0 keys has 128 rows or
+    # more (dispatch()'s causal grid check counts its query blocks).
     assert {d for d, _ in flash.HOPPER_PLAN} == set(flash.HOPPER_MIN_SEQLEN_Q)
     assert set(flash.HOPPER_MIN_SEQLEN_Q) <= set(flash.HEAD_DIMS)
     assert set(flash.HOPPER_FALLBACK_MIN_SEQLEN_Q) == {128}
@@ -71,7 +72,8 @@ def test_the_plan_is_measured_ascending_and_compiled():
                 if n < ([x for x in keys if x > k] or [1 << 62])[0]:
                     assert (cfg.step, cfg.block_m, cfg.block_n) == (step, bm, bn)
                     assert cfg.persistent == persistent and not cfg.alibi_mma
-            assert cfg.block_m == 128 and cfg.shared_bytes(d) <= 227 * 1024
+            assert cfg.block_m in (128, 192) and cfg.shared_bytes(d) <= 227 * 1024
+            assert flash_hopper.builds(cfg, d)
             # CI compiles each with its ALiBi and RoPE forms for sm_90a.
             cfg = flash.hopper_config(d, causal, k)
             assert flash_hopper.spec(d, "bfloat16", causal, cfg).name in names
@@ -80,7 +82,8 @@ def test_the_plan_is_measured_ascending_and_compiled():
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
             assert flash_hopper.spec(d, "bfloat16", causal, rope_cfg, rope=1).name in names
             both = flash.hopper_config(d, causal, k, alibi=True, rope=True)
-            assert not both.persistent and both.alibi_mma == (both.step >= 4)
+            assert both.alibi_mma == (both.step >= 4)
+            assert both.persistent == (persistent and flash_hopper.rope_fits_persistent(both))
             for mode in (1, 2):
                 spec = flash_hopper.spec(d, "float16", causal, both, alibi=True, rope=mode)
                 assert spec.name in names
@@ -88,7 +91,9 @@ def test_the_plan_is_measured_ascending_and_compiled():
 
 def test_alibi_and_rope_calls_adapt_the_plans_tile():
     # ALiBi: the key part on the tensor cores at steps (d)/(e), 176 keys where
-    # D=128's 192 leaves no room for the key block; RoPE: one CTA per block.
+    # D=128's 192 leaves no room for the key block; RoPE: the plan's grid
+    # where the rotation compiles without spills there (128 x 128), else one
+    # CTA per block.
     for (d, causal), entries in flash.HOPPER_PLAN.items():
         for k, _ in entries:
             plain = flash.hopper_config(d, causal, k)
@@ -100,6 +105,10 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
             else:
                 assert alibi_cfg == plain
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
-            assert not rope_cfg.persistent and rope_cfg.block_n == plain.block_n
+            fits = flash_hopper.rope_fits_persistent(plain)
+            assert rope_cfg.persistent == (plain.persistent and fits)
+            assert rope_cfg.block_n == plain.block_n
     assert flash.hopper_config(128, False, 8192).persistent
-    assert not flash.hopper_config(128, True, 8192).persistent
+    assert flash.hopper_config(128, True, 8192).persistent
+    assert flash.hopper_config(64, False, 1024).block_m == 192
+    assert flash.hopper_config(128, False, 2048, rope=True).persistent

@@ -5,6 +5,8 @@ so a row the kernel forgets to write fails. Needs an sm_90a GPU."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,49 @@ def test_one_wgmma_on_known_data(rng, dtype):
     s = a @ b.T
     np.testing.assert_array_equal(buffers.read_buffer(s_out, np.float32, (64, 64)), s)
     np.testing.assert_array_equal(buffers.read_buffer(o_out, np.float32, (64, 128)), s @ v)
+
+
+# One small case per kernel shape the dispatch runs or the ablation names, for
+# the sanitizers (bench/sanitize.sh runs racecheck, synccheck and initcheck on
+# the small tests): (head dim, config, alibi, rope).
+SANITIZED = [
+    *((64, flash_hopper.HopperConfig(128, 64, step), False, 0) for step in (1, 2, 3)),
+    (128, flash_hopper.HopperConfig(128, 128, 4), False, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5), False, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True), False, 0),
+    (128, flash_hopper.HopperConfig(128, 192, 5, persistent=True), False, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_mma=True), True, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True), False, 1),
+    (128, flash_hopper.HopperConfig(128, 192, 5), False, 2),
+    (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True), False, 0),
+    (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True, alibi_mma=True), True, 0),
+    (64, flash_hopper.HopperConfig(192, 128, 5), False, 1),
+]
+
+
+@pytest.mark.small
+@pytest.mark.parametrize(
+    "d, cfg, alibi, rope", SANITIZED, ids=lambda x: x.label() if hasattr(x, "label") else str(x)
+)
+@pytest.mark.parametrize("causal", [False, True])
+def test_small_case_of_each_dispatched_kernel(rng, d, cfg, alibi, rope, causal, monkeypatch):
+    # Two query blocks and a partial key tile, GQA, Nq != Nk; the persistent
+    # grid on 2 CTAs (an item after another). Against FP64 with ALiBi's bias
+    # spelled out and q, k rotated by the standalone pass.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 2)
+    q, k, v = _inputs(rng, 1, 2, cfg.block_m + 5, 300, d, "bfloat16", kvh=1)
+    slopes = np.array([[0.25, 0.0625]], np.float32) if alibi else None
+    kwargs = {"alibi_slopes": slopes} if alibi else {}
+    nq, nk = q.shape[2], k.shape[2]
+    if rope:
+        cos, sin = ap.rope_tables(nk, d)
+        kwargs |= {"rope": (cos, sin), "rope_interleaved": rope == 2}
+        k = ap.rope(k, cos, sin, interleaved=rope == 2)
+    out = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, **kwargs)()
+    if rope:
+        q = ap.rope(q, cos, sin, offset=nk - nq, interleaved=rope == 2)
+    bias = _alibi_bias(slopes, nq, nk) if alibi else None
+    assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal, bias=bias)
 
 
 @pytest.mark.parametrize("cfg", flash_hopper.CONFIGS, ids=lambda c: c.label())
@@ -223,6 +268,22 @@ def test_three_consumer_warpgroups_match_fp64(rng, cfg, causal, monkeypatch):
             assert_close_to_reference(out, q, k, v, dtype, causal=causal)
             _, ref_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
             np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{(nq, nk)}")
+    if cfg.step >= 4:
+        # ALiBi per score and its key part on the tensor cores (the plan's
+        # ALiBi calls at D=64), GQA, Nq != Nk.
+        q, k, v = _inputs(rng, 2, 4, 700, 1000, 64, "bfloat16", kvh=2)
+        slopes = rng.uniform(0.01, 1.0, (2, 4)).astype(np.float32)
+        _check_alibi(q, k, v, slopes, causal, cfg)
+        _check_alibi(q, k, v, slopes, causal, replace(cfg, alibi_mma=True))
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.THREE_WARPGROUP_CONFIGS[:2], ids=lambda c: c.label())
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_three_consumer_warpgroups_with_rope(cfg, interleaved, causal):
+    # Each consumer warpgroup rotates its 64 of the 192 Q rows (the plan's
+    # RoPE calls at D=64 run one CTA per block: rope_fits_persistent).
+    _check_rope(cfg, 11 + cfg.step, interleaved, causal, dims=(64,))
 
 
 @pytest.mark.parametrize("cfg", flash_hopper.EXP2_POLY_CONFIGS, ids=lambda c: c.label())
@@ -445,14 +506,15 @@ def test_rope_on_the_persistent_grid(ctas, interleaved, causal, monkeypatch):
     _check_rope(cfg, 7 + (ctas or 0), interleaved, causal)
 
 
-def _check_rope(cfg, seed, interleaved, causal):
+def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128)):
     # The same rounding as the standalone pass (rope_pairs.h), so the output
     # equals the plain kernel's on q and k both rotated by the pass, to one
     # bf16 ulp (two compiles may contract differently); and meets FP64 on the
     # rotated inputs.
     torch = pytest.importorskip("torch")
     g = torch.Generator(device="cuda").manual_seed(seed * 10 + 2 * interleaved + causal)
-    for d, (nq, nk) in [(64, (1000, 1000)), (128, (300, 1025)), (128, (17, 129))]:
+    shapes = [(64, (1000, 1000)), (64, (193, 400)), (128, (300, 1025)), (128, (17, 129))]
+    for d, (nq, nk) in [(d, lengths) for d, lengths in shapes if d in dims]:
         q, k, v = (
             torch.randn(2, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
             for h, n in ((4, nq), (2, nk), (2, nk))
@@ -490,25 +552,26 @@ def test_rope_calls_take_the_wgmma_kernel():
     assert_close_to_reference(out.float().cpu().numpy(), *np_in, "bfloat16", causal=True)
 
 
+@pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
 @pytest.mark.parametrize("n", [2000, 4100])
 @pytest.mark.parametrize("causal", [False, True])
-def test_alibi_with_rope_takes_the_plans_kernel(causal, n):
+def test_alibi_with_rope_takes_the_plans_kernel(causal, n, d):
     # Both at once: the plan's tile with ALiBi's key part on the tensor cores
-    # (below 4K keys the persistent grid on 128 x 128, from 4K the wide tile,
-    # 176 keys at D=128, one CTA per block), against FP64 on rotated q and k
-    # with the bias.
+    # (D=128: below 4K keys the persistent grid on 128 x 128, from 4K the wide
+    # tile, 176 keys, one CTA per block; D=64: three consumer warpgroups on 192
+    # x 128, one CTA per block, or below 4K causal keys step (c)), against FP64
+    # on rotated q and k with the bias.
     torch = pytest.importorskip("torch")
     from attention_proto.ops import flash
 
     g = torch.Generator(device="cuda").manual_seed(5)
     q, k, v = (
-        torch.randn(1, 2, n, 128, device="cuda", dtype=torch.bfloat16, generator=g)
-        for _ in range(3)
+        torch.randn(1, 2, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3)
     )
-    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, 128))
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, d))
     slopes = torch.tensor([[0.5, 0.03]], device="cuda", dtype=torch.float32)
     prep = flash.prepare(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
-    assert prep.config == flash.hopper_config(128, causal, n, alibi=True, rope=True)
+    assert prep.config == flash.hopper_config(d, causal, n, alibi=True, rope=True)
     out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
     rq, rk = ap.rope(q, cos, sin), ap.rope(k, cos, sin)
     torch.cuda.synchronize()

@@ -24,8 +24,9 @@ HEADS = {64: 32, 128: 16}  # H * D = 2048
 FLEX_LENGTH = 8192  # Flex compiles per shape: timed at the headline N only
 # (step, block_m, block_n): every step on 128 x 128 tiles, the steps that run
 # on 128 x 64 tiles (the D=64 dispatch's tile below 4K keys), and step (e) on
-# the wider key tiles flash.HOPPER_PLAN takes from 4K/8K keys, for the tile
-# question; a fourth field True: the persistent grid (HopperConfig.persistent).
+# the wider key tiles flash.HOPPER_PLAN takes from 4K/8K keys, and three
+# consumer warpgroups on 192 x 128 (D=64 only), for the tile question; a fourth
+# field True: the persistent grid (HopperConfig.persistent).
 VARIANTS = (
     (1, 128, 128),
     (2, 128, 128),
@@ -39,6 +40,8 @@ VARIANTS = (
     (5, 128, 192),
     (5, 128, 128, True),
     (5, 128, 192, True),
+    (5, 192, 128),
+    (5, 192, 128, True),
 )
 STEP_LETTER = {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
 
@@ -65,14 +68,15 @@ def _resources(d: int) -> list[dict]:
     from .. import sass
     from ..ops import flash_hopper
 
-    configs = [variant_config(*variant) for variant in VARIANTS]
+    variants = _variants(False, d)
+    configs = [variant_config(*variant) for variant in variants]
     specs = [flash_hopper.spec(d, "bfloat16", False, cfg) for cfg in configs]
     # One NVRTC compile each (the archive keeps no ptxas log), all at once:
     # sequentially they took ~100 s of a 10-minute device call (session 10).
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(pool.map(lambda spec: runtime.compile_for(spec, flash_hopper.ARCH), specs))
     out = []
-    for variant, cfg, spec, result in zip(VARIANTS, configs, specs, results, strict=True):
+    for variant, cfg, spec, result in zip(variants, configs, specs, results, strict=True):
         text = sass.disassemble(result.binary)
         res = sass.resources_from_log(result.log, spec.entry)
         out.append(
@@ -89,9 +93,16 @@ def _resources(d: int) -> list[dict]:
     return out
 
 
-def _variants(quick):
-    """The variants _row times: the five steps only in a quick run."""
-    return VARIANTS if not quick else VARIANTS[:5]
+def _variants(quick, d):
+    """The variants _row times at head dim d: the five steps only in a quick
+    run; 192 query rows at the head dims built for them."""
+    from ..ops import flash_hopper
+
+    return [
+        v
+        for v in (VARIANTS if not quick else VARIANTS[:5])
+        if v[1] != 192 or d in flash_hopper.THREE_WARPGROUP_HEAD_DIMS
+    ]
 
 
 def _row_specs(lengths, quick):
@@ -104,7 +115,7 @@ def _row_specs(lengths, quick):
         for causal in (False, True):
             specs.append(flash.spec(d, "bfloat16", causal, best_config(d, "bfloat16", causal)))
             configs = {flash.hopper_config(d, causal, n) for n in lengths}
-            configs |= {variant_config(*v) for v in _variants(quick)}
+            configs |= {variant_config(*v) for v in _variants(quick, d)}
             specs += [flash_hopper.spec(d, "bfloat16", causal, cfg) for cfg in configs]
     return specs
 
@@ -139,7 +150,7 @@ def _row(torch, ap, d, causal, n, peers, flex, quick):
     row["mma_sync_config"] = cfg.label()
     mma_sync = lambda q, k, v: ap.flash_attention(q, k, v, causal=causal, config=cfg)  # noqa: E731
     record("mma_sync", mma_sync, [qkv])
-    for variant in _variants(quick):
+    for variant in _variants(quick, d):
         key = variant_key(*variant)
         try:
             prep = flash_hopper.Prepared(*qkv, causal=causal, config=variant_config(*variant))

@@ -458,21 +458,21 @@ HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
 # TFLOP/s, causal 328 against 297) and on 128 x 192 from 4K (4K/8K/16K:
 # 556/580/591 against 532/570/583), at D=64 on 128 x 192 from 4K (402/419/422
 # against step (c) 128 x 64's 393/403/406; causal 343/371/393 against
-# 330/362/385). D=64 below 4K keeps step (c) on 128 x 64 (1K: 354 against
-# 338). D=128 causal from 8K keys: session 11's sweep at 1390c85 (the
-# persistent grid's causal rounds alternating direction since then): at 8K
-# one CTA per block on 128 x 192 522 TFLOP/s against persistent 506 and 128
-# x 176's 501; at 16K persistent 128 x 192 584 against 567 (cuDNN 537/558).
+# 330/362/385). Session 11, bench/tile_sweep.py at 879f021 (H200, kernel
+# only; wip/results/*879f021*): D=64 on three consumer warpgroups (192 x 128,
+# persistent) full 373/447/475/483 at 1K/4K/8K/16K against 128 x 192
+# persistent 338/408/425/435 and step (c) 357 at 1K (cuDNN 434/456/456/457);
+# causal 241/364/423/452 against step (c) 257/340/364/388 (cuDNN
+# 334/406/429/441), so step (c) stays below 4K causal keys. D=128 causal
+# from 4K: persistent 128 x 192 463/536/565 at 4K/8K/16K against one CTA per
+# block on 128 x 176 456/528/572 and 128 x 192 422/499/562 (cuDNN
+# 513/541/560); session 11's first sweep (1390c85), which had put one CTA per
+# block from 8K, ran beside GPU tests on the same card and is not used.
 HOPPER_PLAN = {
     (128, False): ((0, (5, 128, 128, True)), (4096, (5, 128, 192, True))),
-    (128, True): (
-        (0, (5, 128, 128, True)),
-        (4096, (5, 128, 192, True)),
-        (8192, (5, 128, 192, False)),
-        (16384, (5, 128, 192, True)),
-    ),
-    (64, False): ((0, (3, 128, 64, False)), (4096, (5, 128, 192, True))),
-    (64, True): ((0, (3, 128, 64, False)), (4096, (5, 128, 192, True))),
+    (128, True): ((0, (5, 128, 128, True)), (4096, (5, 128, 192, True))),
+    (64, False): ((0, (5, 192, 128, True)),),
+    (64, True): ((0, (3, 128, 64, False)), (4096, (5, 192, 128, True))),
 }
 
 

@@ -32,6 +32,13 @@ BLOCK_NS = (64, 128, 160, 176, 192)
 THREE_WARPGROUP_HEAD_DIMS = (64,)
 
 
+def builds(config, head_dim: int, rope: int = 0) -> bool:
+    """Whether spec() builds this configuration at head_dim (with rope)."""
+    if config.block_m == 192 and head_dim not in THREE_WARPGROUP_HEAD_DIMS:
+        return False
+    return not (rope and config.persistent and not rope_fits_persistent(config))
+
+
 def rope_fits_persistent(config) -> bool:
     """ROPE on the persistent grid: on tiles with more keys (128 x 192: 20-44
     bytes) or rows (192 x 128: 224-240) ptxas spilled around the call that
@@ -190,7 +197,7 @@ def all_specs():
             for t in DTYPES
             for c in (False, True)
             for cfg in EXP2_POLY_CONFIGS
-            if cfg.block_m != 192 or d in THREE_WARPGROUP_HEAD_DIMS
+            if builds(cfg, d)
         ]
     )
     return plain + variant_specs()
@@ -225,10 +232,11 @@ def variant_specs():
     RoPE on the plan's tiles: what CI compiles of the variants."""
     from . import flash  # imports this module
 
-    configs = flash.hopper_plan_configs(rope=True) | {
-        HopperConfig(step=flash.HOPPER_FALLBACK_STEP),
-        HopperConfig(step=1),
-    }
+    configs = (
+        flash.hopper_plan_configs(rope=True)
+        | {HopperConfig(step=flash.HOPPER_FALLBACK_STEP), HopperConfig(step=1)}
+        | set(THREE_WARPGROUP_CONFIGS)
+    )
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     # ALIBI=2: the ALiBi calls' plan and the other configurations' tiles with
     # it, at each head dim where the key block fits.
@@ -243,6 +251,7 @@ def variant_specs():
             for t in DTYPES
             for c in (False, True)
             for cfg in sorted(configs, key=HopperConfig.label)
+            if builds(cfg, d, variant.get("rope", 0))
         ]
         + [
             spec(d, t, c, cfg, alibi=True)
@@ -250,7 +259,7 @@ def variant_specs():
             for t in DTYPES
             for c in (False, True)
             for cfg in sorted(mma, key=HopperConfig.label)
-            if fits_alibi_mma(cfg, d)
+            if fits_alibi_mma(cfg, d) and builds(cfg, d)
         ]
         + [
             # A call with ALiBi and RoPE both: the plan's kernel for it.
