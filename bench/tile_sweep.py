@@ -8,8 +8,9 @@ ALiBi). Sessions 9 to 11 used it to pick flash.HOPPER_PLAN's tiles; the suites
 (bench hopper, bench variants) then measure what the dispatch picks. Run it
 alone on the card: session 11's first sweep ran beside GPU tests and misled.
 
-    python3 bench/tile_sweep.py [--compile] [--d 64]
-    # --compile: NVRTC only, no GPU; --d: one head dim's rows only
+    python3 bench/tile_sweep.py [--compile] [--d 64] [--group plain|variants]
+    # --compile: NVRTC only, no GPU; --d: one head dim's rows only; --group:
+    # the plain rows, or the ALiBi / RoPE rows with their plain baselines
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""
 
 from __future__ import annotations
@@ -54,19 +55,34 @@ ALIBI = [
     (5, 176, {}),
     (5, 176, {"alibi_mma": True}),
     (5, 128, {"alibi_mma": True, "persistent": True}),
+    (5, 176, {"alibi_mma": True, "persistent": True}),
 ]
 ALIBI_LENGTHS = (2048, 8192)
+# RoPE (q rotated in the kernel; k as given: the kernel's share only) at the
+# tiles a RoPE call could take, beside the same tile's plain kernel (D=128).
+ROPE = [
+    (5, 128, {"persistent": True}),
+    (5, 128, {}),
+    (5, 176, {}),
+    (5, 192, {}),
+]
 
 
 def plan():
-    """(d, causal, step, block_n, options, alibi, lengths) of every timed row."""
+    """(d, causal, step, block_n, options, variant, lengths) of every timed
+    row, variant "" (plain), "alibi" or "rope"; --group plain or variants
+    keeps one part (the variants' part with its plain baselines)."""
+    group = sys.argv[sys.argv.index("--group") + 1] if "--group" in sys.argv else None
     for causal in (False, True):
-        for d, step, bn, opt in PLAIN:
-            yield d, causal, step, bn, opt, False, LENGTHS
-        for step, bn, opt in ALIBI:
-            yield 128, causal, step, bn, opt, True, ALIBI_LENGTHS
-            base = {k: x for k, x in opt.items() if k != "alibi_mma"}
-            yield 128, causal, step, bn, base, False, ALIBI_LENGTHS
+        if group in (None, "plain"):
+            for d, step, bn, opt in PLAIN:
+                yield d, causal, step, bn, opt, "", LENGTHS
+        if group in (None, "variants"):
+            for name, rows in (("alibi", ALIBI), ("rope", ROPE)):
+                for step, bn, opt in rows:
+                    yield 128, causal, step, bn, opt, name, ALIBI_LENGTHS
+                    base = {k: x for k, x in opt.items() if k != "alibi_mma"}
+                    yield 128, causal, step, bn, base, "", ALIBI_LENGTHS
 
 
 def config(step, bn, opt):
@@ -86,21 +102,30 @@ def compile_all():
     specs = {
         s.name: s
         for d, c, step, bn, opt, a, _ in selected(plan())
-        for s in [fh.spec(d, "bfloat16", c, config(step, bn, opt), alibi=a)]
+        for s in [
+            fh.spec(
+                d, "bfloat16", c, config(step, bn, opt), alibi=a == "alibi", rope=int(a == "rope")
+            )
+        ]
     }
-    print(runtime.prebuild(list(specs.values()), fh.ARCH))
+    print(runtime.prebuild(list(specs.values()), fh.ARCH, jobs=os.cpu_count() or 1))
 
 
 def main():
     import torch
 
+    import attention_proto as ap
     from attention_proto.bench.callpath import _gpu_time, _sdpa
     from attention_proto.reference import alibi_slopes
 
     cudnn = _sdpa(torch, "CUDNN_ATTENTION")
     rows = []
-    peers = [(d, c, 0, 0, {}, False, LENGTHS) for d in (128, 64) for c in (False, True)]
-    for d, causal, step, bn, opt, alibi, lengths in selected(list(plan()) + peers):
+    peers = [(d, c, 0, 0, {}, "", LENGTHS) for d in (128, 64) for c in (False, True)]
+    seen = set()
+    for d, causal, step, bn, opt, variant, lengths in selected(list(plan()) + peers):
+        if (d, causal, step, bn, str(opt), variant, lengths) in seen:
+            continue  # a plain baseline two variant rows share
+        seen.add((d, causal, step, bn, str(opt), variant, lengths))
         for n in lengths:
             b, h = 16384 // n, 2048 // d
             qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]
@@ -110,13 +135,15 @@ def main():
                 t = _gpu_time(torch, lambda q, k, v, c=causal: cudnn(q, k, v, c), [qkv])
             else:
                 cfg = config(step, bn, opt)
-                name = ("alibi_" if alibi else "") + cfg.label()
-                slopes = (
-                    torch.tensor(alibi_slopes(h), device="cuda", dtype=torch.float32)
-                    if alibi
-                    else None
-                )
-                prep = fh.Prepared(*qkv, causal=causal, config=cfg, alibi_slopes=slopes)
+                name = (variant + "_" if variant else "") + cfg.label()
+                extra = {}
+                if variant == "alibi":
+                    slopes = alibi_slopes(h)
+                    extra["alibi_slopes"] = torch.tensor(slopes, device="cuda").float()
+                if variant == "rope":
+                    tables = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, d))
+                    extra["rope"] = tuple(tables)
+                prep = fh.Prepared(*qkv, causal=causal, config=cfg, **extra)
                 t = _gpu_time(torch, lambda p: p.launch(), [(prep,)])
             row = {
                 "d": d,
