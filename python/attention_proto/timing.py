@@ -38,9 +38,13 @@ def benchmark_kernel_gpu_time(
     return summarize(pipeline.benchmark(grid, block, shared_bytes, args, warmup, iterations))
 
 
-def time_callable(fn, *, warmup=4, iterations=50, before_each=None) -> TimingStats:
+def time_callable(fn, *, warmup=4, iterations=50, before_each=None, repeat=1) -> TimingStats:
     """GPU seconds of fn() by events on the legacy default stream, which torch's
-    default stream shares; `before_each` (not timed) can rotate inputs."""
+    default stream shares; `before_each` (not timed) can rotate inputs. With
+    repeat > 1 each sample is `repeat` calls back to back between the events,
+    divided by `repeat`: the host's time to issue a call then hides under the
+    previous call's GPU work, as in a model's steady state, instead of reading
+    as GPU time after each synchronize."""
     for _ in range(warmup):
         if before_each:
             before_each()
@@ -51,8 +55,9 @@ def time_callable(fn, *, warmup=4, iterations=50, before_each=None) -> TimingSta
         if before_each:
             before_each()
         start.record()
-        fn()
+        for _ in range(repeat):
+            fn()
         end.record()
         end.synchronize()
-        samples.append(end.elapsed_ms_since(start) * 1e-3)
+        samples.append(end.elapsed_ms_since(start) * 1e-3 / repeat)
     return summarize(samples)

@@ -2,7 +2,11 @@
 
 Shapes (the issue's): D = 128, H = 32, bf16, N = 2048 and 8192 at B*N = 16K
 tokens, causal and not. Every number is a public call with torch tensors,
-timed like the peers (CUDA events, median of ITERATIONS after warm-up); each
+timed like the peers (CUDA events around REPEAT calls back to back, so a
+call's host work hides under the previous call's GPU work as in a model's
+steady state; median of ITERATIONS // REPEAT such batches after warm-up;
+until session 11 each call was timed alone after a synchronize, which counted
+the variants' extra host work, about 3-6 % of a 1 ms call, as GPU time); each
 input tensor is 32 MB or more, so L2 does not hold a call's inputs. A variant
 and its base are timed in turn, ROUNDS times (base, variant, base, ...): the
 percentage is the median of the rounds' ratios, so a drift of the card's clock
@@ -17,8 +21,9 @@ the same kernel pair read -0.5 % and +3.6 % in two runs of session 7).
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
   RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one
   standalone pass, q by the kernel before its key loop) against base; beside it,
-  kernel only, the ROPE kernel on keys already rotated (as a KV cache holds
-  them) against the plain kernel: the fused rotation's own cost.
+  kernel only, the dispatched ROPE kernel (on sm_90a the wgmma kernel; until
+  session 11 the mma.sync kernel) on keys already rotated (as a KV cache holds
+  them) against the dispatched plain kernel: the fused rotation's own cost.
 - ALiBi fused: flash_attention(..., alibi_slopes="default") against base; the
   peers' own cost of the same bias: SDPA with an additive [1, H, N, N] bias
   tensor against SDPA without one (its default backend each time), and
@@ -43,11 +48,12 @@ TOKENS = 16 * 1024
 LENGTHS = (2048, 8192)
 GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
 ITERATIONS = 30
+REPEAT = 5  # calls per timed batch
 ROUNDS = 5
 
 
 def _time(fn, iters):
-    s = time_callable(fn, warmup=5, iterations=iters)
+    s = time_callable(fn, warmup=5, iterations=max(iters // REPEAT, 3), repeat=REPEAT)
     return s.median_s * 1e3, s.cv
 
 
@@ -64,7 +70,7 @@ def _paired(fns, iters, rounds=ROUNDS):
         f()  # warm-up once each, then rounds without a cold first call
     for _ in range(rounds):
         for i, f in enumerate(fns):
-            t = time_callable(f, warmup=2, iterations=iters)
+            t = time_callable(f, warmup=2, iterations=max(iters // REPEAT, 3), repeat=REPEAT)
             meds[i].append(t.median_s * 1e3)
             cvs[i].append(t.cv)
     times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]
@@ -173,8 +179,9 @@ def _rows(torch, ap, iters):
             # The kernel's own share (a diagnostic, kernel only): the ROPE
             # kernel on keys already rotated (as a KV cache holds them) against
             # the plain kernel, both relaunched from a prepared problem.
-            plain = flash.Prepared(q, k, v, causal=causal)
-            fused = flash.Prepared(q, k, v, causal=causal, rope=(cos, sin))
+            plain = flash.prepare(q, k, v, causal=causal)
+            fused = flash.prepare(q, k, v, causal=causal, rope=(cos, sin))
+            row["rope_kernel"] = fused.reason
             times, pcts = _paired([plain.launch, fused.launch], iters)
             (
                 (row["base_kernel_ms"], row["base_kernel_cv"]),

@@ -204,7 +204,12 @@ def _rope_in_kernel(f, rows, causal, n) -> None:
         f"The fused RoPE kernel's own cost (q rotated in the kernel), {_tag(causal)} mask",
         "The ROPE flash kernel on keys already rotated (as a KV cache holds them) against the "
         "plain kernel, kernel only (prepared relaunch), D=128, H=32, bf16, same run: "
-        f"{'; '.join(parts)}. The public rope= call adds the standalone pass over k.",
+        f"{'; '.join(parts)}. The public rope= call adds the standalone pass over k. "
+        + (
+            f"Kernel: the dispatched one ({worst['rope_kernel']})."
+            if "rope_kernel" in worst
+            else "Kernel: the mma.sync kernel (runs before session 11)."
+        ),
         ["proto7", "rope", "fused", "kernel", _tag(causal)],
         metric="rope_in_kernel_overhead_pct_max",
         value=worst["rope_in_kernel_pct"],
