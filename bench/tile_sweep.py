@@ -8,9 +8,10 @@ ALiBi). Sessions 9 to 11 used it to pick flash.HOPPER_PLAN's tiles; the suites
 (bench hopper, bench variants) then measure what the dispatch picks. Run it
 alone on the card: session 11's first sweep ran beside GPU tests and misled.
 
-    python3 bench/tile_sweep.py [--compile] [--d 64] [--group plain|variants]
+    python3 bench/tile_sweep.py [--compile] [--d 64] [--group plain|variants] [--heads 32]
     # --compile: NVRTC only, no GPU; --d: one head dim's rows only; --group:
-    # the plain rows, or the ALiBi / RoPE rows with their plain baselines
+    # the plain rows, or the ALiBi / RoPE rows with their plain baselines;
+    # --heads: heads per call (default H*D = 2048)
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""
 
 from __future__ import annotations
@@ -127,7 +128,10 @@ def main():
             continue  # a plain baseline two variant rows share
         seen.add((d, causal, step, bn, str(opt), variant, lengths))
         for n in lengths:
-            b, h = 16384 // n, 2048 // d
+            # --heads H: bench variants' shape (H=32 at B*N = 16K tokens)
+            # instead of H*D = 2048.
+            h = int(sys.argv[sys.argv.index("--heads") + 1]) if "--heads" in sys.argv else 2048 // d
+            b = 16384 // n
             qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]
             fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
             if step == 0:
