@@ -82,8 +82,9 @@ def test_the_plan_is_measured_ascending_and_compiled():
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
             assert flash_hopper.spec(d, "bfloat16", causal, rope_cfg, rope=1).name in names
             both = flash.hopper_config(d, causal, k, alibi=True, rope=True)
-            assert both.alibi_mma == (both.step >= 4)
-            assert both.persistent == (persistent and flash_hopper.rope_fits_persistent(both))
+            # ALiBi with RoPE: one CTA per block (ptxas spilled on the
+            # persistent grid, causal ALIBI=2 + ROPE).
+            assert both.alibi_mma == (both.step >= 4) and not both.persistent
             for mode in (1, 2):
                 spec = flash_hopper.spec(d, "float16", causal, both, alibi=True, rope=mode)
                 assert spec.name in names

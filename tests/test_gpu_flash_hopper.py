@@ -58,6 +58,12 @@ SANITIZED = [
     (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True), False, 0),
     (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True, alibi_mma=True), True, 0),
     (64, flash_hopper.HopperConfig(192, 128, 5), False, 1),
+    (128, flash_hopper.HopperConfig(128, 176, 5, persistent=True, alibi_mma=True), True, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, alibi_mma=True), True, 1),
+    (128, flash_hopper.HopperConfig(128, 176, 5, alibi_mma=True), True, 2),
+    (64, flash_hopper.HopperConfig(192, 128, 5, alibi_mma=True), True, 1),
+    (64, flash_hopper.HopperConfig(128, 64, 3), True, 1),
+    (128, flash_hopper.HopperConfig(128, 128, 2), False, 0),
 ]
 
 
@@ -261,6 +267,7 @@ def test_three_consumer_warpgroups_match_fp64(rng, cfg, causal, monkeypatch):
             (2, 4, 2, 193, 191),
             (1, 2, 2, 17, 1025),
             (2, 4, 1, 1025, 1000),
+            (1, 2, 1, 1025, 300),  # causal: 192-row items without keys
         ]:
             dtype = "bfloat16" if nk % 2 else "float16"
             q, k, v = _inputs(rng, b, h, nq, nk, 64, dtype, kvh=kvh)
@@ -270,7 +277,8 @@ def test_three_consumer_warpgroups_match_fp64(rng, cfg, causal, monkeypatch):
             np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=f"{(nq, nk)}")
     if cfg.step >= 4:
         # ALiBi per score and its key part on the tensor cores (the plan's
-        # ALiBi calls at D=64), GQA, Nq != Nk.
+        # ALiBi calls at D=64), GQA, Nq != Nk; persistent ones on 3 CTAs.
+        monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
         q, k, v = _inputs(rng, 2, 4, 700, 1000, 64, "bfloat16", kvh=2)
         slopes = rng.uniform(0.01, 1.0, (2, 4)).astype(np.float32)
         _check_alibi(q, k, v, slopes, causal, cfg)
@@ -310,6 +318,9 @@ def test_exp2_on_the_fma_pipe_matches_fp64(rng, cfg, causal, monkeypatch):
         q = to_dtype(np.asarray(q, np.float32) * 20, "bfloat16")
         out = _run(q, k, v, causal=causal, config=cfg)
         assert_close_to_reference(out, q, k, v, "bfloat16", causal=causal)
+        # The polynomial ran: the output differs from the all-MUFU kernel's.
+        mufu = _run(q, k, v, causal=causal, config=replace(cfg, exp2_poly=0))
+        assert not np.array_equal(np.asarray(out, np.float32), np.asarray(mufu, np.float32))
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -44,7 +44,10 @@ def time_callable(fn, *, warmup=4, iterations=50, before_each=None, repeat=1) ->
     repeat > 1 each sample is `repeat` calls back to back between the events,
     divided by `repeat`: the host's time to issue a call then hides under the
     previous call's GPU work, as in a model's steady state, instead of reading
-    as GPU time after each synchronize."""
+    as GPU time after each synchronize (before_each then runs once per batch;
+    the CV is over batch means, so about sqrt(repeat) smaller)."""
+    if repeat < 1:
+        raise ValueError(f"[timing] repeat must be >= 1, got {repeat}")
     for _ in range(warmup):
         if before_each:
             before_each()

@@ -10,7 +10,7 @@ namespace ap {
 // -inf for masked scores, NaN for a NaN score): x = j + f with j = round(x)
 // and f in [-0.5, 0.5]; 2^f by a cubic with p(0) = 1 (so the row max's
 // weight is 1, as from ex2) and the least maximum relative error under that
-// (1.0e-4, a fifth of an fp16 ulp; tests/test_exp2_poly.py), 2^j by
+// (1.0e-4, a tenth of an fp16 ulp; tests/test_exp2_poly.py), 2^j by
 // writing j + 127 into a float's exponent. x is first clamped to -127 with
 // NaN kept (max.NaN), where the exponent's 2^-127 is written as 0: masked
 // scores give exactly 0, as ex2.approx.ftz does, and NaN stays NaN through
@@ -26,7 +26,7 @@ __device__ __forceinline__ float exp2_poly(float x) {
   float p = __fmaf_rn(0.0550089292f, f, 0.242210969f);
   p = __fmaf_rn(p, f, 0.693282902f);
   p = __fmaf_rn(p, f, 1.f);
-  return __fmul_rn(p, __int_as_float(__float_as_int(t) << 23));
+  return __fmul_rn(p, __uint_as_float(__float_as_uint(t) << 23u));
 }
 
 } // namespace ap

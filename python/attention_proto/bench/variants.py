@@ -23,7 +23,9 @@ the same kernel pair read -0.5 % and +3.6 % in two runs of session 7).
   standalone pass, q by the kernel before its key loop) against base; beside it,
   kernel only, the dispatched ROPE kernel (on sm_90a the wgmma kernel; until
   session 11 the mma.sync kernel) on keys already rotated (as a KV cache holds
-  them) against the dispatched plain kernel: the fused rotation's own cost.
+  them) against the dispatched plain kernel: the fused rotation's own cost,
+  and where the two dispatches differ in grid (8K: the plain call persistent,
+  RoPE one CTA per block) that difference too; rope_kernel names the kernel.
 - ALiBi fused: flash_attention(..., alibi_slopes="default") against base; the
   peers' own cost of the same bias: SDPA with an additive [1, H, N, N] bias
   tensor against SDPA without one (its default backend each time), and

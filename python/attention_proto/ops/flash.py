@@ -481,15 +481,18 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
     13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
     per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles; with RoPE, the persistent grid on 128 x 128 tiles and
-    one CTA per block on larger ones (spec() refuses ROPE on the persistent
-    grid there: ptxas spilled)."""
+    fit beside the tiles; with RoPE, the persistent grid on 128 x 128 tiles
+    without ALiBi and one CTA per block otherwise (spec() refuses ROPE on the
+    persistent grid on larger tiles: ptxas spilled)."""
     from . import flash_hopper  # imports this module
 
     entries = HOPPER_PLAN[d, bool(causal)]
     step, block_m, block_n, persistent = [e for k, e in entries if seqlen_k >= k][-1]
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent)
-    if rope and persistent and not flash_hopper.rope_fits_persistent(cfg):
+    # RoPE on the persistent grid only where its kernel compiles without
+    # spills: 128 x 128, and not with ALiBi (ptxas spilled 8-16 bytes in the
+    # causal ALIBI=2 + ROPE kernel there).
+    if rope and persistent and (alibi or not flash_hopper.rope_fits_persistent(cfg)):
         cfg = replace(cfg, persistent=False)
     return flash_hopper.with_alibi_mma(cfg, d) if alibi and step >= 4 else cfg
 
