@@ -175,31 +175,21 @@ def spec(
 def all_specs():
     """Every variant CI compiles for sm_90a (kept out of catalog.all_specs: the
     archive prebuild compiles that for the local GPU, which may not be sm_90)."""
-    plain = (
-        [
-            spec(d, t, c, cfg)
-            for d in HEAD_DIMS
-            for t in DTYPES
-            for c in (False, True)
-            for cfg in dict.fromkeys(ALL_CONFIGS + plan_configs() + PERSISTENT_CONFIGS)
-            if cfg.block_m != 192
-        ]
-        + [
-            spec(d, t, c, cfg)
-            for d in THREE_WARPGROUP_HEAD_DIMS
-            for t in DTYPES
-            for c in (False, True)
-            for cfg in THREE_WARPGROUP_CONFIGS
-        ]
-        + [
-            spec(d, t, c, cfg)
-            for d in HEAD_DIMS
-            for t in DTYPES
-            for c in (False, True)
-            for cfg in EXP2_POLY_CONFIGS
-            if builds(cfg, d)
-        ]
+    configs = dict.fromkeys(
+        ALL_CONFIGS
+        + plan_configs()
+        + PERSISTENT_CONFIGS
+        + THREE_WARPGROUP_CONFIGS
+        + EXP2_POLY_CONFIGS
     )
+    plain = [
+        spec(d, t, c, cfg)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for c in (False, True)
+        for cfg in configs
+        if builds(cfg, d)
+    ]
     return plain + variant_specs()
 
 
