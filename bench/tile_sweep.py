@@ -73,7 +73,7 @@ def plan():
     """(d, causal, step, block_n, options, variant, lengths) of every timed
     row, variant "" (plain), "alibi" or "rope"; --group plain or variants
     keeps one part (the variants' part with its plain baselines)."""
-    group = sys.argv[sys.argv.index("--group") + 1] if "--group" in sys.argv else None
+    group = option("--group")
     for causal in (False, True):
         if group in (None, "plain"):
             for d, step, bn, opt in PLAIN:
@@ -86,6 +86,11 @@ def plan():
                     yield 128, causal, step, bn, base, "", ALIBI_LENGTHS
 
 
+def option(name, default=None):
+    """The value after `name` on the command line, or `default`."""
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
 def config(step, bn, opt):
     opt = dict(opt)
     return fh.HopperConfig(opt.pop("block_m", 128), bn, step, **opt)
@@ -93,9 +98,9 @@ def config(step, bn, opt):
 
 def selected(rows):
     """rows of plan() (or peers) at --d's head dim, or all of them."""
-    if "--d" not in sys.argv:
+    if option("--d") is None:
         return list(rows)
-    d = int(sys.argv[sys.argv.index("--d") + 1])
+    d = int(option("--d"))
     return [r for r in rows if r[0] == d]
 
 
@@ -130,7 +135,7 @@ def main():
         for n in lengths:
             # --heads H: bench variants' shape (H=32 at B*N = 16K tokens)
             # instead of H*D = 2048.
-            h = int(sys.argv[sys.argv.index("--heads") + 1]) if "--heads" in sys.argv else 2048 // d
+            h = int(option("--heads", 2048 // d))
             b = 16384 // n
             qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]
             fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)

@@ -77,8 +77,8 @@ static_assert(EXP2_POLY >= 0 && (EXP2_POLY == 0 || HOPPER_STEP >= 2), "EXP2_POLY
 // PERSISTENT with ROPE rotates each item's Q inside the item loop; its
 // warpgroup barrier after the rotation names its id in a register, because a
 // branch between two immediate ids there made ptxas serialize the wgmmas
-// (C7520). On key tiles wider than 128 ptxas spills around the rotation's
-// call, so the host takes ROPE persistent on 128-key tiles only.
+// (C7520). Where ptxas spills around the rotation's call the host does not
+// build it (flash_hopper.rope_fits_persistent).
 // ALIBI 2: ALiBi's key part on the tensor cores (alibi_key_operand), in the
 // warp-specialized loop of steps (d)/(e).
 static_assert(ALIBI >= 0 && ALIBI <= 2, "ALIBI: 0 none, 1 per score, 2 key part on tensor cores");

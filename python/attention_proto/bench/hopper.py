@@ -101,7 +101,7 @@ def _variants(quick, d):
     return [
         v
         for v in (VARIANTS if not quick else VARIANTS[:5])
-        if v[1] != 192 or d in flash_hopper.THREE_WARPGROUP_HEAD_DIMS
+        if flash_hopper.builds(variant_config(*v), d)
     ]
 
 

@@ -6,7 +6,7 @@ timed like the peers (CUDA events around REPEAT calls back to back, so a
 call's host work hides under the previous call's GPU work as in a model's
 steady state; median of ITERATIONS // REPEAT such batches after warm-up;
 until session 11 each call was timed alone after a synchronize, which counted
-the variants' extra host work, about 3-6 % of a 1 ms call, as GPU time); each
+the variants' extra host work as GPU time: docs/gpu-notes.md, session 11); each
 input tensor is 32 MB or more, so L2 does not hold a call's inputs. A variant
 and its base are timed in turn, ROUNDS times (base, variant, base, ...): the
 percentage is the median of the rounds' ratios, so a drift of the card's clock
@@ -54,8 +54,13 @@ REPEAT = 5  # calls per timed batch
 ROUNDS = 5
 
 
+def _batched(fn, iters, warmup):
+    """time_callable over about `iters` calls in batches of REPEAT."""
+    return time_callable(fn, warmup=warmup, iterations=max(iters // REPEAT, 3), repeat=REPEAT)
+
+
 def _time(fn, iters):
-    s = time_callable(fn, warmup=5, iterations=max(iters // REPEAT, 3), repeat=REPEAT)
+    s = _batched(fn, iters, warmup=5)
     return s.median_s * 1e3, s.cv
 
 
@@ -72,7 +77,7 @@ def _paired(fns, iters, rounds=ROUNDS):
         f()  # warm-up once each, then rounds without a cold first call
     for _ in range(rounds):
         for i, f in enumerate(fns):
-            t = time_callable(f, warmup=2, iterations=max(iters // REPEAT, 3), repeat=REPEAT)
+            t = _batched(f, iters, warmup=2)
             meds[i].append(t.median_s * 1e3)
             cvs[i].append(t.cv)
     times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]

@@ -489,12 +489,12 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     entries = HOPPER_PLAN[d, bool(causal)]
     step, block_m, block_n, persistent = [e for k, e in entries if seqlen_k >= k][-1]
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent)
-    # RoPE on the persistent grid only where its kernel compiles without
-    # spills: 128 x 128, and not with ALiBi (ptxas spilled 8-16 bytes in the
-    # causal ALIBI=2 + ROPE kernel there).
-    if rope and persistent and (alibi or not flash_hopper.rope_fits_persistent(cfg)):
+    if alibi and step >= 4:
+        cfg = flash_hopper.with_alibi_mma(cfg, d)
+    # RoPE on the persistent grid only where its kernel compiles without spills.
+    if rope and persistent and not flash_hopper.rope_fits_persistent(cfg):
         cfg = replace(cfg, persistent=False)
-    return flash_hopper.with_alibi_mma(cfg, d) if alibi and step >= 4 else cfg
+    return cfg
 
 
 def hopper_plan_words(cfg):

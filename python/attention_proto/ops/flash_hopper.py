@@ -32,18 +32,34 @@ BLOCK_NS = (64, 128, 160, 176, 192)
 THREE_WARPGROUP_HEAD_DIMS = (64,)
 
 
+def refusal(config, head_dim: int, rope: int = 0) -> str | None:
+    """Why spec() does not build this configuration at head_dim (with rope),
+    or None where it does."""
+    if config.block_m == 192 and head_dim not in THREE_WARPGROUP_HEAD_DIMS:
+        return (
+            f"[{ENTRY}] block_m 192 (three consumer warpgroups of 160 registers a thread) "
+            f"is built for head_dim {THREE_WARPGROUP_HEAD_DIMS}, got {head_dim}"
+        )
+    if rope and config.persistent and not rope_fits_persistent(config):
+        return (
+            f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only, "
+            f"without ALiBi's key part (ptxas spilled around the rotation's call on the "
+            f"others), got {config.label()}"
+        )
+    return None
+
+
 def builds(config, head_dim: int, rope: int = 0) -> bool:
     """Whether spec() builds this configuration at head_dim (with rope)."""
-    if config.block_m == 192 and head_dim not in THREE_WARPGROUP_HEAD_DIMS:
-        return False
-    return not (rope and config.persistent and not rope_fits_persistent(config))
+    return refusal(config, head_dim, rope) is None
 
 
 def rope_fits_persistent(config) -> bool:
     """ROPE on the persistent grid: on tiles with more keys (128 x 192: 20-44
-    bytes) or rows (192 x 128: 224-240) ptxas spilled around the call that
-    rotates each item's Q."""
-    return config.block_m <= 128 and config.block_n <= 128
+    bytes) or rows (192 x 128: 224-240), and with ALiBi's key part (causal 128
+    x 128: 8-16 bytes), ptxas spilled around the call that rotates each item's
+    Q."""
+    return config.block_m <= 128 and config.block_n <= 128 and not config.alibi_mma
 
 
 @dataclass(frozen=True)
@@ -144,16 +160,9 @@ def spec(
 ):
     """`alibi` adds ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out
     when off, so the plain kernels keep their names and archive entries."""
-    if config.block_m == 192 and head_dim not in THREE_WARPGROUP_HEAD_DIMS:
-        raise ValueError(
-            f"[{ENTRY}] block_m 192 (three consumer warpgroups of 160 registers a thread) "
-            f"is built for head_dim {THREE_WARPGROUP_HEAD_DIMS}, got {head_dim}"
-        )
-    if rope and config.persistent and not rope_fits_persistent(config):
-        raise ValueError(
-            f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only "
-            f"(ptxas spilled around the rotation's call on larger ones), got {config.label()}"
-        )
+    why = refusal(config, head_dim, rope)
+    if why is not None:
+        raise ValueError(why)
     return runtime.kernel_spec(
         ENTRY,
         SOURCE,
