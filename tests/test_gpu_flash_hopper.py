@@ -61,9 +61,11 @@ SANITIZED = [
     (128, flash_hopper.HopperConfig(128, 176, 5, persistent=True, alibi_mma=True), True, 0),
     (128, flash_hopper.HopperConfig(128, 128, 5, alibi_mma=True), True, 1),
     (128, flash_hopper.HopperConfig(128, 176, 5, alibi_mma=True), True, 2),
-    (64, flash_hopper.HopperConfig(192, 128, 5, alibi_mma=True), True, 1),
+    (64, flash_hopper.HopperConfig(192, 128, 5, alibi_mma=True, rope_tables=True), True, 1),
     (64, flash_hopper.HopperConfig(128, 64, 3), True, 1),
     (128, flash_hopper.HopperConfig(128, 128, 2), False, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, rope_tables=True), False, 1),
+    (64, flash_hopper.HopperConfig(192, 128, 5, rope_tables=True), False, 2),
 ]
 
 
@@ -285,12 +287,15 @@ def test_three_consumer_warpgroups_match_fp64(rng, cfg, causal, monkeypatch):
         _check_alibi(q, k, v, slopes, causal, replace(cfg, alibi_mma=True))
 
 
+@pytest.mark.parametrize("tables", [False, True])
 @pytest.mark.parametrize("cfg", flash_hopper.THREE_WARPGROUP_CONFIGS[:2], ids=lambda c: c.label())
 @pytest.mark.parametrize("interleaved", [False, True])
 @pytest.mark.parametrize("causal", [False, True])
-def test_three_consumer_warpgroups_with_rope(cfg, interleaved, causal):
+def test_three_consumer_warpgroups_with_rope(cfg, interleaved, causal, tables):
     # Each consumer warpgroup rotates its 64 of the 192 Q rows (the plan's
-    # RoPE calls at D=64 run one CTA per block: rope_fits_persistent).
+    # RoPE calls at D=64 run one CTA per block: rope_fits_persistent), from
+    # global tables or (ROPE_TABLES) the producer's shared-memory copy.
+    cfg = replace(cfg, rope_tables=tables)
     _check_rope(cfg, 11 + cfg.step, interleaved, causal, dims=(64,))
 
 
@@ -506,18 +511,29 @@ def test_rope_rotates_q_as_the_standalone_pass_at_every_step(step, interleaved, 
     _check_rope(flash_hopper.HopperConfig(step=step), step, interleaved, causal)
 
 
+@pytest.mark.parametrize("tables", [False, True])
 @pytest.mark.parametrize("ctas", [3, None])
 @pytest.mark.parametrize("interleaved", [False, True])
 @pytest.mark.parametrize("causal", [False, True])
-def test_rope_on_the_persistent_grid(ctas, interleaved, causal, monkeypatch):
+def test_rope_on_the_persistent_grid(ctas, interleaved, causal, tables, monkeypatch):
     # Each item's Q rotated once it lands, item after item on 3 CTAs (rounds of
-    # several items) and on one CTA per SM.
+    # several items) and on one CTA per SM; with `tables` (ROPE_TABLES) from the
+    # item's cos/sin rows the producer copied into shared memory with Q.
     monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
-    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True)
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True, rope_tables=tables)
     _check_rope(cfg, 7 + (ctas or 0), interleaved, causal)
 
 
-def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128)):
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_rope_tables_from_strided_rows(interleaved, monkeypatch):
+    # Tables whose rows are not contiguous (the first half of [N, D] rows): the
+    # producer copies them row by row (ROPE_TABLES), on 3 CTAs.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True, rope_tables=True)
+    _check_rope(cfg, 31, interleaved, True, strided_tables=True)
+
+
+def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128), strided_tables=False):
     # The same rounding as the standalone pass (rope_pairs.h), so the output
     # equals the plain kernel's on q and k both rotated by the pass, to one
     # bf16 ulp (two compiles may contract differently); and meets FP64 on the
@@ -531,10 +547,14 @@ def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128)):
             for h, n in ((4, nq), (2, nk), (2, nk))
         )
         cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(nk + 3, d))
+        tables = (cos, sin)
+        if strided_tables:  # the kernel's: rows d floats apart, the first half used
+            tables = tuple(torch.cat([t, torch.zeros_like(t)], 1)[:, : d // 2] for t in tables)
+            assert tables[0].stride() == (d, 1)
         rq = ap.rope(q, cos, sin, offset=nk - nq, interleaved=interleaved)
         rk = ap.rope(k, cos, sin, interleaved=interleaved)
         fused = flash_hopper.Prepared(
-            q, rk, v, causal=causal, config=cfg, rope=(cos, sin), rope_interleaved=interleaved
+            q, rk, v, causal=causal, config=cfg, rope=tables, rope_interleaved=interleaved
         )()
         plain = flash_hopper.Prepared(rq, rk, v, causal=causal, config=cfg)()
         torch.cuda.synchronize()

@@ -61,6 +61,9 @@ typedef half_bits T;
 #ifndef EXP2_POLY
 #define EXP2_POLY 0
 #endif
+#ifndef ROPE_TABLES
+#define ROPE_TABLES 0
+#endif
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -74,6 +77,11 @@ static_assert(!PERSISTENT || HOPPER_STEP >= 4, "PERSISTENT: the warp-specialized
 // EXP2_POLY n > 0: one softmax exponent in n on the FMA pipe (exp2_poly.h),
 // the others on MUFU; steps (b)-(e) (softmax_before_rescale).
 static_assert(EXP2_POLY >= 0 && (EXP2_POLY == 0 || HOPPER_STEP >= 2), "EXP2_POLY: steps (b)-(e)");
+// ROPE_TABLES 1: the producer copies each item's cos and sin rows into shared
+// memory with its Q tile (bulk copies on Q's barrier), so the consumers'
+// rotation of Q, which on the persistent grid sits between two items with
+// nothing to hide under, reads shared memory instead of waiting on L2.
+static_assert(!ROPE_TABLES || (ROPE && HOPPER_STEP >= 4), "ROPE_TABLES: ROPE at steps (d), (e)");
 // PERSISTENT with ROPE rotates each item's Q inside the item loop; its
 // warpgroup barrier after the rotation names its id in a register, because a
 // branch between two immediate ids there made ptxas serialize the wgmmas
@@ -106,6 +114,10 @@ static_assert(DTYPE == AP_DTYPE_FLOAT16 || DTYPE == AP_DTYPE_BFLOAT16, "fp16 or 
 constexpr unsigned kQBytes = BLOCK_M * HEAD_DIM * 2;
 constexpr unsigned kKvBytes = BLOCK_N * HEAD_DIM * 2;
 static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0, "tiles stay 1024-byte aligned");
+// ROPE_TABLES: the item's cos rows, then its sin rows, HEAD_DIM / 2 floats a
+// row, after the V stages (the host adds them to the dynamic shared memory).
+constexpr unsigned kTableRowBytes = HEAD_DIM / 2 * 4;
+constexpr unsigned kTableBytes = ROPE_TABLES ? BLOCK_M * kTableRowBytes : 0;
 static_assert(kQBytes + 4 * kKvBytes + 1024 == flash_wgmma_shared_bytes(HEAD_DIM, BLOCK_M, BLOCK_N),
               "the host sizes dynamic shared memory by wgmma_layout.h");
 
@@ -376,7 +388,7 @@ __device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, un
 template <int ROWS, int NTHREADS>
 __device__ __noinline__ void
 rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__restrict__ rope_cos,
-            const float *__restrict__ rope_sin, int table_row, int tid) {
+            const float *__restrict__ rope_sin, int table_row, int tid, unsigned tables) {
   constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
   constexpr int kItems = ROWS * kParts;
   constexpr int kBatch = 4;
@@ -386,8 +398,12 @@ rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__
     for (int b = 0; b < kBatch; ++b) {
       const int i = i0 + b * NTHREADS, r = row0 + i / kParts, part = i % kParts;
       if (i < kItems && r < rows_valid) {
-        rope_table_chunks(c[b], s[b], rope_cos, rope_sin,
-                          (long long)(pos0 + r) * table_row + part * 8);
+        if (ROPE_TABLES) // tile row r's copy (ROPE_TABLES: the producer's)
+          rope_table_chunks_shared(c[b], s[b], tables + r * kTableRowBytes + part * 32,
+                                   tables + kTableBytes + r * kTableRowBytes + part * 32);
+        else
+          rope_table_chunks(c[b], s[b], rope_cos, rope_sin,
+                            (long long)(pos0 + r) * table_row + part * 8);
       }
     }
 #pragma unroll
@@ -401,6 +417,23 @@ rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__
       }
     }
   }
+}
+#endif
+
+#if ROPE_TABLES
+// `rows` rows of a float32 table from position pos0 into shared memory at
+// `dst`, HEAD_DIM / 2 floats each, completing on `bar`: one bulk copy where
+// the table's rows are contiguous, else one per row (rows are 16-byte
+// aligned: flash_attention checks the tables).
+__device__ __forceinline__ void copy_rope_rows(unsigned dst, const float *table, int pos0, int rows,
+                                               int table_row, unsigned bar) {
+  if (table_row == HEAD_DIM / 2) {
+    bulk_copy_to_shared(dst, table + (long long)pos0 * table_row, rows * kTableRowBytes, bar);
+    return;
+  }
+  for (int r = 0; r < rows; ++r)
+    bulk_copy_to_shared(dst + r * kTableRowBytes, table + (long long)(pos0 + r) * table_row,
+                        kTableRowBytes, bar);
 }
 #endif
 
@@ -548,6 +581,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const unsigned q_tile = (smem_address(smem) + 1023u) & ~1023u;
   const unsigned k_tiles = q_tile + kQBytes;
   const unsigned v_tiles = k_tiles + 2 * kKvBytes;
+  const unsigned rope_tables = v_tiles + 2 * kKvBytes; // ROPE_TABLES only
 
   // This thread's consumer warpgroup (step (d): warpgroup 0 is the producer,
   // which takes none of the rows below; its value there is unused).
@@ -628,6 +662,17 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
           if (i > 0) mbarrier_wait(empty_q, (i - 1) & 1);
+#if ROPE_TABLES
+          // The item's cos and sin rows (positions m0 + diag on), before Q's
+          // arrive.expect_tx so the phase waits for them too.
+          const int rows = min(BLOCK_M, p.seqlen_q - item.m0);
+          if (rows > 0) {
+            mbarrier_expect_tx(bar_q, 2u * unsigned(rows) * kTableRowBytes);
+            copy_rope_rows(rope_tables, rope_cos, item.m0 + diag, rows, p.rope_table_row, bar_q);
+            copy_rope_rows(rope_tables + kTableBytes, rope_sin, item.m0 + diag, rows,
+                           p.rope_table_row, bar_q);
+          }
+#endif
           tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, item.m0, item.head, item.batch);
         };
         for (int n = 0; n < item.n_end; ++n, ++it) {
@@ -665,7 +710,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       // then orders its generic-proxy writes before its wgmmas read them.
       if (n_end > 0) {
         rope_q_rows<64, 128>(q_tile, wg * 64, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
-                             p.rope_table_row, int(threadIdx.x % 128));
+                             p.rope_table_row, int(threadIdx.x % 128), rope_tables);
         fence_proxy_async_shared();
         // Its own named barrier, past the turns' 1..kWarpgroups, by an id in
         // a register: no branch (C7520 on the persistent grid otherwise).
@@ -763,7 +808,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     cp_async_wait<1>(); // this thread's Q chunks have landed
     __syncthreads();    // and every thread's
     rope_q_rows<BLOCK_M, kThreads>(q_tile, 0, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
-                                   p.rope_table_row, int(threadIdx.x));
+                                   p.rope_table_row, int(threadIdx.x), 0u);
 #endif
   }
 
@@ -810,7 +855,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     cp_async_wait<1>();
     __syncthreads();
     rope_q_rows<BLOCK_M, kThreads>(q_tile, 0, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
-                                   p.rope_table_row, int(threadIdx.x));
+                                   p.rope_table_row, int(threadIdx.x), 0u);
 #endif
   }
 #else
@@ -836,7 +881,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   if (n_end > 0) {
     mbarrier_wait(bar_q, 0);
     rope_q_rows<BLOCK_M, kThreads>(q_tile, 0, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
-                                   p.rope_table_row, int(threadIdx.x));
+                                   p.rope_table_row, int(threadIdx.x), 0u);
     fence_proxy_async_shared();
   }
 #endif

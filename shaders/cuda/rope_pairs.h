@@ -87,4 +87,17 @@ __device__ __forceinline__ void rope_table_chunks(float4 (&c)[2], float4 (&s)[2]
   s[0] = __ldg(sn), s[1] = __ldg(sn + 1);
 }
 
+// The same from shared memory: cos at `cos_at`, sin at `sin_at` (16-byte
+// aligned shared addresses of the 8 pairs' first floats).
+__device__ __forceinline__ void rope_table_chunks_shared(float4 (&c)[2], float4 (&s)[2],
+                                                         unsigned cos_at, unsigned sin_at) {
+  float4 *out[4] = {&c[0], &c[1], &s[0], &s[1]};
+  const unsigned at[4] = {cos_at, cos_at + 16, sin_at, sin_at + 16};
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(out[i]->x), "=f"(out[i]->y), "=f"(out[i]->z), "=f"(out[i]->w)
+                 : "r"(at[i]));
+}
+
 } // namespace ap

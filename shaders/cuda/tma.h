@@ -63,6 +63,23 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
 
+// Tells `bar` to expect `bytes` more in its current phase without arriving
+// (the arrival comes with a later arrive.expect_tx).
+__device__ __forceinline__ void mbarrier_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+
+// `bytes` (a multiple of 16) from global `src` to shared `dst` (both 16-byte
+// aligned) by the bulk-copy engine, completing them on `bar`.
+__device__ __forceinline__ void bulk_copy_to_shared(unsigned dst, const void *src, unsigned bytes,
+                                                    unsigned bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(reinterpret_cast<unsigned long long>(src)), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
 // One box of a 4-d tensor (coordinates innermost first) into shared memory at
 // `dst`, completing bytes on `bar`.
 __device__ __forceinline__ void tma_load_4d(unsigned dst, const TensorMap &map, unsigned bar,

@@ -40,6 +40,8 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
             f"[{ENTRY}] block_m 192 (three consumer warpgroups of 160 registers a thread) "
             f"is built for head_dim {THREE_WARPGROUP_HEAD_DIMS}, got {head_dim}"
         )
+    if config.rope_tables and not rope:
+        return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
     if rope and config.persistent and not rope_fits_persistent(config):
         return (
             f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only, "
@@ -52,6 +54,16 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
 def builds(config, head_dim: int, rope: int = 0) -> bool:
     """Whether spec() builds this configuration at head_dim (with rope)."""
     return refusal(config, head_dim, rope) is None
+
+
+def with_rope_tables(config: HopperConfig, head_dim: int) -> HopperConfig:
+    """`config` with the item's cos/sin rows in shared memory where they fit
+    beside its tiles (steps (d)/(e)), else `config` itself."""
+    if config.step < 4:
+        return config
+    cfg = replace(config, rope_tables=True)
+    fits = launch_shared_bytes(cfg, head_dim, alibi=cfg.alibi_mma) <= SHARED_BYTES_OPTIN
+    return cfg if fits else config
 
 
 def rope_fits_persistent(config) -> bool:
@@ -79,6 +91,9 @@ class HopperConfig:
     # One softmax exponent in exp2_poly by a polynomial on the FMA pipe
     # (shaders/cuda/exp2_poly.h), the rest on MUFU; 0: all on MUFU. Steps (b)-(e).
     exp2_poly: int = 0
+    # RoPE calls: the producer copies each item's cos and sin rows into shared
+    # memory with its Q tile (ROPE_TABLES), steps (d)/(e); where they fit.
+    rope_tables: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -97,6 +112,8 @@ class HopperConfig:
                 f"[{ENTRY}] exp2_poly must be 0, or n > 0 at steps 2-5, got {self.exp2_poly} "
                 f"at step {self.step}"
             )
+        if self.rope_tables and self.step < 4:
+            raise ValueError(f"[{ENTRY}] rope_tables needs step 4 or 5, got step {self.step}")
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
 
@@ -106,7 +123,10 @@ class HopperConfig:
         return 2 * self.block_m + (128 if self.step >= 4 else 0)
 
     def shared_bytes(self, head_dim: int) -> int:
-        return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n)
+        """Dynamic shared memory: the tiles (hopper_layout) and, with
+        rope_tables, the item's cos and sin rows (4 bytes a float)."""
+        tables = 2 * self.block_m * (head_dim // 2) * 4 if self.rope_tables else 0
+        return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n) + tables
 
     @property
     def tma_rows(self) -> tuple:
@@ -116,6 +136,7 @@ class HopperConfig:
     def label(self) -> str:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
+        suffix += "rt" if self.rope_tables else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -176,6 +197,7 @@ def spec(
         }
         | ({"PERSISTENT": 1} if config.persistent else {})
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
+        | ({"ROPE_TABLES": 1} if config.rope_tables else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -235,6 +257,9 @@ def variant_specs():
         flash.hopper_plan_configs(rope=True)
         | {HopperConfig(step=flash.HOPPER_FALLBACK_STEP), HopperConfig(step=1)}
         | set(THREE_WARPGROUP_CONFIGS)
+        # ROPE_TABLES beyond the plan's: the tiles the GPU tests run it on.
+        | {replace(c, rope_tables=True) for c in THREE_WARPGROUP_CONFIGS[:2]}
+        | {HopperConfig(128, 128, 5, persistent=True, rope_tables=True)}
     )
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     # ALIBI=2: the ALiBi calls' plan and the other configurations' tiles with
