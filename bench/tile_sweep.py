@@ -57,12 +57,16 @@ ALIBI = [
     (5, 176, {"alibi_mma": True}),
     (5, 128, {"alibi_mma": True, "persistent": True}),
     (5, 176, {"alibi_mma": True, "persistent": True}),
+    # Per score on the persistent grid (the plain plan's tiles).
+    (5, 128, {"persistent": True}),
+    (5, 192, {"persistent": True}),
 ]
 ALIBI_LENGTHS = (2048, 8192)
 # RoPE (q rotated in the kernel; k as given: the kernel's share only) at the
 # tiles a RoPE call could take, beside the same tile's plain kernel (D=128).
 ROPE = [
     (5, 128, {"persistent": True}),
+    (5, 128, {"persistent": True, "rope_tables": True}),
     (5, 128, {}),
     (5, 176, {}),
     (5, 192, {}),
@@ -82,7 +86,7 @@ def plan():
             for name, rows in (("alibi", ALIBI), ("rope", ROPE)):
                 for step, bn, opt in rows:
                     yield 128, causal, step, bn, opt, name, ALIBI_LENGTHS
-                    base = {k: x for k, x in opt.items() if k != "alibi_mma"}
+                    base = {k: x for k, x in opt.items() if k not in ("alibi_mma", "rope_tables")}
                     yield 128, causal, step, bn, base, "", ALIBI_LENGTHS
 
 
