@@ -556,7 +556,9 @@ def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128), strided_tables=F
         fused = flash_hopper.Prepared(
             q, rk, v, causal=causal, config=cfg, rope=tables, rope_interleaved=interleaved
         )()
-        plain = flash_hopper.Prepared(rq, rk, v, causal=causal, config=cfg)()
+        # The same tile without RoPE (rope_tables is refused there).
+        plain_cfg = replace(cfg, rope_tables=False)
+        plain = flash_hopper.Prepared(rq, rk, v, causal=causal, config=plain_cfg)()
         torch.cuda.synchronize()
         scale = plain.float().abs().max().item()
         diff = (fused.float() - plain.float()).abs().max().item()

@@ -64,6 +64,9 @@ typedef half_bits T;
 #ifndef ROPE_TABLES
 #define ROPE_TABLES 0
 #endif
+#ifndef PREFETCH_Q
+#define PREFETCH_Q 0
+#endif
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -82,6 +85,11 @@ static_assert(EXP2_POLY >= 0 && (EXP2_POLY == 0 || HOPPER_STEP >= 2), "EXP2_POLY
 // rotation of Q, which on the persistent grid sits between two items with
 // nothing to hide under, reads shared memory instead of waiting on L2.
 static_assert(!ROPE_TABLES || (ROPE && HOPPER_STEP >= 4), "ROPE_TABLES: ROPE at steps (d), (e)");
+// PREFETCH_Q 1 (PERSISTENT): the producer asks L2 for the next item's Q tile
+// when it starts an item. That tile's TMA load can only start once the
+// consumers' last S wgmma of the current item is done (one Q buffer); from L2
+// it lands sooner than from HBM, where a query block is read for the first time.
+static_assert(!PREFETCH_Q || PERSISTENT, "PREFETCH_Q: the persistent grid");
 // PERSISTENT with ROPE rotates each item's Q inside the item loop; its
 // warpgroup barrier after the rotation names its id in a register, because a
 // branch between two immediate ids there made ptxas serialize the wgmmas
@@ -146,10 +154,11 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
 // (the first overwrites it). The caller fences before and commits after.
 __device__ __forceinline__ void issue_scores(float (&s)[BLOCK_N / 8][4], unsigned q_wg,
                                              unsigned k_tile) {
+  const unsigned long long q_desc = kmajor_sw128(q_wg), k_desc = kmajor_sw128(k_tile);
 #pragma unroll
   for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
-    wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
-                    kmajor_sw128(k_tile + kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
+    wgmma_ss<DTYPE>(s, descriptor_plus(q_desc, kmajor_k16_offset(BLOCK_M, kk)),
+                    descriptor_plus(k_desc, kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
 }
 
 // S = Q K^T, waited for (step (a)).
@@ -185,9 +194,10 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
     fence_operands(a[kk]);
   fence_operands(o);
   wgmma_fence();
+  const unsigned long long v_desc = mnmajor_sw128(v_tile, BLOCK_N);
 #pragma unroll
   for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-    wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
+    wgmma_rs<DTYPE>(o, a[kk], descriptor_plus(v_desc, mnmajor_k16_offset(kk)), 1);
   wgmma_commit();
   wgmma_wait<0>();
   fence_operands(o);
@@ -286,9 +296,10 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
 // while the wgmma still reads them.
 __device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
                                          const unsigned (&a)[BLOCK_N / 16][4], unsigned v_tile) {
+  const unsigned long long v_desc = mnmajor_sw128(v_tile, BLOCK_N);
 #pragma unroll
   for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-    wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
+    wgmma_rs<DTYPE>(o, a[kk], descriptor_plus(v_desc, mnmajor_k16_offset(kk)), 1);
   wgmma_commit();
 }
 
@@ -373,6 +384,14 @@ __device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, un
 #pragma unroll
   for (int cb = 0; cb < HEAD_DIM / 64; ++cb)
     tma_load_4d(tile + cb * ROWS * 128, map, bar, cb * 64, row0, head, batch);
+}
+
+// PREFETCH_Q: the box tma_tile would load, into L2 only (no barrier).
+__device__ __forceinline__ void tma_prefetch_tile(const TensorMap &map, int row0, int head,
+                                                  int batch) {
+#pragma unroll
+  for (int cb = 0; cb < HEAD_DIM / 64; ++cb)
+    tma_prefetch_4d(map, cb * 64, row0, head, batch);
 }
 #endif
 
@@ -659,6 +678,12 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       int it = 0; // key tiles loaded, over every item
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
         const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
+#if PREFETCH_Q
+        if (const int w_next = next_work(i + 1); w_next < total_work) {
+          const WorkItem next = linear_item(p, w_next, m_blocks);
+          tma_prefetch_tile(tmap_q, next.m0, next.head, next.batch);
+        }
+#endif
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
           if (i > 0) mbarrier_wait(empty_q, (i - 1) & 1);

@@ -94,6 +94,9 @@ class HopperConfig:
     # RoPE calls: the producer copies each item's cos and sin rows into shared
     # memory with its Q tile (ROPE_TABLES), steps (d)/(e); where they fit.
     rope_tables: bool = False
+    # PREFETCH_Q: the producer asks L2 for the next item's Q tile as it starts
+    # an item (the persistent grid).
+    prefetch_q: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -114,6 +117,8 @@ class HopperConfig:
             )
         if self.rope_tables and self.step < 4:
             raise ValueError(f"[{ENTRY}] rope_tables needs step 4 or 5, got step {self.step}")
+        if self.prefetch_q and not self.persistent:
+            raise ValueError(f"[{ENTRY}] prefetch_q needs the persistent grid, got {self.label()}")
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
 
@@ -137,6 +142,7 @@ class HopperConfig:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
+        suffix += "pq" if self.prefetch_q else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -198,6 +204,7 @@ def spec(
         | ({"PERSISTENT": 1} if config.persistent else {})
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ROPE_TABLES": 1} if config.rope_tables else {})
+        | ({"PREFETCH_Q": 1} if config.prefetch_q else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )

@@ -1,0 +1,83 @@
+"""Diagnostic, not a suite: one wgmma kernel option against the dispatched
+plan (flash.hopper_config), kernel only (Prepared relaunch), timed in turn
+(plan, variant, cuDNN, plan, ...) ROUNDS times so that a drift of the card's
+clock does not read as the option's effect: the ratio is the median over the
+rounds of variant / plan in each round. Run it alone on the card.
+
+    python3 bench/ab_sweep.py prefetch_q [--d 128] [--rounds 5]
+Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16. Writes
+$OUT/ab_sweep.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from dataclasses import replace
+
+from attention_proto.ops import flash
+from attention_proto.ops import flash_hopper as fh
+
+LENGTHS = (1024, 4096, 8192)
+
+
+def option(name, default=None):
+    """The value after `name` on the command line, or `default`."""
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+def main():
+    import torch
+
+    from attention_proto.bench.callpath import _gpu_time, _sdpa
+
+    field = sys.argv[1]
+    rounds = int(option("--rounds", 5))
+    dims = [int(option("--d"))] if option("--d") else [128, 64]
+    cudnn = _sdpa(torch, "CUDNN_ATTENTION")
+    rows = []
+    for d in dims:
+        for causal in (False, True):
+            for n in LENGTHS:
+                plan = flash.hopper_config(d, causal, n)
+                try:
+                    variant = replace(plan, **{field: True})
+                except ValueError as e:  # the option does not apply to this plan
+                    print(f"D={d} c={int(causal)} N={n} {plan.label()}: {e}")
+                    continue
+                h, b = 2048 // d, 16384 // n
+                qkv = [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv"]
+                fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
+                preps = [fh.Prepared(*qkv, causal=causal, config=c) for c in (plan, variant)]
+                fns = [lambda p=p: p.launch() for p in preps]
+                fns.append(lambda x=qkv, c=causal: cudnn(*x, c))
+                times = [[] for _ in fns]
+                for _ in range(rounds):
+                    for i, f in enumerate(fns):
+                        times[i].append(_gpu_time(torch, f, [()], batches=10).median_s)
+                ratio = statistics.median(v / p for p, v in zip(times[0], times[1], strict=True))
+                tf = [fl / statistics.median(t) / 1e12 for t in times]
+                row = {
+                    "d": d,
+                    "causal": causal,
+                    "n": n,
+                    "plan": plan.label(),
+                    "variant": variant.label(),
+                    "tflops": [round(x, 1) for x in tf],
+                    "variant_over_plan_time": round(ratio, 4),
+                }
+                rows.append(row)
+                print(
+                    f"D={d} c={int(causal)} N={n:>5} {plan.label():<16} {tf[0]:.0f}"
+                    f"  {variant.label():<18} {tf[1]:.0f} ({(ratio - 1) * 100:+.1f}% time)"
+                    f"  cudnn {tf[2]:.0f}",
+                    flush=True,
+                )
+    out = os.environ.get("OUT", ".")
+    with open(os.path.join(out, "ab_sweep.json"), "w") as f:
+        json.dump({"gpu": torch.cuda.get_device_name(), "option": field, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
