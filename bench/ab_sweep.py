@@ -4,7 +4,9 @@ plan (flash.hopper_config), kernel only (Prepared relaunch), timed in turn
 clock does not read as the option's effect: the ratio is the median over the
 rounds of variant / plan in each round. Run it alone on the card.
 
-    python3 bench/ab_sweep.py prefetch_q [--d 128] [--rounds 5]
+    python3 bench/ab_sweep.py FIELD [--d 128] [--rounds 5]
+    # FIELD: a boolean HopperConfig field, set True on each plan where it
+    # applies (session 12 timed a since-removed prefetch_q with it).
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16. Writes
 $OUT/ab_sweep.json."""
 

@@ -7,7 +7,6 @@ test_gpu_flash_hopper.py."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 
@@ -284,7 +283,9 @@ def test_persistent_grid_takes_rope_on_128_key_tiles():
     # The dispatch: RoPE calls keep the plan's persistent grid on 128-key tiles.
     from attention_proto.ops import flash
 
-    assert flash.hopper_config(128, False, 2048, rope=True) == replace(cfg, rope_tables=True)
+    # rope_tables stays a switch: at 6ffa395 (H200, tile_sweep --heads 32) it
+    # was not faster than the rotation from global tables.
+    assert flash.hopper_config(128, False, 2048, rope=True) == cfg
     assert not flash.hopper_config(128, False, 8192, rope=True).persistent
 
 

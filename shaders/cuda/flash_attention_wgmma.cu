@@ -64,9 +64,6 @@ typedef half_bits T;
 #ifndef ROPE_TABLES
 #define ROPE_TABLES 0
 #endif
-#ifndef PREFETCH_Q
-#define PREFETCH_Q 0
-#endif
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -85,11 +82,6 @@ static_assert(EXP2_POLY >= 0 && (EXP2_POLY == 0 || HOPPER_STEP >= 2), "EXP2_POLY
 // rotation of Q, which on the persistent grid sits between two items with
 // nothing to hide under, reads shared memory instead of waiting on L2.
 static_assert(!ROPE_TABLES || (ROPE && HOPPER_STEP >= 4), "ROPE_TABLES: ROPE at steps (d), (e)");
-// PREFETCH_Q 1 (PERSISTENT): the producer asks L2 for the next item's Q tile
-// when it starts an item. That tile's TMA load can only start once the
-// consumers' last S wgmma of the current item is done (one Q buffer); from L2
-// it lands sooner than from HBM, where a query block is read for the first time.
-static_assert(!PREFETCH_Q || PERSISTENT, "PREFETCH_Q: the persistent grid");
 // PERSISTENT with ROPE rotates each item's Q inside the item loop; its
 // warpgroup barrier after the rotation names its id in a register, because a
 // branch between two immediate ids there made ptxas serialize the wgmmas
@@ -386,13 +378,6 @@ __device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, un
     tma_load_4d(tile + cb * ROWS * 128, map, bar, cb * 64, row0, head, batch);
 }
 
-// PREFETCH_Q: the box tma_tile would load, into L2 only (no barrier).
-__device__ __forceinline__ void tma_prefetch_tile(const TensorMap &map, int row0, int head,
-                                                  int batch) {
-#pragma unroll
-  for (int cb = 0; cb < HEAD_DIM / 64; ++cb)
-    tma_prefetch_4d(map, cb * 64, row0, head, batch);
-}
 #endif
 
 #if ROPE
@@ -678,12 +663,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       int it = 0; // key tiles loaded, over every item
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
         const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
-#if PREFETCH_Q
-        if (const int w_next = next_work(i + 1); w_next < total_work) {
-          const WorkItem next = linear_item(p, w_next, m_blocks);
-          tma_prefetch_tile(tmap_q, next.m0, next.head, next.batch);
-        }
-#endif
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
           if (i > 0) mbarrier_wait(empty_q, (i - 1) & 1);

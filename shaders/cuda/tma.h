@@ -91,13 +91,4 @@ __device__ __forceinline__ void tma_load_4d(unsigned dst, const TensorMap &map, 
                : "memory");
 }
 
-// The same box into L2 only: a hint, nothing to wait for.
-__device__ __forceinline__ void tma_prefetch_4d(const TensorMap &map, int c0, int c1, int c2,
-                                                int c3) {
-  asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, %2, %3, %4}];\n" ::"l"(
-                   reinterpret_cast<unsigned long long>(&map)),
-               "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-               : "memory");
-}
-
 } // namespace ap

@@ -494,7 +494,7 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     # RoPE on the persistent grid only where its kernel compiles without spills.
     if rope and persistent and not flash_hopper.rope_fits_persistent(cfg):
         cfg = replace(cfg, persistent=False)
-    return flash_hopper.with_rope_tables(cfg, d) if rope else cfg
+    return cfg
 
 
 def hopper_plan_words(cfg):

@@ -56,16 +56,6 @@ def builds(config, head_dim: int, rope: int = 0) -> bool:
     return refusal(config, head_dim, rope) is None
 
 
-def with_rope_tables(config: HopperConfig, head_dim: int) -> HopperConfig:
-    """`config` with the item's cos/sin rows in shared memory where they fit
-    beside its tiles (steps (d)/(e)), else `config` itself."""
-    if config.step < 4:
-        return config
-    cfg = replace(config, rope_tables=True)
-    fits = launch_shared_bytes(cfg, head_dim, alibi=cfg.alibi_mma) <= SHARED_BYTES_OPTIN
-    return cfg if fits else config
-
-
 def rope_fits_persistent(config) -> bool:
     """ROPE on the persistent grid: on tiles with more keys (128 x 192: 20-44
     bytes) or rows (192 x 128: 224-240), and with ALiBi's key part (causal 128
@@ -92,11 +82,10 @@ class HopperConfig:
     # (shaders/cuda/exp2_poly.h), the rest on MUFU; 0: all on MUFU. Steps (b)-(e).
     exp2_poly: int = 0
     # RoPE calls: the producer copies each item's cos and sin rows into shared
-    # memory with its Q tile (ROPE_TABLES), steps (d)/(e); where they fit.
+    # memory with its Q tile (ROPE_TABLES), steps (d)/(e). A switch, not
+    # dispatched: not faster than the rotation from global tables (H200,
+    # session 12, docs/gpu-notes.md).
     rope_tables: bool = False
-    # PREFETCH_Q: the producer asks L2 for the next item's Q tile as it starts
-    # an item (the persistent grid).
-    prefetch_q: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -117,8 +106,6 @@ class HopperConfig:
             )
         if self.rope_tables and self.step < 4:
             raise ValueError(f"[{ENTRY}] rope_tables needs step 4 or 5, got step {self.step}")
-        if self.prefetch_q and not self.persistent:
-            raise ValueError(f"[{ENTRY}] prefetch_q needs the persistent grid, got {self.label()}")
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
 
@@ -142,7 +129,6 @@ class HopperConfig:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
-        suffix += "pq" if self.prefetch_q else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -204,7 +190,6 @@ def spec(
         | ({"PERSISTENT": 1} if config.persistent else {})
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ROPE_TABLES": 1} if config.rope_tables else {})
-        | ({"PREFETCH_Q": 1} if config.prefetch_q else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
