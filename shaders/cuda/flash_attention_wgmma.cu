@@ -144,13 +144,16 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
 
 // Issues S = Q K^T for this warpgroup's 64 rows: D / 16 SS wgmmas into s
 // (the first overwrites it). The caller fences before and commits after.
+// Each wgmma's descriptors are built from the address (here and in the P V
+// loops): one descriptor per tile plus a 32-bit add per step took fewer SASS
+// instructions but measured 2.3-2.6 % slower at D=128 full 4K-8K (H200,
+// session 12, docs/gpu-notes.md).
 __device__ __forceinline__ void issue_scores(float (&s)[BLOCK_N / 8][4], unsigned q_wg,
                                              unsigned k_tile) {
-  const unsigned long long q_desc = kmajor_sw128(q_wg), k_desc = kmajor_sw128(k_tile);
 #pragma unroll
   for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
-    wgmma_ss<DTYPE>(s, descriptor_plus(q_desc, kmajor_k16_offset(BLOCK_M, kk)),
-                    descriptor_plus(k_desc, kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
+    wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
+                    kmajor_sw128(k_tile + kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
 }
 
 // S = Q K^T, waited for (step (a)).
@@ -186,10 +189,9 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
     fence_operands(a[kk]);
   fence_operands(o);
   wgmma_fence();
-  const unsigned long long v_desc = mnmajor_sw128(v_tile, BLOCK_N);
 #pragma unroll
   for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-    wgmma_rs<DTYPE>(o, a[kk], descriptor_plus(v_desc, mnmajor_k16_offset(kk)), 1);
+    wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
   wgmma_commit();
   wgmma_wait<0>();
   fence_operands(o);
@@ -288,10 +290,9 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
 // while the wgmma still reads them.
 __device__ __forceinline__ void issue_pv(float (&o)[HEAD_DIM / 8][4],
                                          const unsigned (&a)[BLOCK_N / 16][4], unsigned v_tile) {
-  const unsigned long long v_desc = mnmajor_sw128(v_tile, BLOCK_N);
 #pragma unroll
   for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-    wgmma_rs<DTYPE>(o, a[kk], descriptor_plus(v_desc, mnmajor_k16_offset(kk)), 1);
+    wgmma_rs<DTYPE>(o, a[kk], mnmajor_sw128(v_tile + mnmajor_k16_offset(kk), BLOCK_N), 1);
   wgmma_commit();
 }
 
@@ -377,7 +378,6 @@ __device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, un
   for (int cb = 0; cb < HEAD_DIM / 64; ++cb)
     tma_load_4d(tile + cb * ROWS * 128, map, bar, cb * 64, row0, head, batch);
 }
-
 #endif
 
 #if ROPE

@@ -68,15 +68,6 @@ AP_HOST_DEVICE constexpr unsigned mnmajor_k16_offset(unsigned kk) {
   return kk * 2048u;
 }
 
-// A descriptor `bytes` further into its tile: only the start field moves, and
-// it cannot carry out of its 14 bits (start + bytes stays a shared-window
-// address below 256 KiB). One 32-bit add per k16 step instead of rebuilding
-// every field from the address (ptxas kept 4-5 integer ops per wgmma).
-AP_HOST_DEVICE constexpr unsigned long long descriptor_plus(unsigned long long desc,
-                                                            unsigned bytes) {
-  return (desc & ~0xffffffffull) | (unsigned(desc) + (bytes >> 4));
-}
-
 } // namespace ap
 
 namespace ap {
