@@ -20,19 +20,15 @@ from dataclasses import replace
 
 from attention_proto.ops import flash
 from attention_proto.ops import flash_hopper as fh
+from tile_sweep import option  # bench/ is the script's directory
 
 LENGTHS = (1024, 4096, 8192)
-
-
-def option(name, default=None):
-    """The value after `name` on the command line, or `default`."""
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
 
 
 def main():
     import torch
 
-    from attention_proto.bench.callpath import _gpu_time, _sdpa
+    from attention_proto.bench.callpath import _in_turn, _sdpa
 
     field = sys.argv[1]
     rounds = int(option("--rounds", 5))
@@ -54,12 +50,9 @@ def main():
                 preps = [fh.Prepared(*qkv, causal=causal, config=c) for c in (plan, variant)]
                 fns = [lambda p=p: p.launch() for p in preps]
                 fns.append(lambda x=qkv, c=causal: cudnn(*x, c))
-                times = [[] for _ in fns]
-                for _ in range(rounds):
-                    for i, f in enumerate(fns):
-                        times[i].append(_gpu_time(torch, f, [()], batches=10).median_s)
+                medians, times = _in_turn(torch, fns, rounds)
                 ratio = statistics.median(v / p for p, v in zip(times[0], times[1], strict=True))
-                tf = [fl / statistics.median(t) / 1e12 for t in times]
+                tf = [fl / t / 1e12 for t in medians]
                 row = {
                     "d": d,
                     "causal": causal,

@@ -4,11 +4,9 @@ items on 132 SMs; H = 32 is 15.5 rounds (the last half empty), H = 33 is 16
 full rounds. Kernel-only TFLOP/s of the dispatched plan beside cuDNN at both,
 timed in turn. python3 bench/diag/round_tail.py"""
 
-import statistics
-
 import torch
 
-from attention_proto.bench.callpath import _gpu_time, _sdpa
+from attention_proto.bench.callpath import _in_turn, _sdpa
 from attention_proto.ops import flash, flash_hopper
 
 cudnn = _sdpa(torch, "CUDNN_ATTENTION")
@@ -22,14 +20,11 @@ for causal in (False, True):
         fl = 4 * h * N * N * D * (0.5 if causal else 1.0)
         prep = flash_hopper.Prepared(*qkv, causal=causal, config=cfg)
         fns = [prep.launch, lambda x=qkv, c=causal: cudnn(*x, c)]
-        times = [[], []]
-        for _ in range(5):
-            for i, f in enumerate(fns):
-                times[i].append(_gpu_time(torch, f, [()], batches=10).median_s)
-        ours, theirs = (fl / statistics.median(t) / 1e12 for t in times)
+        medians, _ = _in_turn(torch, fns, 5)
+        ours, theirs = (fl / t / 1e12 for t in medians)
         items = -(-N // cfg.block_m) * h
         print(
-            f"causal={int(causal)} H={h} items={items} rounds={items / 132:.2f} "
+            f"causal={int(causal)} H={h} items={items} rounds={items / sms:.2f} "
             f"{cfg.label()} {ours:.0f} cudnn {theirs:.0f} ({ours / theirs:.3f}x)",
             flush=True,
         )

@@ -44,6 +44,20 @@ def _gpu_time(torch, fn, sets, *, batches=FLASH_BATCHES, warmup=3):
     return summarize(samples)
 
 
+def _in_turn(torch, fns, rounds, batches=10):
+    """Median seconds per call of each fn(), timed in turn (fns[0], fns[1],
+    ..., fns[0], ...) `rounds` times, so a drift of the card's clock spreads
+    over all of them; with each fn's per-round medians, for ratios taken
+    round by round. Returns (medians, per_round)."""
+    import statistics
+
+    per_round = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            per_round[i].append(_gpu_time(torch, fn, [()], batches=batches).median_s)
+    return [statistics.median(t) for t in per_round], per_round
+
+
 def _host_time(torch, fn, args, calls=HOST_CALLS):
     """Host seconds per call, back to back (the GPU queue absorbs the kernels)."""
     for _ in range(20):
