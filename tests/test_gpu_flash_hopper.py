@@ -613,3 +613,104 @@ def test_alibi_with_rope_takes_the_plans_kernel(causal, n, d):
     assert_close_to_reference(
         out.float().cpu().numpy(), *np_in, "bfloat16", causal=causal, bias=bias
     )
+
+
+# The key split (KEY_SPLIT): the last round's items as parts of their key
+# ranges on more CTAs, merged by flash_split_merge. Shapes chosen so that the
+# plan splits (asserted): a partly filled last round on 3 and 7 CTAs, fewer
+# items than CTAs, a last part shorter than the others, a partial last key tile
+# and partial query blocks, GQA, both dtypes.
+KEY_SPLIT_SHAPES = [
+    # b, h, kvh, nq, nk, ctas
+    (2, 4, 2, 300, 1025, 7),  # 24 items of 128 rows: 3 split on 7 CTAs
+    (1, 2, 1, 100, 1025, 7),  # 2 items on 7 CTAs: every item split
+    (1, 1, 1, 385, 2000, 3),  # 4 items of 128 rows on 3 CTAs (of 192 rows: 3, no split)
+    (2, 2, 1, 129, 700, 3),  # 8 or 4 items on 3 CTAs
+]
+
+
+def _split_cases(cfg):
+    dims = [64] if cfg.block_m == 192 else list(flash_hopper.HEAD_DIMS)
+    return [(d, *shape) for d in dims for shape in KEY_SPLIT_SHAPES]
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.KEY_SPLIT_CONFIGS, ids=lambda c: c.label())
+def test_key_split_matches_fp64(rng, cfg, monkeypatch):
+    split_seen = 0
+    for d, b, h, kvh, nq, nk, ctas in _split_cases(cfg):
+        monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
+        dtype = "bfloat16" if nk % 2 else "float16"
+        q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+        prep = flash_hopper.Prepared(q, k, v, return_lse=True, config=cfg)
+        items = prep.query_blocks() * h * b
+        if prep.split_parts > 1:
+            split_seen += 1
+            assert len(prep.plan.steps) == 2  # the kernel, then the merge
+            assert prep.split_items == (items % ctas if items >= ctas else items)
+            assert prep.grid()[0] == min(ctas, items * (prep.split_parts if items < ctas else 1))
+        out, lse = prep()
+        where = f"{(d, b, h, nq, nk, ctas)} parts {prep.split_parts}"
+        assert_close_to_reference(out, q, k, v, dtype)
+        _, ref_lse = ap.reference.attention(q, k, v, return_lse=True)
+        np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3, err_msg=where)
+        # The merge adds parts in part order: a rerun is bitwise the same.
+        again, again_lse = flash_hopper.Prepared(q, k, v, return_lse=True, config=cfg)()
+        np.testing.assert_array_equal(np.asarray(again), np.asarray(out), err_msg=where)
+        np.testing.assert_array_equal(again_lse, lse, err_msg=where)
+        # Against the same tiles unsplit: the same sums in another order.
+        whole = _run(q, k, v, config=replace(cfg, key_split=False))
+        np.testing.assert_allclose(
+            np.asarray(out, np.float32), np.asarray(whole, np.float32), rtol=2.0**-6, atol=2e-3
+        )
+    assert split_seen >= 3, split_seen
+
+
+@pytest.mark.parametrize("cfg", flash_hopper.KEY_SPLIT_CONFIGS[:2], ids=lambda c: c.label())
+def test_key_split_on_one_cta_per_sm_and_large_logits(rng, cfg):
+    # The card's own grid: 288 items of 128 rows on its SMs leave a partial
+    # round; q x 20 makes each row's softmax nearly one-hot, so the parts'
+    # maxima differ widely and the merge's weights span many octaves.
+    q, k, v = _inputs(rng, 2, 16, 1100, 1100, 128, "bfloat16", kvh=4)
+    q = to_dtype(np.asarray(q, np.float32) * 20, "bfloat16")
+    prep = flash_hopper.Prepared(q, k, v, return_lse=True, config=cfg)
+    assert prep.split_parts > 1, (prep.query_blocks(), cuda.properties()["sm_count"])
+    out, lse = prep()
+    assert_close_to_reference(out, q, k, v, "bfloat16")
+    _, ref_lse = ap.reference.attention(q, k, v, return_lse=True)
+    np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.small
+@pytest.mark.parametrize("cfg", flash_hopper.KEY_SPLIT_CONFIGS, ids=lambda c: c.label())
+def test_small_key_split(rng, cfg, monkeypatch):
+    # The sanitizers' case (bench/sanitize.sh runs the small tests): 4 items
+    # on 3 CTAs, the last split in parts; a partial key tile, GQA.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    d = 64 if cfg.block_m == 192 else 128
+    q, k, v = _inputs(rng, 1, 2, cfg.block_m + 5, 700, d, "bfloat16", kvh=1)
+    prep = flash_hopper.Prepared(q, k, v, return_lse=True, config=cfg)
+    assert prep.split_parts > 1 and prep.split_items == 1
+    out, lse = prep()
+    assert_close_to_reference(out, q, k, v, "bfloat16")
+    _, ref_lse = ap.reference.attention(q, k, v, return_lse=True)
+    np.testing.assert_allclose(lse, ref_lse, rtol=1e-3, atol=1e-3)
+
+
+def test_key_split_through_the_torch_call(monkeypatch):
+    # The public call with torch tensors: the scratch from torch's allocator
+    # per call, the merge on the caller's stream; equal bit for bit to the
+    # prepared launch (the same kernels), with and without lse.
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 7)
+    cfg = flash_hopper.KEY_SPLIT_CONFIGS[0]
+    q, k, v = (torch.randn(2, 4, 300, 128, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        out = ap.flash_attention(q, k, v, config=cfg)
+        out_lse, lse = ap.flash_attention(q, k, v, config=cfg, return_lse=True)
+    side.synchronize()
+    prep = flash_hopper.Prepared(q, k, v, return_lse=True, config=cfg)
+    assert prep.split_parts > 1
+    ref, ref_lse = prep()
+    torch.cuda.synchronize()
+    assert torch.equal(out, ref) and torch.equal(out_lse, ref) and torch.equal(lse, ref_lse)

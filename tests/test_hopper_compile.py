@@ -11,7 +11,7 @@ import re
 import pytest
 
 from attention_proto import CompileError, runtime, sass
-from attention_proto.ops import flash_hopper, hopper_layout
+from attention_proto.ops import attention_front, flash_hopper, hopper_layout
 
 SPECS = flash_hopper.all_specs()
 # ptxas's note when it has to serialize wgmma (C7510 and kin): a correctness
@@ -231,6 +231,8 @@ def test_compiled_parameters_match_the_packed_block(spec, compiled):
     c = _constants(spec)
     variants = c.get("ALIBI") or c.get("ROPE")
     prefix = PACKED_PREFIX + ([(200 + 8 * i, 8) for i in range(3)] if variants else [])
+    if c.get("KEY_SPLIT"):  # the parts' scratch pointer follows lse
+        prefix = PACKED_PREFIX + [(200, 8)]
     assert layout[: len(prefix)] == prefix, layout
     maps = layout[len(prefix) :]
     if _constants(spec)["HOPPER_STEP"] < 3:
@@ -296,3 +298,30 @@ def test_alibi_on_tensor_cores_takes_the_steps_and_memory_it_needs():
     assert flash_hopper.alibi_keys_bytes(cfg) == (176 + 8) * 16
     with pytest.raises(ValueError, match="alibi_mma needs step 4 or 5"):
         flash_hopper.HopperConfig(128, 128, 3, alibi_mma=True)
+
+
+@pytest.mark.parametrize("merge", flash_hopper.merge_specs(), ids=lambda s: s.name)
+def test_split_merge_takes_the_split_kernels_argument_block(merge):
+    # The merge runs on the key-split kernel's packed block (one LaunchPlan
+    # argument block for both steps), so its parameters sit where that
+    # kernel's do, descriptors included; no spills.
+    c = _constants(merge)
+    cfg = next(x for x in flash_hopper.KEY_SPLIT_CONFIGS if x.block_m == c["BLOCK_M"])
+    dtype = next(t for t in flash_hopper.DTYPES if attention_front.dtype_code(t) == c["DTYPE"])
+    kernel = flash_hopper.spec(c["HEAD_DIM"], dtype, False, cfg)
+    merged, split = (runtime.compile_for(s, "sm_90a") for s in (merge, kernel))
+    res = sass.resources_from_log(merged.log, merge.entry)
+    assert not res.spills and res.stack_frame_bytes == 0, res
+    assert sass.parameter_layout(merged.binary, merge.entry) == sass.parameter_layout(
+        split.binary, kernel.entry
+    )
+
+
+def test_key_split_is_built_only_where_it_runs():
+    with pytest.raises(ValueError, match="persistent"):
+        flash_hopper.HopperConfig(128, 128, 5, key_split=True)
+    cfg = flash_hopper.KEY_SPLIT_CONFIGS[0]
+    for kwargs in ({"causal": True}, {"alibi": True}, {"rope": 1}):
+        with pytest.raises(ValueError, match="key_split is built without"):
+            flash_hopper.spec(128, "bfloat16", **({"causal": False} | kwargs), config=cfg)
+    assert "KEY_SPLIT=1" in flash_hopper.spec(128, "bfloat16", False, cfg).constants_description

@@ -21,6 +21,10 @@
 // GPT-NeoX pairs, 2 GPT-J pairs: rotates the Q tile once it lands, from float32
 // tables as flash_attention.cu does; K must come rotated). With either, the
 // kernel takes the slopes, cos and sin pointers after lse (0 where unused).
+// KEY_SPLIT (0/1, PERSISTENT without CAUSAL, ALIBI or ROPE): the persistent
+// grid's last, partly filled round of items runs as parts of each item's key
+// range (flash_key_split.h); the kernel then takes the parts' scratch pointer
+// after lse, and flash_split_merge.cu combines the parts.
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -36,6 +40,7 @@
 #include "attention_params.h"
 #include "exp2_poly.h"
 #include "flash_alibi.h"
+#include "flash_key_split.h"
 #include "flash_output.h"
 #include "mma.h"
 #include "numeric.h"
@@ -64,6 +69,11 @@ typedef half_bits T;
 #ifndef ROPE_TABLES
 #define ROPE_TABLES 0
 #endif
+#ifndef KEY_SPLIT
+#define KEY_SPLIT 0
+#endif
+static_assert(!KEY_SPLIT || (PERSISTENT && !CAUSAL && !ALIBI && !ROPE),
+              "KEY_SPLIT: the persistent grid without the causal mask, ALiBi or RoPE");
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
@@ -455,9 +465,13 @@ __device__ __forceinline__ void start_accumulators(float (&o)[HEAD_DIM / 8][4], 
 // One CTA's work: a block of BLOCK_M query rows of one (batch, head), its key
 // tiles (n_end of them; causal stops at the block's last diagonal) and, with
 // ALiBi, the order it takes them in (flash_alibi.h).
+// KEY_SPLIT: a part of an item takes key tiles n_begin..n_end - 1 only and
+// leaves its rows in the scratch at `slot` (flash_key_split.h); part -1 is a
+// whole item.
 struct WorkItem {
   int head, batch, kv_head, m0, n_end;
   int first_tile, both_sides, more_below; // ALiBi's nearest-first order
+  int n_begin, part, slot;
 };
 
 __device__ __forceinline__ WorkItem work_item(const AttentionParams &p, int m_block, int head,
@@ -472,6 +486,7 @@ __device__ __forceinline__ WorkItem work_item(const AttentionParams &p, int m_bl
     w.n_end = last_key < 0 ? 0 : min(w.n_end, int(last_key / BLOCK_N) + 1);
   }
   w.first_tile = w.both_sides = w.more_below = 0;
+  w.n_begin = 0, w.part = -1, w.slot = 0;
 #if ALIBI
   w.first_tile =
       nearest_first_start<BLOCK_M, BLOCK_N, CAUSAL>(w.n_end, w.m0, p.seqlen_k - p.seqlen_q);
@@ -514,6 +529,47 @@ __device__ __forceinline__ WorkItem linear_item(const AttentionParams &p, int w,
   }
   const int hb = w / m_blocks;
   return work_item(p, w % m_blocks, hb % p.heads, hb / p.heads);
+}
+
+// PERSISTENT: work id w, an item or (KEY_SPLIT) a part of one of the last
+// split.items items: ids past the whole items go part by part, each part
+// over every split item (neighbouring items share a head's K and V in L2).
+__device__ __forceinline__ WorkItem persistent_item(const AttentionParams &p, int w, int m_blocks,
+                                                    const KeySplit &split) {
+#if KEY_SPLIT
+  if (w >= split.whole) {
+    const int j = w - split.whole;
+    WorkItem item = linear_item(p, split.whole + j % split.items, m_blocks);
+    item.slot = j % split.items, item.part = j / split.items;
+    item.n_begin = item.part * split.tiles;
+    item.n_end = min(item.n_end, item.n_begin + split.tiles);
+    return item;
+  }
+#endif
+  return linear_item(p, w, m_blocks);
+}
+
+// KEY_SPLIT: this thread's rows of a part's output, unnormalized, with each
+// row's max and sum, into the part's scratch (flash_key_split.h). Every row
+// of the tile, past seqlen_q too: the merge reads only rows that exist.
+__device__ __forceinline__ void write_part(const float (&o_acc)[HEAD_DIM / 8][4],
+                                           const float (&row_max)[2], const float (&row_sum)[2],
+                                           const KeySplit &split, const WorkItem &w,
+                                           float *__restrict__ scratch, int warp_row0, int g,
+                                           int t) {
+  const int index = w.slot * split.parts + w.part;
+  float *out = split_part_rows<BLOCK_M, HEAD_DIM>(scratch, index);
+  float *stats = split_part_stats<BLOCK_M, HEAD_DIM>(scratch, split, index);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float sum = quad_sum(row_sum[h]);
+    const int row = warp_row0 + g + 8 * h;
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+      *reinterpret_cast<float2 *>(out + row * HEAD_DIM + dj * 8 + 2 * t) =
+          make_float2(o_acc[dj][2 * h], o_acc[dj][2 * h + 1]);
+    if (t == 0) *reinterpret_cast<float2 *>(stats + 2 * row) = make_float2(row_max[h], sum);
+  }
 }
 
 // Key tile of step n: ascending, or with ALiBi nearest the diagonal first.
@@ -569,6 +625,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                           T *__restrict__ o, float *__restrict__ lse
+#if KEY_SPLIT
+                          ,
+                          float *__restrict__ split_scratch
+#endif
 #if ALIBI || ROPE
                           ,
                           const float *__restrict__ alibi_slopes,
@@ -648,7 +708,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // and first K/V tiles load while the consumers finish the last P V and
   // write the previous item's output.
   const int m_blocks = (p.seqlen_q + BLOCK_M - 1) / BLOCK_M;
-  const int total_work = PERSISTENT ? m_blocks * p.heads * p.batch : 1;
+  const int items = m_blocks * p.heads * p.batch;
+  const KeySplit split = KEY_SPLIT ? key_split(p, items, BLOCK_N) : KeySplit{1, 0, items, 0};
+  const int total_work = PERSISTENT ? split.whole + split.items * split.parts : 1;
   const auto next_work = [](int i) { return PERSISTENT ? persistent_work(i) : i; };
   const int first_work = next_work(0);
   // Each role is one branch of this if/else (ptxas honours setmaxnreg's
@@ -662,7 +724,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x == 0) {
       int it = 0; // key tiles loaded, over every item
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
-        const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
+        const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+        const int n_begin = KEY_SPLIT ? item.n_begin : 0;
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
           if (i > 0) mbarrier_wait(empty_q, (i - 1) & 1);
@@ -679,18 +742,18 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #endif
           tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, item.m0, item.head, item.batch);
         };
-        for (int n = 0; n < item.n_end; ++n, ++it) {
+        for (int n = n_begin; n < item.n_end; ++n, ++it) {
           const int stage = it & 1, key0 = key_tile(item, n) * BLOCK_N;
           if (it >= 2) mbarrier_wait(empty_k + 8 * stage, ((it >> 1) - 1) & 1); // S(it - 2) done
           tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage, key0,
                             item.kv_head, item.batch);
           // K(0) first: its stage frees before the previous item's Q does.
-          if (n == 0) load_q();
+          if (n == n_begin) load_q();
           if (it >= 2) mbarrier_wait(empty_v + 8 * stage, ((it >> 1) - 1) & 1); // P V(it - 2)
           tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage, key0,
                             item.kv_head, item.batch);
         }
-        if (item.n_end == 0) load_q(); // consumers take every Q phase
+        if (item.n_end == n_begin) load_q(); // consumers take every Q phase
       }
     }
     // Loads in flight complete on the barriers; the CTA lives on.
@@ -704,15 +767,15 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     if (kPingPong && wg == kWarpgroups - 1) pass_turn(wg);
     int it = 0; // key tiles consumed, over every item
     for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
-      const WorkItem item = PERSISTENT ? linear_item(p, w, m_blocks) : block_item(p);
-      const int m0 = item.m0, n_end = item.n_end;
+      const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+      const int m0 = item.m0, n_end = item.n_end, n_begin = KEY_SPLIT ? item.n_begin : 0;
       const float alibi_slope = item_alibi_slope(p, item, slopes);
       start_accumulators(o_acc[0], row_max[0], row_sum[0]);
       mbarrier_wait(bar_q, i & 1);
 #if ROPE
       // Each consumer warpgroup rotates its own 64 Q rows once Q has landed,
       // then orders its generic-proxy writes before its wgmmas read them.
-      if (n_end > 0) {
+      if (n_end > n_begin) {
         rope_q_rows<64, 128>(q_tile, wg * 64, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
                              p.rope_table_row, int(threadIdx.x % 128), rope_tables);
         fence_proxy_async_shared();
@@ -722,10 +785,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       }
 #endif
       unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
-      for (int n = 0; n < n_end; ++n, ++it) {
+      for (int n = n_begin; n < n_end; ++n, ++it) {
         const int stage = it & 1;
-        mbarrier_wait(full_k + 8 * stage, (it >> 1) & 1);                        // K(n)
-        if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((it - 1) >> 1) & 1); // V(n - 1)
+        mbarrier_wait(full_k + 8 * stage, (it >> 1) & 1);                              // K(n)
+        if (n > n_begin) mbarrier_wait(full_v + 8 * (stage ^ 1), ((it - 1) >> 1) & 1); // V(n - 1)
         const int n0 = key_tile(item, n) * BLOCK_N;
         float s[BLOCK_N / 8][4];
 #if ALIBI == 2
@@ -745,7 +808,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         wgmma_commit();
         // Each branch issues, passes the turn, then waits (a branch between a
         // wgmma and its wait made ptxas serialize them: C7514).
-        if (n > 0) {
+        if (n > n_begin) {
           issue_pv(o_acc[0], a, v_tiles + (stage ^ 1) * kKvBytes); // V(n - 1)
           if (kPingPong) pass_turn(wg);                            // the other's turn
           wgmma_wait<1>(); // S(n) is done; P V(n - 1) may still run
@@ -766,18 +829,24 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int kk = 0; kk < BLOCK_N / 16; ++kk)
           fence_operands(a[kk]); // live until here: P V(n - 1) read them
-        if (n > 0) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
+        if (n > n_begin) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
         if (grew) rescale_output(o_acc[0], alpha);
         pack_p(a, s);
       }
       mbarrier_arrive(empty_q); // every S wgmma on this item's Q has completed
-      if (n_end > 0) {
+      if (n_end > n_begin) {
         // The last step's P V, on V(it - 1); then its stage is free.
         const int stage = (it - 1) & 1;
         mbarrier_wait(full_v + 8 * stage, ((it - 1) >> 1) & 1);
         last_pv(o_acc[0], a, v_tiles + stage * kKvBytes);
         mbarrier_arrive(empty_v + 8 * stage);
       }
+#if KEY_SPLIT
+      if (item.part >= 0) {
+        write_part(o_acc[0], row_max[0], row_sum[0], split, item, split_scratch, warp_row0, g, t);
+        continue;
+      }
+#endif
       write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
                    scale_log2);
     }

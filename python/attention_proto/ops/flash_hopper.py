@@ -86,6 +86,11 @@ class HopperConfig:
     # dispatched: not faster than the rotation from global tables (H200,
     # session 12, docs/gpu-notes.md).
     rope_tables: bool = False
+    # The persistent grid's last, partly filled round of items runs as parts
+    # of each item's key range on more CTAs, merged by flash_split_merge.cu
+    # (KEY_SPLIT, shaders/cuda/flash_key_split.h); without the causal mask,
+    # ALiBi or RoPE. How many parts: key_split_plan, per problem.
+    key_split: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -108,6 +113,8 @@ class HopperConfig:
             raise ValueError(f"[{ENTRY}] rope_tables needs step 4 or 5, got step {self.step}")
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
+        if self.key_split and not self.persistent:
+            raise ValueError(f"[{ENTRY}] key_split needs the persistent grid, got {self.label()}")
 
     @property
     def threads(self) -> int:
@@ -129,6 +136,7 @@ class HopperConfig:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
+        suffix += "ks" if self.key_split else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -156,6 +164,47 @@ THREE_WARPGROUP_CONFIGS = (
     HopperConfig(192, 64, 5, persistent=True),
     HopperConfig(192, 128, 5, persistent=True),
 )
+# The key split on the plan's persistent tiles (no causal mask: its last items
+# are its shortest already, longest first).
+KEY_SPLIT_CONFIGS = (
+    HopperConfig(128, 128, 5, persistent=True, key_split=True),
+    HopperConfig(128, 192, 5, persistent=True, key_split=True),
+    HopperConfig(192, 128, 5, persistent=True, key_split=True),
+)
+# Key split: at most this many parts an item, each of at least
+# KEY_SPLIT_MIN_TILES key tiles, and only where the model below puts the last
+# round at most KEY_SPLIT_GAIN of its unsplit time.
+KEY_SPLIT_MAX_PARTS = 8
+KEY_SPLIT_MIN_TILES = 2
+KEY_SPLIT_GAIN = 0.85
+# What a part costs beyond its key tiles (its Q load, the pipeline's fill and
+# drain, its scratch rows and their merge), in key tiles: a guess to be
+# measured (bench/ab_sweep.py key_split).
+KEY_SPLIT_PART_TILES = 1
+
+
+def key_split_plan(items: int, ctas: int, key_tiles: int) -> tuple[int, int]:
+    """(parts, key tiles a part) for the items the persistent grid's last round
+    leaves (items % ctas, or all of them on fewer items than CTAs): the split
+    that minimizes the model's time of that round, rounds of parts times a
+    part's tiles plus KEY_SPLIT_PART_TILES; (1, key_tiles) where no split gains
+    enough."""
+    rest = items % ctas if items >= ctas else items
+    unsplit = key_tiles + KEY_SPLIT_PART_TILES
+    best = (unsplit * KEY_SPLIT_GAIN, 1, key_tiles)
+    if rest == 0:
+        return 1, key_tiles
+    for wanted in range(2, KEY_SPLIT_MAX_PARTS + 1):
+        tiles = -(-key_tiles // wanted)
+        if tiles < KEY_SPLIT_MIN_TILES:
+            break
+        parts = -(-key_tiles // tiles)  # the kernel's count: ceil(keys / keys a part)
+        cost = -(-rest * parts // ctas) * (tiles + KEY_SPLIT_PART_TILES)
+        if parts > 1 and cost < best[0]:
+            best = (cost, parts, tiles)
+    return best[1], best[2]
+
+
 # Tests set this to run many work items per CTA on small problems; None: one
 # CTA per SM.
 PERSISTENT_MAX_CTAS = None
@@ -176,6 +225,11 @@ def spec(
     why = refusal(config, head_dim, rope)
     if why is not None:
         raise ValueError(why)
+    if config.key_split and (causal or alibi or rope):
+        raise ValueError(
+            f"[{ENTRY}] key_split is built without the causal mask, ALiBi or RoPE, got "
+            f"causal={bool(causal)}, alibi={bool(alibi)}, rope={rope}"
+        )
     return runtime.kernel_spec(
         ENTRY,
         SOURCE,
@@ -190,6 +244,7 @@ def spec(
         | ({"PERSISTENT": 1} if config.persistent else {})
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ROPE_TABLES": 1} if config.rope_tables else {})
+        | ({"KEY_SPLIT": 1} if config.key_split else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -213,7 +268,46 @@ def all_specs():
         for cfg in configs
         if builds(cfg, d)
     ]
-    return plain + variant_specs()
+    split = [
+        spec(d, t, False, cfg)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for cfg in KEY_SPLIT_CONFIGS
+        if builds(cfg, d)
+    ]
+    return plain + split + variant_specs()
+
+
+MERGE_ENTRY = "flash_split_merge"
+MERGE_THREADS = 256
+MERGE_ROWS = 16  # query rows a merge block (flash_split_merge.cu kRows)
+
+
+def merge_spec(head_dim: int, dtype: str, block_m: int):
+    """flash_split_merge.cu for a KEY_SPLIT kernel's tiles."""
+    return runtime.kernel_spec(
+        MERGE_ENTRY,
+        "flash_split_merge.cu",
+        {
+            "HEAD_DIM": head_dim,
+            "BLOCK_M": block_m,
+            "DTYPE": attention_front.dtype_code(dtype),
+        },
+    )
+
+
+def merge_specs():
+    """The merge kernels of KEY_SPLIT_CONFIGS (no wgmma: kept out of all_specs,
+    whose kernels the compile test checks for HGMMA)."""
+    return list(
+        {
+            merge_spec(d, t, cfg.block_m).name: merge_spec(d, t, cfg.block_m)
+            for d in HEAD_DIMS
+            for t in DTYPES
+            for cfg in KEY_SPLIT_CONFIGS
+            if builds(cfg, d)
+        }.values()
+    )
 
 
 def plan_configs():
@@ -346,8 +440,13 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         if not isinstance(self.config, HopperConfig):
             raise TypeError(f"[{ENTRY}] config must be a HopperConfig, got {self.config!r}")
         self.set_variants(alibi_slopes, rope, rope_interleaved)
-        # The kernel takes slopes, cos and sin after lse only with ALIBI or ROPE.
+        # The kernel takes slopes, cos and sin after lse only with ALIBI or ROPE,
+        # the key split's scratch with KEY_SPLIT.
         self.extra_pointers = 0 if alibi_slopes is None and rope is None else 3
+        if self.config.key_split:
+            self.extra_pointers = 1
+        self.split_parts, self.split_tiles, self.split_items = 1, 0, 0
+        self._scratch = None
         super().__init__(q, k, v, **kwargs)
         if self.config.step >= 3:
             self._add_tensor_maps()
@@ -365,16 +464,20 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         # Zeros where run() encodes the descriptors; the block ends with them.
         args = place_tensor_maps(self.plan.args, [bytes(128)] * len(rows), layout)
         self.map_offsets = [offset for offset, _ in layout[-len(rows) :]]
+        steps = [(self.pipeline, self.grid(), self.block(), self.shared_bytes())]
+        if self.split_parts > 1:
+            p = self.problem
+            merge = runtime.pipeline(merge_spec(p.head_dim, p.dtype, self.config.block_m))
+            # One argument block for both: the merge kernel's parameters are this one's.
+            if merge.parameter_layout(len(layout)) != layout:
+                raise RuntimeError(f"[{MERGE_ENTRY}] its parameters differ from {ENTRY}'s")
+            blocks = self.split_items * self.config.block_m // MERGE_ROWS
+            steps.append((merge, [blocks, 1, 1], [MERGE_THREADS, 1, 1], 0))
         maps = []
         for index, ((shape, strides), r) in enumerate(zip(self.views, rows, strict=True)):
             dims, strides_bytes, box = tensor_map_view(shape, strides, r)
             maps.append((self.map_offsets[index], index, dtype, dims, strides_bytes, box, 128))
-        self.plan = _core.LaunchPlan(
-            [(self.pipeline, self.grid(), self.block(), self.shared_bytes())],
-            args,
-            self.slots,
-            maps,
-        )
+        self.plan = _core.LaunchPlan(steps, args, self.slots, maps)
 
     def filled_args(self) -> bytes:
         """The argument block as run() fills it: pointer slots, and for step
@@ -424,6 +527,27 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         smem = launch_shared_bytes(self.config, p.head_dim, self.alibi_slopes is not None)
         if smem > props["shared_memory_per_block_optin"]:
             raise ValueError(f"[{ENTRY}] {self.config.label()} needs {smem} bytes of shared memory")
+        if self.config.key_split:
+            items = self.query_blocks() * p.heads * p.batch
+            key_tiles = -(-p.seqlen_k // self.config.block_n)
+            parts, tiles = key_split_plan(items, self.ctas(), key_tiles)
+            if parts > 1:
+                self.split_parts, self.split_tiles = parts, tiles
+                self.split_items = items % self.ctas() if items >= self.ctas() else items
+
+    @property
+    def split_floats(self) -> int:
+        """The key split's scratch (flash_key_split.h): each part's rows and
+        each row's max and sum, float32; 0 where this problem is not split."""
+        if self.split_parts == 1:
+            return 0
+        rows = self.split_items * self.split_parts * self.config.block_m
+        return rows * (self.problem.head_dim + 2)
+
+    def ctas(self) -> int:
+        """The persistent grid's CTAs at most: one per SM (its threads take the
+        whole register file)."""
+        return PERSISTENT_MAX_CTAS or cuda.properties()["sm_count"]
 
     def spec(self):
         p = self.problem
@@ -431,9 +555,20 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         return spec(p.head_dim, p.dtype, p.causal, self.config, alibi_on, self.rope_mode)
 
     def param_fields(self) -> dict:
+        if self.config.key_split:  # keys a part (0: no split), as paged decode's partitions
+            return {"partition_size": self.split_tiles * self.config.block_n}
         return self.variant_fields()
 
     def extra_addresses(self) -> list[int]:
+        if self.config.key_split:
+            if not self.split_floats:
+                return [0]
+            # From the outputs' allocator, on the call's stream (after _allocate's o).
+            self._scratch = attention_front.allocate(
+                (self.split_floats,), "float32", self.q, self.stream, self.on_current
+            )
+            self.owned += attention_front.owned_buffers(self._scratch)
+            return [self._scratch.address]
         return self.variant_addresses() if self.extra_pointers else []
 
     def query_blocks(self) -> int:
@@ -442,9 +577,12 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
     def grid(self):
         p = self.problem
         m_blocks = self.query_blocks()
-        if self.config.persistent:  # one CTA per SM (its threads take the whole register file)
-            ctas = PERSISTENT_MAX_CTAS or cuda.properties()["sm_count"]
-            return [max(1, min(m_blocks * p.heads * p.batch, ctas)), 1, 1]
+        if self.config.persistent:
+            # Fewer items than SMs, split: one CTA a part, up to one per SM.
+            work = m_blocks * p.heads * p.batch
+            if self.split_parts > 1 and self.split_items == work:
+                work *= self.split_parts
+            return [max(1, min(work, self.ctas())), 1, 1]
         return [p.heads * p.batch, m_blocks, 1] if p.causal else [m_blocks, p.heads, p.batch]
 
     def block(self):
