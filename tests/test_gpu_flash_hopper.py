@@ -645,7 +645,7 @@ def test_key_split_matches_fp64(rng, cfg, monkeypatch):
         items = prep.query_blocks() * h * b
         if prep.split_parts > 1:
             split_seen += 1
-            assert len(prep.plan.steps) == 2  # the kernel, then the merge
+            assert len(prep.steps) == 2  # the kernel, then the merge
             assert prep.split_items == (items % ctas if items >= ctas else items)
             assert prep.grid()[0] == min(ctas, items * (prep.split_parts if items < ctas else 1))
         out, lse = prep()

@@ -477,6 +477,8 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         for index, ((shape, strides), r) in enumerate(zip(self.views, rows, strict=True)):
             dims, strides_bytes, box = tensor_map_view(shape, strides, r)
             maps.append((self.map_offsets[index], index, dtype, dims, strides_bytes, box, 128))
+        # Kept for tests and diagnostics (bench/diag/key_split_cost.py relaunches parts of it).
+        self.steps, self.tensor_maps = steps, maps
         self.plan = _core.LaunchPlan(steps, args, self.slots, maps)
 
     def filled_args(self) -> bytes:
