@@ -34,7 +34,13 @@ for n in [int(x) for x in sys.argv[1:]] or [4096, 8192]:
     plain = flash_hopper.Prepared(*qkv, config=cfg)
     fns, names = [plain.launch, lambda x=qkv: cudnn(*x, False)], ["plan", "cudnn"]
     key_tiles = -(-n // cfg.block_n)
-    for parts in (2, 3, 4, 5, 7):
+    # The KEY_SPLIT kernel with no split (partition_size 0): its code's own cost.
+    flash_hopper.key_split_plan = lambda items, ctas, kt: (1, kt)
+    unsplit = flash_hopper.Prepared(*qkv, config=replace(cfg, key_split=True))
+    flash_hopper.key_split_plan = plan_fn
+    fns.append(unsplit.launch)
+    names.append("KEY_SPLIT, 1 part")
+    for parts in (3, 5, 7):
         tiles = -(-key_tiles // parts)
         flash_hopper.key_split_plan = lambda items, ctas, kt, t=tiles: (-(-kt // t), t)
         split = flash_hopper.Prepared(*qkv, config=replace(cfg, key_split=True))

@@ -658,9 +658,9 @@ def _call_torch(
             streams.poison(t, s, on_current)
     slopes = alibi_slopes.data_ptr() if alibi_key is not None and alibi_key != alibi.DEFAULT else 0
     addresses = [qa, ka, va, o.data_ptr(), lse.data_ptr() if lse is not None else 0]
-    if plan.split_floats:  # the wgmma kernel's key split: its parts' scratch, freed stream-ordered
+    if plan.scratch_floats:  # the key split: its parts' scratch, freed stream-ordered
         addresses.append(
-            streams.new_output(q, (plan.split_floats,), _float32(), s, on_current).data_ptr()
+            streams.new_output(q, (plan.scratch_floats,), _float32(), s, on_current).data_ptr()
         )
     elif plan.extra_pointers:  # slopes, cos and sin (either kernel, with ALiBi or RoPE)
         tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
@@ -695,9 +695,9 @@ def _torch_plan(
     # The common call (_call_torch's first branch): no lse, no per-call slopes
     # or tables, o like q. Its tail: lse, then the kernel's extra pointers
     # (slopes, cos, sin; none on the plain wgmma kernel).
-    plan.split_floats = getattr(plan, "split_floats", 0)  # the wgmma kernel's key split
+    plan.scratch_floats = getattr(plan, "split_floats", 0)  # the wgmma kernel's key split
     plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
-    plan.plain = plan.plain and not plan.split_floats
+    plan.plain = plan.plain and not plan.scratch_floats
     plan.tail = (0, plan.alibi_address, 0, 0)[: 1 + plan.extra_pointers]
     plan.run_plan = plan.plan.run
     plan.empty_like = sys.modules["torch"].empty_like
