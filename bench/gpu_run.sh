@@ -60,6 +60,8 @@ else
   step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 --durations=15 -p no:cacheprovider
 fi
 tail -8 "$OUT/tests.log"
+# Every shard's count on stdout too, not only in the logs archive.
+compgen -G "$OUT/tests-*.log" >/dev/null && grep -hE "passed|failed" "$OUT"/tests-*.log
 # SKIP_MEMCHECK=1 when bench/sanitize.sh's full memcheck (a superset) runs at this commit.
 if [ -z "${SKIP_MEMCHECK:-}" ]; then
 step memcheck compute-sanitizer --tool memcheck --error-exitcode 9 \
