@@ -178,8 +178,10 @@ KEY_SPLIT_MAX_PARTS = 8
 KEY_SPLIT_MIN_TILES = 2
 KEY_SPLIT_GAIN = 0.85
 # What a part costs beyond its key tiles (its Q load, the pipeline's fill and
-# drain, its scratch rows and their merge), in key tiles: a guess to be
-# measured (bench/ab_sweep.py key_split).
+# drain, its scratch rows and their merge), in key tiles: a guess. On an H200
+# (session 13, bench/diag/key_split_cost.py) 3 to 7 parts all timed within
+# 1 % of each other; what kept the split from paying was the KEY_SPLIT
+# kernel's own 1.4-1.8 % and the merge's 7-10 us, not the part count.
 KEY_SPLIT_PART_TILES = 1
 
 
