@@ -696,8 +696,13 @@ def _torch_plan(
     # or tables, o like q. Its tail: lse, then the kernel's extra pointers
     # (slopes, cos, sin; none on the plain wgmma kernel).
     plan.scratch_floats = getattr(plan, "split_floats", 0)  # the wgmma kernel's key split
-    plan.plain = plan.o_like_q and not return_lse and alibi_slopes is None and rope is None
-    plan.plain = plan.plain and not plan.scratch_floats
+    plan.plain = (
+        plan.o_like_q
+        and not return_lse
+        and alibi_slopes is None
+        and rope is None
+        and not plan.scratch_floats
+    )
     plan.tail = (0, plan.alibi_address, 0, 0)[: 1 + plan.extra_pointers]
     plan.run_plan = plan.plan.run
     plan.empty_like = sys.modules["torch"].empty_like

@@ -185,24 +185,29 @@ KEY_SPLIT_GAIN = 0.85
 KEY_SPLIT_PART_TILES = 1
 
 
+def last_round_items(items: int, ctas: int) -> int:
+    """The items the persistent grid's last round holds when it is partly
+    filled (items % ctas, or all of them on fewer items than CTAs); 0 when the
+    rounds come out whole. The kernel counts them as items % gridDim.x."""
+    return items % ctas if items >= ctas else items
+
+
 def key_split_plan(items: int, ctas: int, key_tiles: int) -> tuple[int, int]:
-    """(parts, key tiles a part) for the items the persistent grid's last round
-    leaves (items % ctas, or all of them on fewer items than CTAs): the split
-    that minimizes the model's time of that round, rounds of parts times a
-    part's tiles plus KEY_SPLIT_PART_TILES; (1, key_tiles) where no split gains
-    enough."""
-    rest = items % ctas if items >= ctas else items
-    unsplit = key_tiles + KEY_SPLIT_PART_TILES
-    best = (unsplit * KEY_SPLIT_GAIN, 1, key_tiles)
+    """(parts, key tiles a part) for the last round's items (last_round_items):
+    the split that minimizes the model's time of that round, rounds of parts
+    times a part's tiles plus KEY_SPLIT_PART_TILES; (1, key_tiles) where no
+    split gains enough."""
+    rest = last_round_items(items, ctas)
     if rest == 0:
         return 1, key_tiles
+    best = ((key_tiles + KEY_SPLIT_PART_TILES) * KEY_SPLIT_GAIN, 1, key_tiles)
     for wanted in range(2, KEY_SPLIT_MAX_PARTS + 1):
         tiles = -(-key_tiles // wanted)
-        if tiles < KEY_SPLIT_MIN_TILES:
+        if tiles < KEY_SPLIT_MIN_TILES:  # from here on tiles only shrink
             break
         parts = -(-key_tiles // tiles)  # the kernel's count: ceil(keys / keys a part)
         cost = -(-rest * parts // ctas) * (tiles + KEY_SPLIT_PART_TILES)
-        if parts > 1 and cost < best[0]:
+        if cost < best[0]:
             best = (cost, parts, tiles)
     return best[1], best[2]
 
@@ -301,15 +306,14 @@ def merge_spec(head_dim: int, dtype: str, block_m: int):
 def merge_specs():
     """The merge kernels of KEY_SPLIT_CONFIGS (no wgmma: kept out of all_specs,
     whose kernels the compile test checks for HGMMA)."""
-    return list(
-        {
-            merge_spec(d, t, cfg.block_m).name: merge_spec(d, t, cfg.block_m)
-            for d in HEAD_DIMS
-            for t in DTYPES
-            for cfg in KEY_SPLIT_CONFIGS
-            if builds(cfg, d)
-        }.values()
+    shapes = dict.fromkeys(
+        (d, t, cfg.block_m)
+        for d in HEAD_DIMS
+        for t in DTYPES
+        for cfg in KEY_SPLIT_CONFIGS
+        if builds(cfg, d)
     )
+    return [merge_spec(*shape) for shape in shapes]
 
 
 def plan_configs():
@@ -537,7 +541,7 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
             parts, tiles = key_split_plan(items, self.ctas(), key_tiles)
             if parts > 1:
                 self.split_parts, self.split_tiles = parts, tiles
-                self.split_items = items % self.ctas() if items >= self.ctas() else items
+                self.split_items = last_round_items(items, self.ctas())
 
     @property
     def split_floats(self) -> int:
