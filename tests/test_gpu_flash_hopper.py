@@ -66,6 +66,13 @@ SANITIZED = [
     (128, flash_hopper.HopperConfig(128, 128, 2), False, 0),
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, rope_tables=True), False, 1),
     (64, flash_hopper.HopperConfig(192, 128, 5, rope_tables=True), False, 2),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=True), False, 0),
+    (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True, o_tma=True), False, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 4, o_tma=True), False, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=True), True, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=True), False, 1),
+    (128, flash_hopper.HopperConfig(128, 192, 5, persistent=True, early_q=True), False, 0),
+    (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True, early_q=True), False, 0),
 ]
 
 
@@ -409,15 +416,18 @@ def test_packed_qkv_strides_through_tma(step):
         assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)
 
 
+@pytest.mark.parametrize("o_tma", [False, True])
 @pytest.mark.parametrize("alibi", [False, True])
 @pytest.mark.parametrize("step", sorted(flash_hopper.STEPS))
-def test_argument_block_matches_the_compiled_parameter_layout(rng, step, alibi):
+def test_argument_block_matches_the_compiled_parameter_layout(rng, step, alibi, o_tma):
     # Python packs the argument block (attention_front; step (c) places its
     # TMA descriptors at the driver's offsets); the compiler lays the parameters out
     # itself. They must agree: params, strides, the five pointer slots, the
     # descriptors, and the block ending where the last parameter does.
+    if o_tma and step < 4:
+        pytest.skip("o_tma: steps (d), (e)")
     q, k, v = _inputs(rng, 1, 2, 70, 70, 64, "bfloat16")
-    cfg = flash_hopper.HopperConfig(step=step)
+    cfg = flash_hopper.HopperConfig(step=step, o_tma=o_tma)
     # With ALiBi (or RoPE) the kernel takes three more pointers (slopes, cos,
     # sin) before the descriptors.
     prep = flash_hopper.Prepared(q, k, v, config=cfg, alibi_slopes="default" if alibi else None)
@@ -427,6 +437,7 @@ def test_argument_block_matches_the_compiled_parameter_layout(rng, step, alibi):
     layout = prep.pipeline.parameter_layout(len(compiled))
     offsets = [offset for offset, _ in layout]
     maps = prep.map_offsets if step >= 3 else []
+    assert len(maps) == (0 if step < 3 else 4 if o_tma else 3), maps
     assert len(layout) == 2 + len(prep.slots) + len(maps), layout
     assert offsets[0] == 0 and offsets[1] == -(-layout[0][1] // 8) * 8, layout
     assert offsets[2 : 2 + len(prep.slots)] == prep.slots, (layout, prep.slots)
@@ -714,3 +725,64 @@ def test_key_split_through_the_torch_call(monkeypatch):
     ref, ref_lse = prep()
     torch.cuda.synchronize()
     assert torch.equal(out, ref) and torch.equal(out_lse, ref) and torch.equal(lse, ref_lse)
+
+
+# The output by TMA store and the early Q release: the same arithmetic as the
+# plain kernel of the same tile (only the epilogue's path to memory, or when Q
+# is released, differs), so bitwise equal to it, and against FP64: partial
+# query blocks (rows past seqlen_q, clipped by the store), one row, GQA, Nq !=
+# Nk causal with rows that see no key, lse; the persistent grid on 3 CTAs (a
+# warpgroup's tile reused item after item) and on one per SM.
+EPILOGUE_SHAPES = [
+    # b, h, kvh, nq, nk
+    (1, 2, 1, 1, 1),
+    (1, 2, 2, 17, 17),
+    (2, 4, 2, 300, 1025),
+    (1, 4, 1, 1025, 300),
+    (1, 2, 1, 97, 1000),
+]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    flash_hopper.O_TMA_CONFIGS + flash_hopper.EARLY_Q_CONFIGS,
+    ids=lambda c: c.label(),
+)
+@pytest.mark.parametrize("ctas", [3, None])
+@pytest.mark.parametrize("causal", [False, True])
+def test_output_store_and_early_q_match_the_plain_kernel(rng, cfg, ctas, causal, monkeypatch):
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
+    plain = replace(cfg, o_tma=False, early_q=False)
+    for d in flash_hopper.HEAD_DIMS:
+        if not flash_hopper.builds(cfg, d):
+            continue
+        for b, h, kvh, nq, nk in EPILOGUE_SHAPES:
+            dtype = "bfloat16" if (nq + nk) % 2 else "float16"
+            q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+            where = f"{(d, b, h, kvh, nq, nk)}"
+            out, lse = _run(q, k, v, causal=causal, return_lse=True, config=cfg)
+            ref, ref_lse = _run(q, k, v, causal=causal, return_lse=True, config=plain)
+            np.testing.assert_array_equal(np.asarray(out), np.asarray(ref), err_msg=where)
+            np.testing.assert_array_equal(lse, ref_lse, err_msg=where)
+            assert_close_to_reference(out, q, k, v, dtype, causal=causal)
+            _, exact_lse = ap.reference.attention(q, k, v, causal=causal, return_lse=True)
+            np.testing.assert_allclose(lse, exact_lse, rtol=1e-3, atol=1e-3, err_msg=where)
+
+
+def test_output_store_through_the_torch_call_on_a_side_stream(monkeypatch):
+    # The public call: the output's descriptor encoded per call from torch's
+    # tensor, on the caller's stream; bitwise the prepared launch's result.
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 7)
+    cfg = flash_hopper.O_TMA_CONFIGS[-1]
+    q, k, v = (torch.randn(2, 4, 300, 128, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        out = ap.flash_attention(q, k, v, causal=True, config=cfg)
+        out_lse, lse = ap.flash_attention(q, k, v, causal=True, config=cfg, return_lse=True)
+    side.synchronize()
+    ref, ref_lse = flash_hopper.Prepared(q, k, v, causal=True, return_lse=True, config=cfg)()
+    torch.cuda.synchronize()
+    assert torch.equal(out, ref) and torch.equal(out_lse, ref) and torch.equal(lse, ref_lse)
+    qn, kn, vn = (x.float().cpu().numpy() for x in (q, k, v))
+    assert_close_to_reference(out.float().cpu().numpy(), qn, kn, vn, "bfloat16", causal=True)

@@ -37,7 +37,9 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
     res = sass.resources_from_log(result.log, spec.entry)
     assert not res.spills and res.stack_frame_bytes == 0, res
     assert not SERIALIZED.search(result.log), result.log
-    counts = sass.opcode_counts(text, ("HGMMA", "HMMA", "LDL", "STL", "LDGSTS", "UTMALDG"))
+    counts = sass.opcode_counts(
+        text, ("HGMMA", "HMMA", "LDL", "STL", "LDGSTS", "UTMALDG", "UTMASTG")
+    )
     c = _constants(spec)
     # One unrolled key step: D / 16 wgmmas for S = Q K^T, BLOCK_N / 16 for O += P V;
     # step (b) issues the last step's P V after the loop: one more P V body.
@@ -50,6 +52,9 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
         assert counts["LDGSTS"] > 0 and counts["UTMALDG"] == 0, counts
     else:  # steps (c), (d): every tile by TMA, no cp.async left
         assert counts["UTMALDG"] > 0 and counts["LDGSTS"] == 0, counts
+    # O_TMA: the output leaves by TMA stores (one per 64-column block of a
+    # warpgroup's rows); otherwise by each thread's stores.
+    assert counts["UTMASTG"] == (c["HEAD_DIM"] // 64 if c.get("O_TMA") else 0), counts
     # Step (d): the producer gives registers back, the consumers take them
     # (ptxas drops setmaxnreg, with warning C7508, where it cannot use it).
     setmaxreg = re.findall(r"USETMAXREG\.(\w+)", text)
@@ -238,11 +243,12 @@ def test_compiled_parameters_match_the_packed_block(spec, compiled):
     if _constants(spec)["HOPPER_STEP"] < 3:
         assert maps == [], layout
         return
-    assert [size for _, size in maps] == [128] * 3, layout
+    # q, k, v and (O_TMA) the output.
+    assert [size for _, size in maps] == [128] * (4 if c.get("O_TMA") else 3), layout
     # 64-byte aligned in the constant bank (its parameters start at 0x210 on
     # sm_90), so not at multiples of 64 within the block.
     assert all((0x210 + offset) % 64 == 0 for offset, _ in maps), layout
-    descriptors = [bytes([i]) * 128 for i in (1, 2, 3)]
+    descriptors = [bytes([i + 1]) * 128 for i in range(len(maps))]
     packed = prefix[-1][0] + 8
     block = flash_hopper.place_tensor_maps(bytes(packed), descriptors, layout)
     assert len(block) == maps[-1][0] + 128
@@ -325,3 +331,23 @@ def test_key_split_is_built_only_where_it_runs():
         with pytest.raises(ValueError, match="key_split is built without"):
             flash_hopper.spec(128, "bfloat16", **({"causal": False} | kwargs), config=cfg)
     assert "KEY_SPLIT=1" in flash_hopper.spec(128, "bfloat16", False, cfg).constants_description
+
+
+def test_output_tma_store_is_built_where_its_tile_fits():
+    # The output tile (block_m x head_dim, 2 bytes) beside Q and two K and V
+    # stages: D=128 on 128 x 192 would need 256 KB of the 227 KB a block gets.
+    cfg = flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=True)
+    assert not flash_hopper.builds(cfg, 128) and flash_hopper.builds(cfg, 64)
+    with pytest.raises(ValueError, match="o_tma's output tile does not fit"):
+        flash_hopper.spec(128, "bfloat16", False, cfg)
+    small = flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=True)
+    plain = flash_hopper.HopperConfig(128, 128, 5, persistent=True)
+    assert small.shared_bytes(128) == plain.shared_bytes(128) + 128 * 128 * 2
+    assert small.tma_rows == (128, 128, 128, 64)
+    for kwargs in ({"o_tma": True}, {"early_q": True}):
+        with pytest.raises(ValueError, match="step 4 or 5"):
+            flash_hopper.HopperConfig(128, 128, 3, **kwargs)
+    with pytest.raises(ValueError, match="without key_split"):
+        flash_hopper.HopperConfig(128, 128, 5, persistent=True, key_split=True, o_tma=True)
+    constants = flash_hopper.spec(64, "bfloat16", True, cfg).constants_description
+    assert "O_TMA=1" in constants and "EARLY_Q" not in constants

@@ -25,6 +25,13 @@
 // grid's last, partly filled round of items runs as parts of each item's key
 // range (flash_key_split.h); the kernel then takes the parts' scratch pointer
 // after lse, and flash_split_merge.cu combines the parts.
+// O_TMA (0/1, steps (d)/(e), not KEY_SPLIT): each consumer warpgroup writes
+// its 64 output rows into a shared-memory tile (after the V stages; the host
+// adds it where it fits) and one of its threads stores them by TMA through a
+// fourth descriptor (the output's, after v's), instead of each thread storing
+// its pairs to global memory. EARLY_Q (0/1, steps (d)/(e)): the consumers
+// release an item's Q once its last S wgmma has completed, before that step's
+// softmax, instead of after the key loop, so the next item's Q loads sooner.
 //
 // Same contract as flash_attention.cu: layout [B, H, N, D], 16-byte-aligned
 // strides on B, H, N, contiguous D; grid (ceil(Nq / BLOCK_M), H, B), causal
@@ -72,6 +79,15 @@ typedef half_bits T;
 #ifndef KEY_SPLIT
 #define KEY_SPLIT 0
 #endif
+#ifndef O_TMA
+#define O_TMA 0
+#endif
+#ifndef EARLY_Q
+#define EARLY_Q 0
+#endif
+static_assert(!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT),
+              "O_TMA: steps (d), (e) without KEY_SPLIT");
+static_assert(!EARLY_Q || HOPPER_STEP >= 4, "EARLY_Q: steps (d), (e)");
 static_assert(!KEY_SPLIT || (PERSISTENT && !CAUSAL && !ALIBI && !ROPE),
               "KEY_SPLIT: the persistent grid without the causal mask, ALiBi or RoPE");
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
@@ -128,6 +144,8 @@ static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0, "tiles stay 1024-byte
 // row, after the V stages (the host adds them to the dynamic shared memory).
 constexpr unsigned kTableRowBytes = HEAD_DIM / 2 * 4;
 constexpr unsigned kTableBytes = ROPE_TABLES ? BLOCK_M * kTableRowBytes : 0;
+// O_TMA: the output tile (sw128, as Q's), after the V stages.
+constexpr unsigned kOBytes = O_TMA ? BLOCK_M * HEAD_DIM * 2 : 0;
 static_assert(kQBytes + 4 * kKvBytes + 1024 == flash_wgmma_shared_bytes(HEAD_DIM, BLOCK_M, BLOCK_N),
               "the host sizes dynamic shared memory by wgmma_layout.h");
 
@@ -626,6 +644,52 @@ __device__ __forceinline__ void write_output(const float (&o_acc)[HEAD_DIM / 8][
   }
 }
 
+#if O_TMA
+// O_TMA: O = o_acc / row_sum (as write_output) for this warpgroup's 64 rows
+// into the output tile at o_tile (rows wg * 64 on, sw128), then stored by
+// TMA by the warpgroup's first thread; lse as write_output. Rows past
+// seqlen_q are written to the tile and clipped by the store. The tile is
+// reused by the next item once the store has read it: the first thread waits
+// for that (usually long done) before the warpgroup's barrier lets anyone
+// write. Named barrier 1 + 2 * kWarpgroups + wg (past the turns' and RoPE's),
+// its id in a register (no branch between ids: C7520).
+__device__ __forceinline__ void
+store_output_tma(const float (&o_acc)[HEAD_DIM / 8][4], const float (&row_max)[2],
+                 const float (&row_sum)[2], const AttentionParams &p, const WorkItem &w,
+                 float *__restrict__ lse, const TensorMap &tmap_o, unsigned o_tile, int wg,
+                 int warp_row0, int g, int t, float scale_log2) {
+  const unsigned barrier = 1u + 2u * kWarpgroups + unsigned(wg);
+  const bool leader = threadIdx.x % 128 == 0;
+  if (leader) bulk_wait_group_read<0>(); // the previous item's store has read the tile
+  named_barrier_sync<128>(barrier);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float sum = quad_sum(row_sum[h]);
+    const int tile_row = warp_row0 + g + 8 * h, row = w.m0 + tile_row;
+    const bool empty = sum == 0.f;
+    const float m = row_max[h];
+    const float inv = output_scale<DTYPE>(sum, empty, m, scale_log2);
+#pragma unroll
+    for (int dj = 0; dj < HEAD_DIM / 8; ++dj)
+      st_shared_u32(o_tile + sw128_offset(BLOCK_M, tile_row, dj) + 4 * t,
+                    pack2<DTYPE>(o_acc[dj][2 * h] * inv, o_acc[dj][2 * h + 1] * inv));
+    if ((p.flags & AP_FLAG_RETURN_LSE) && t == 0 && row < p.seqlen_q) {
+      const long long index = ((long long)w.batch * p.heads + w.head) * p.seqlen_q + row;
+      lse[index] = empty ? AP_NEG_INF : m * p.scale + __logf(sum);
+    }
+  }
+  fence_proxy_async_shared(); // generic writes -> the TMA store's async-proxy reads
+  named_barrier_sync<128>(barrier);
+  if (leader) {
+#pragma unroll
+    for (int cb = 0; cb < HEAD_DIM / 64; ++cb)
+      tma_store_4d(tmap_o, o_tile + cb * BLOCK_M * 128 + wg * 64 * 128, cb * 64, w.m0 + wg * 64,
+                   w.head, w.batch);
+    bulk_commit_group();
+  }
+}
+#endif
+
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
     flash_attention_wgmma(const AttentionParams p, const AttentionStrides st,
                           const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
@@ -645,12 +709,17 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                           const __grid_constant__ TensorMap tmap_k,
                           const __grid_constant__ TensorMap tmap_v
 #endif
+#if O_TMA
+                          ,
+                          const __grid_constant__ TensorMap tmap_o
+#endif
     ) {
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned q_tile = (smem_address(smem) + 1023u) & ~1023u;
   const unsigned k_tiles = q_tile + kQBytes;
   const unsigned v_tiles = k_tiles + 2 * kKvBytes;
-  const unsigned rope_tables = v_tiles + 2 * kKvBytes; // ROPE_TABLES only
+  const unsigned o_tile = v_tiles + 2 * kKvBytes; // O_TMA only
+  const unsigned rope_tables = o_tile + kOBytes;  // ROPE_TABLES only
 
   // This thread's consumer warpgroup (step (d): warpgroup 0 is the producer,
   // which takes none of the rows below; its value there is unused).
@@ -824,7 +893,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #if ALIBI == 2
         fence_operands(a_bias); // live until S(n), which read them, is done
 #endif
-        mbarrier_arrive(empty_k + 8 * stage); // K(n) read
+        mbarrier_arrive(empty_k + 8 * stage);                    // K(n) read
+        if (EARLY_Q && n == n_end - 1) mbarrier_arrive(empty_q); // the item's last S is done
         float alpha[2];
         const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0,
                                                  m0, warp_row0, diag, seqlen_k, g, t, alibi_slope);
@@ -837,7 +907,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         if (grew) rescale_output(o_acc[0], alpha);
         pack_p(a, s);
       }
-      mbarrier_arrive(empty_q); // every S wgmma on this item's Q has completed
+      // Every S wgmma on this item's Q has completed (EARLY_Q: said in the
+      // last step already, unless there was none).
+      if (!EARLY_Q || n_end == 0) mbarrier_arrive(empty_q);
       if (n_end > 0) {
         // The last step's P V, on V(it - 1); then its stage is free.
         const int stage = (it - 1) & 1;
@@ -851,9 +923,18 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         continue;
       }
 #endif
+#if O_TMA
+      store_output_tma(o_acc[0], row_max[0], row_sum[0], p, item, lse, tmap_o, o_tile, wg,
+                       warp_row0, g, t, scale_log2);
+#else
       write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
                    scale_log2);
+#endif
     }
+#if O_TMA
+    // The last store's writes are done before the CTA (and its shared memory) goes.
+    if (threadIdx.x % 128 == 0) bulk_wait_group<0>();
+#endif
     // The last warpgroup arrived once more on warpgroup 0's barrier than
     // warpgroup 0 synced (the first turn): take that arrival, so none is left
     // at exit.

@@ -17,6 +17,11 @@ __device__ __forceinline__ unsigned smem_address(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// One 32-bit store to shared memory at a 32-bit shared address.
+__device__ __forceinline__ void st_shared_u32(unsigned address, unsigned value) {
+  asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
+}
+
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile of RowBytes-byte
 // rows (at least 128). XOR-ing the chunk with the row's low 3 bits puts the 8
 // rows one ldmatrix reads in 8 different bank groups (a plain row-major tile

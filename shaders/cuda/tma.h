@@ -1,9 +1,9 @@
-// Tensor Memory Accelerator loads for sm_90a: a TMA descriptor (CUtensorMap,
-// made on the host by cuTensorMapEncodeTiled, passed as a __grid_constant__
-// parameter), shared-memory mbarriers that count the bytes each load delivers,
-// and the bulk tensor copy. TMA writes shared memory through the async proxy,
-// which wgmma reads through as well: a completed mbarrier phase is all a reader
-// needs (no proxy fence).
+// Tensor Memory Accelerator loads (and the output's store) for sm_90a: a TMA
+// descriptor (CUtensorMap, made on the host by cuTensorMapEncodeTiled, passed
+// as a __grid_constant__ parameter), shared-memory mbarriers that count the
+// bytes each load delivers, and the bulk tensor copy. TMA writes shared memory
+// through the async proxy, which wgmma reads through as well: a completed
+// mbarrier phase is all a reader needs (no proxy fence).
 #pragma once
 
 namespace ap {
@@ -89,6 +89,36 @@ __device__ __forceinline__ void tma_load_4d(unsigned dst, const TensorMap &map, 
                "l"(reinterpret_cast<unsigned long long>(&map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2),
                "r"(c3)
                : "memory");
+}
+
+// One box of shared memory at `src` (the layout a load of the same box would
+// write) into a 4-d tensor at coordinates c0..c3 (innermost first), by the bulk
+// engine through the async proxy: the writers of `src` fence their generic
+// writes first (fence.proxy.async.shared::cta). Elements outside the tensor's
+// dimensions are not written. Part of the thread's current bulk group.
+__device__ __forceinline__ void tma_store_4d(const TensorMap &map, unsigned src, int c0, int c1,
+                                             int c2, int c3) {
+  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.tile.bulk_group"
+               " [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(reinterpret_cast<unsigned long long>(&map)),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
+}
+
+// Closes this thread's bulk group of stores issued since the last commit.
+__device__ __forceinline__ void bulk_commit_group() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+// Waits until at most N of this thread's committed bulk groups still read
+// their shared memory (the source may then be overwritten).
+template <int N> __device__ __forceinline__ void bulk_wait_group_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+
+// Waits until at most N of this thread's committed bulk groups are incomplete
+// (their writes done), before the CTA exits.
+template <int N> __device__ __forceinline__ void bulk_wait_group() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 } // namespace ap

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .. import _core, cuda, runtime
-from . import attention_front, flash, hopper_layout
+from . import attention_front, flash, hopper_layout, tensors
 
 HEAD_DIMS = (64, 128)
 DTYPES = ("float16", "bfloat16")
@@ -42,6 +42,12 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
         )
     if config.rope_tables and not rope:
         return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
+    if config.o_tma and launch_shared_bytes(config, head_dim, alibi=False) > SHARED_BYTES_OPTIN:
+        return (
+            f"[{ENTRY}] o_tma's output tile does not fit beside {config.label()}'s tiles at "
+            f"head_dim {head_dim} ({launch_shared_bytes(config, head_dim, alibi=False)} bytes "
+            f"of shared memory, {SHARED_BYTES_OPTIN} at most)"
+        )
     if rope and config.persistent and not rope_fits_persistent(config):
         return (
             f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only, "
@@ -91,6 +97,14 @@ class HopperConfig:
     # (KEY_SPLIT, shaders/cuda/flash_key_split.h); without the causal mask,
     # ALiBi or RoPE. How many parts: key_split_plan, per problem.
     key_split: bool = False
+    # The output through shared memory and a TMA store (O_TMA) instead of each
+    # thread's stores; steps (d)/(e) where the output tile fits beside the
+    # others (refusal), not with key_split.
+    o_tma: bool = False
+    # Each item's Q released once its last S wgmma has completed, before that
+    # step's softmax (EARLY_Q), so the next item's Q load starts sooner;
+    # steps (d)/(e).
+    early_q: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -115,6 +129,13 @@ class HopperConfig:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
         if self.key_split and not self.persistent:
             raise ValueError(f"[{ENTRY}] key_split needs the persistent grid, got {self.label()}")
+        if (self.o_tma or self.early_q) and self.step < 4:
+            raise ValueError(
+                f"[{ENTRY}] o_tma and early_q need step 4 or 5, got {self.label()} at step "
+                f"{self.step}"
+            )
+        if self.o_tma and self.key_split:
+            raise ValueError(f"[{ENTRY}] o_tma is built without key_split, got {self.label()}")
 
     @property
     def threads(self) -> int:
@@ -122,21 +143,26 @@ class HopperConfig:
         return 2 * self.block_m + (128 if self.step >= 4 else 0)
 
     def shared_bytes(self, head_dim: int) -> int:
-        """Dynamic shared memory: the tiles (hopper_layout) and, with
-        rope_tables, the item's cos and sin rows (4 bytes a float)."""
+        """Dynamic shared memory: the tiles (hopper_layout), with o_tma the
+        output tile (2 bytes an element) and with rope_tables the item's cos and
+        sin rows (4 bytes a float)."""
         tables = 2 * self.block_m * (head_dim // 2) * 4 if self.rope_tables else 0
-        return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n) + tables
+        output = self.block_m * head_dim * 2 if self.o_tma else 0
+        return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n) + output + tables
 
     @property
     def tma_rows(self) -> tuple:
-        """Rows each TMA load moves, for q, k and v (step (c))."""
-        return (self.block_m, self.block_n, self.block_n)
+        """Rows each TMA box moves, for q, k and v (step (c)) and, with o_tma,
+        the output (a consumer warpgroup's 64 rows)."""
+        return (self.block_m, self.block_n, self.block_n) + ((64,) if self.o_tma else ())
 
     def label(self) -> str:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
         suffix += "ks" if self.key_split else ""
+        suffix += "ot" if self.o_tma else ""
+        suffix += "eq" if self.early_q else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -170,6 +196,21 @@ KEY_SPLIT_CONFIGS = (
     HopperConfig(128, 128, 5, persistent=True, key_split=True),
     HopperConfig(128, 192, 5, persistent=True, key_split=True),
     HopperConfig(192, 128, 5, persistent=True, key_split=True),
+)
+# The output through shared memory and a TMA store (o_tma) on the tiles where
+# its tile fits (D=128: 128 x 128; D=64 also 128 x 192 and 192 x 128), and
+# each item's Q released at its last S (early_q) on the plan's persistent tiles.
+O_TMA_CONFIGS = (
+    HopperConfig(128, 128, 4, o_tma=True),
+    HopperConfig(128, 128, 5, persistent=True, o_tma=True),
+    HopperConfig(128, 192, 5, persistent=True, o_tma=True),
+    HopperConfig(192, 128, 5, persistent=True, o_tma=True),
+    HopperConfig(128, 128, 5, persistent=True, o_tma=True, early_q=True),
+)
+EARLY_Q_CONFIGS = (
+    HopperConfig(128, 128, 5, persistent=True, early_q=True),
+    HopperConfig(128, 192, 5, persistent=True, early_q=True),
+    HopperConfig(192, 128, 5, persistent=True, early_q=True),
 )
 # Key split: at most this many parts an item, each of at least
 # KEY_SPLIT_MIN_TILES key tiles, and only where the model below puts the last
@@ -252,6 +293,8 @@ def spec(
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ROPE_TABLES": 1} if config.rope_tables else {})
         | ({"KEY_SPLIT": 1} if config.key_split else {})
+        | ({"O_TMA": 1} if config.o_tma else {})
+        | ({"EARLY_Q": 1} if config.early_q else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -266,6 +309,8 @@ def all_specs():
         + PERSISTENT_CONFIGS
         + THREE_WARPGROUP_CONFIGS
         + EXP2_POLY_CONFIGS
+        + O_TMA_CONFIGS
+        + EARLY_Q_CONFIGS
     )
     plain = [
         spec(d, t, c, cfg)
@@ -480,7 +525,8 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
             blocks = self.split_items * self.config.block_m // MERGE_ROWS
             steps.append((merge, [blocks, 1, 1], [MERGE_THREADS, 1, 1], 0))
         maps = []
-        for index, ((shape, strides), r) in enumerate(zip(self.views, rows, strict=True)):
+        # q, k, v, then (o_tma) o: the launch's pointers 0-3 in that order.
+        for index, ((shape, strides), r) in enumerate(zip(self.map_views(), rows, strict=True)):
             dims, strides_bytes, box = tensor_map_view(shape, strides, r)
             maps.append((self.map_offsets[index], index, dtype, dims, strides_bytes, box, 128))
         # Kept for tests and diagnostics (bench/diag/key_split_cost.py relaunches parts of it).
@@ -494,10 +540,20 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         if self.config.step >= 3:
             dtype = attention_front.dtype_code(self.problem.dtype)
             rows = self.config.tma_rows
-            views = zip(self.views, rows, self.map_offsets, self.addresses[:3], strict=True)
+            views = zip(
+                self.map_views(), rows, self.map_offsets, self.addresses[: len(rows)], strict=True
+            )
             for (shape, strides), r, offset, address in views:
                 args[offset : offset + 128] = tensor_map(address, shape, strides, dtype, r)
         return bytes(args)
+
+    def map_views(self) -> list:
+        """(shape, strides) of each tensor a TMA descriptor describes: q, k, v
+        and, with o_tma, the output (contiguous, as the front allocates it)."""
+        views = list(self.views)
+        if self.config.o_tma:
+            views.append((self.o_shape, tensors.contiguous_strides(self.o_shape)))
+        return views
 
     def check(self, infos):
         p = self.problem
@@ -505,7 +561,7 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         # q, k, v as the kernel reads them (step (c) describes them to TMA).
         self.views = [(i["shape"], i["strides"]) for i in infos]
         if self.config.step >= 3:  # refuse what TMA cannot describe before allocating
-            rows = self.config.tma_rows
+            rows = self.config.tma_rows[:3]  # the output is this front's own, contiguous
             for (shape, strides), r in zip(self.views, rows, strict=True):
                 dims, strides_bytes, box = tensor_map_view(shape, strides, r)
                 # The driver's own checks, once, on an aligned stand-in address
