@@ -6,7 +6,8 @@ rounds of variant / plan in each round. Run it alone on the card.
 
     python3 bench/ab_sweep.py FIELD [--d 128] [--rounds 5]
     # FIELD: a boolean HopperConfig field, set True on each plan where it
-    # applies (session 12 timed a since-removed prefetch_q with it).
+    # applies (session 12 timed a since-removed prefetch_q with it); a+b sets
+    # both.
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16. Writes
 $OUT/ab_sweep.json."""
 
@@ -40,7 +41,7 @@ def main():
             for n in LENGTHS:
                 plan = flash.hopper_config(d, causal, n)
                 try:
-                    variant = replace(plan, **{field: True})
+                    variant = replace(plan, **dict.fromkeys(field.split("+"), True))
                 except ValueError as e:  # the option does not apply to this plan
                     print(f"D={d} c={int(causal)} N={n} {plan.label()}: {e}")
                     continue
