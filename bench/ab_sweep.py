@@ -7,7 +7,7 @@ rounds of variant / plan in each round. Run it alone on the card.
     python3 bench/ab_sweep.py FIELD [--d 128] [--rounds 5]
     # FIELD: a boolean HopperConfig field, set True on each plan where it
     # applies (session 12 timed a since-removed prefetch_q with it); a+b sets
-    # both.
+    # both; a=2 sets an integer field to 2.
 Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16. Writes
 $OUT/ab_sweep.json."""
 
@@ -26,6 +26,12 @@ from tile_sweep import option  # bench/ is the script's directory
 LENGTHS = (1024, 4096, 8192)
 
 
+def _settings(field: str) -> dict:
+    """FIELD's options: a+b is both True, a=2 is a set to 2."""
+    pairs = (f.partition("=") for f in field.split("+"))
+    return {name: int(value) if value else True for name, _, value in pairs}
+
+
 def main():
     import torch
 
@@ -41,7 +47,7 @@ def main():
             for n in LENGTHS:
                 plan = flash.hopper_config(d, causal, n)
                 try:
-                    variant = replace(plan, **dict.fromkeys(field.split("+"), True))
+                    variant = replace(plan, **_settings(field))
                 except ValueError as e:  # the option does not apply to this plan
                     print(f"D={d} c={int(causal)} N={n} {plan.label()}: {e}")
                     continue

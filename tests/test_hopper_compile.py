@@ -7,6 +7,7 @@ test_gpu_flash_hopper.py."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -336,11 +337,11 @@ def test_key_split_is_built_only_where_it_runs():
 def test_output_tma_store_is_built_where_its_tile_fits():
     # The output tile (block_m x head_dim, 2 bytes) beside Q and two K and V
     # stages: D=128 on 128 x 192 would need 256 KB of the 227 KB a block gets.
-    cfg = flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=True)
+    cfg = flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=1)
     assert not flash_hopper.builds(cfg, 128) and flash_hopper.builds(cfg, 64)
     with pytest.raises(ValueError, match="o_tma's output tile does not fit"):
         flash_hopper.spec(128, "bfloat16", False, cfg)
-    small = flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=True)
+    small = flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1)
     plain = flash_hopper.HopperConfig(128, 128, 5, persistent=True)
     assert small.shared_bytes(128) == plain.shared_bytes(128) + 128 * 128 * 2
     assert small.tma_rows == (128, 128, 128, 64)
@@ -348,6 +349,13 @@ def test_output_tma_store_is_built_where_its_tile_fits():
         with pytest.raises(ValueError, match="step 4 or 5"):
             flash_hopper.HopperConfig(128, 128, 3, **kwargs)
     with pytest.raises(ValueError, match="without key_split"):
-        flash_hopper.HopperConfig(128, 128, 5, persistent=True, key_split=True, o_tma=True)
+        flash_hopper.HopperConfig(128, 128, 5, persistent=True, key_split=True, o_tma=1)
     constants = flash_hopper.spec(64, "bfloat16", True, cfg).constants_description
     assert "O_TMA=1" in constants and "EARLY_Q" not in constants
+    # O_TMA 2: the output tile in the last V stage, no more shared memory.
+    in_v = flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=2)
+    assert flash_hopper.builds(in_v, 128) and in_v.label().endswith("ov")
+    assert in_v.shared_bytes(128) == replace(in_v, o_tma=0).shared_bytes(128)
+    assert "O_TMA=2" in flash_hopper.spec(128, "bfloat16", False, in_v).constants_description
+    with pytest.raises(ValueError, match="block_n >= block_m"):
+        flash_hopper.HopperConfig(192, 128, 5, o_tma=2)

@@ -25,11 +25,15 @@
 // grid's last, partly filled round of items runs as parts of each item's key
 // range (flash_key_split.h); the kernel then takes the parts' scratch pointer
 // after lse, and flash_split_merge.cu combines the parts.
-// O_TMA (0/1, steps (d)/(e), not KEY_SPLIT): each consumer warpgroup writes
-// its 64 output rows into a shared-memory tile (after the V stages; the host
-// adds it where it fits) and one of its threads stores them by TMA through a
-// fourth descriptor (the output's, after v's), instead of each thread storing
-// its pairs to global memory. EARLY_Q (0/1, steps (d)/(e)): the consumers
+// O_TMA (0-2, steps (d)/(e), not KEY_SPLIT): each consumer warpgroup writes
+// its 64 output rows into a shared-memory tile and one of its threads stores
+// them by TMA through a fourth descriptor (the output's, after v's), instead
+// of each thread storing its pairs to global memory. 1: the tile is its own,
+// after the V stages (the host adds it where it fits). 2: the tile is the
+// item's last V stage (no more shared memory; BLOCK_N >= BLOCK_M): every
+// warpgroup's last P V on it has completed first (a barrier of the consumer
+// warpgroups), and the stage is released to the producer once the store has
+// read it. EARLY_Q (0/1, steps (d)/(e)): the consumers
 // release an item's Q once its last S wgmma has completed, before that step's
 // softmax, instead of after the key loop, so the next item's Q loads sooner.
 //
@@ -85,8 +89,8 @@ typedef half_bits T;
 #ifndef EARLY_Q
 #define EARLY_Q 0
 #endif
-static_assert(!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT),
-              "O_TMA: steps (d), (e) without KEY_SPLIT");
+static_assert(O_TMA >= 0 && O_TMA <= 2 && (!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT)),
+              "O_TMA: 0, 1 or 2, steps (d), (e) without KEY_SPLIT");
 static_assert(!EARLY_Q || HOPPER_STEP >= 4, "EARLY_Q: steps (d), (e)");
 static_assert(!KEY_SPLIT || (PERSISTENT && !CAUSAL && !ALIBI && !ROPE),
               "KEY_SPLIT: the persistent grid without the causal mask, ALiBi or RoPE");
@@ -144,8 +148,10 @@ static_assert(kQBytes % 1024 == 0 && kKvBytes % 1024 == 0, "tiles stay 1024-byte
 // row, after the V stages (the host adds them to the dynamic shared memory).
 constexpr unsigned kTableRowBytes = HEAD_DIM / 2 * 4;
 constexpr unsigned kTableBytes = ROPE_TABLES ? BLOCK_M * kTableRowBytes : 0;
-// O_TMA: the output tile (sw128, as Q's), after the V stages.
-constexpr unsigned kOBytes = O_TMA ? BLOCK_M * HEAD_DIM * 2 : 0;
+// O_TMA 1: the output tile (sw128, as Q's), after the V stages; O_TMA 2 puts
+// it in a V stage.
+constexpr unsigned kOBytes = O_TMA == 1 ? BLOCK_M * HEAD_DIM * 2 : 0;
+static_assert(O_TMA != 2 || BLOCK_N >= BLOCK_M, "O_TMA 2: a V stage holds the output tile");
 static_assert(kQBytes + 4 * kKvBytes + 1024 == flash_wgmma_shared_bytes(HEAD_DIM, BLOCK_M, BLOCK_N),
               "the host sizes dynamic shared memory by wgmma_layout.h");
 
@@ -648,11 +654,12 @@ __device__ __forceinline__ void write_output(const float (&o_acc)[HEAD_DIM / 8][
 // O_TMA: O = o_acc / row_sum (as write_output) for this warpgroup's 64 rows
 // into the output tile at o_tile (rows wg * 64 on, sw128), then stored by
 // TMA by the warpgroup's first thread; lse as write_output. Rows past
-// seqlen_q are written to the tile and clipped by the store. The tile is
-// reused by the next item once the store has read it: the first thread waits
-// for that (usually long done) before the warpgroup's barrier lets anyone
-// write. Named barrier 1 + 2 * kWarpgroups + wg (past the turns' and RoPE's),
-// its id in a register (no branch between ids: C7520).
+// seqlen_q are written to the tile and clipped by the store. O_TMA 1 reuses
+// its tile item after item: the first thread waits until the last store has
+// read it (usually long done) before the warpgroup's barrier lets anyone
+// write (O_TMA 2: its caller waited). Named barrier 1 + 2 * kWarpgroups + wg
+// (past the turns' and RoPE's), its id in a register (no branch between ids:
+// C7520).
 __device__ __forceinline__ void
 store_output_tma(const float (&o_acc)[HEAD_DIM / 8][4], const float (&row_max)[2],
                  const float (&row_sum)[2], const AttentionParams &p, const WorkItem &w,
@@ -660,8 +667,10 @@ store_output_tma(const float (&o_acc)[HEAD_DIM / 8][4], const float (&row_max)[2
                  int warp_row0, int g, int t, float scale_log2) {
   const unsigned barrier = 1u + 2u * kWarpgroups + unsigned(wg);
   const bool leader = threadIdx.x % 128 == 0;
-  if (leader) bulk_wait_group_read<0>(); // the previous item's store has read the tile
-  named_barrier_sync<128>(barrier);
+  if (O_TMA == 1) {
+    if (leader) bulk_wait_group_read<0>(); // the previous item's store has read the tile
+    named_barrier_sync<128>(barrier);
+  }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const float sum = quad_sum(row_sum[h]);
@@ -915,7 +924,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         const int stage = (it - 1) & 1;
         mbarrier_wait(full_v + 8 * stage, ((it - 1) >> 1) & 1);
         last_pv(o_acc[0], a, v_tiles + stage * kKvBytes);
-        mbarrier_arrive(empty_v + 8 * stage);
+        if (O_TMA != 2) mbarrier_arrive(empty_v + 8 * stage); // O_TMA 2: after the store
       }
 #if KEY_SPLIT
       if (item.part >= 0) {
@@ -923,9 +932,27 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         continue;
       }
 #endif
-#if O_TMA
+#if O_TMA == 1
       store_output_tma(o_acc[0], row_max[0], row_sum[0], p, item, lse, tmap_o, o_tile, wg,
                        warp_row0, g, t, scale_log2);
+#elif O_TMA == 2
+      if (n_end > 0) {
+        // The output through the last V stage, once every warpgroup's last P
+        // V on it has completed (barrier 1 + 3 * kWarpgroups, the consumers'
+        // threads); the stage goes back to the producer (128 arrivals a
+        // warpgroup) once this warpgroup's store has read it.
+        const unsigned last_v = v_tiles + ((it - 1) & 1) * kKvBytes;
+        named_barrier_sync<1 + 3 * kWarpgroups, kWarpgroups * 128>();
+        store_output_tma(o_acc[0], row_max[0], row_sum[0], p, item, lse, tmap_o, last_v, wg,
+                         warp_row0, g, t, scale_log2);
+        if (threadIdx.x % 128 == 0) {
+          bulk_wait_group_read<0>();
+          mbarrier_arrive_count(empty_v + 8 * ((it - 1) & 1), 128);
+        }
+      } else {
+        write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
+                     scale_log2);
+      }
 #else
       write_output(o_acc[0], row_max[0], row_sum[0], p, st, item, o, lse, warp_row0, g, t,
                    scale_log2);

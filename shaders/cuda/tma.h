@@ -63,6 +63,11 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
 
+// `count` arrivals at once on `bar` (one thread speaking for `count`).
+__device__ __forceinline__ void mbarrier_arrive_count(unsigned bar, unsigned count) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+
 // Tells `bar` to expect `bytes` more in its current phase without arriving
 // (the arrival comes with a later arrive.expect_tx).
 __device__ __forceinline__ void mbarrier_expect_tx(unsigned bar, unsigned bytes) {

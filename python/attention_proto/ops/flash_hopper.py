@@ -42,11 +42,11 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
         )
     if config.rope_tables and not rope:
         return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
-    if config.o_tma and launch_shared_bytes(config, head_dim, alibi=False) > SHARED_BYTES_OPTIN:
+    smem = launch_shared_bytes(config, head_dim, alibi=False)
+    if config.o_tma == 1 and smem > SHARED_BYTES_OPTIN:
         return (
             f"[{ENTRY}] o_tma's output tile does not fit beside {config.label()}'s tiles at "
-            f"head_dim {head_dim} ({launch_shared_bytes(config, head_dim, alibi=False)} bytes "
-            f"of shared memory, {SHARED_BYTES_OPTIN} at most)"
+            f"head_dim {head_dim} ({smem} bytes of shared memory, {SHARED_BYTES_OPTIN} at most)"
         )
     if rope and config.persistent and not rope_fits_persistent(config):
         return (
@@ -98,9 +98,10 @@ class HopperConfig:
     # ALiBi or RoPE. How many parts: key_split_plan, per problem.
     key_split: bool = False
     # The output through shared memory and a TMA store (O_TMA) instead of each
-    # thread's stores; steps (d)/(e) where the output tile fits beside the
-    # others (refusal), not with key_split.
-    o_tma: bool = False
+    # thread's stores; steps (d)/(e), not with key_split. 1 (True): in its own
+    # tile, where that fits beside the others (refusal); 2: in the item's last
+    # V stage (key tiles at least as tall as the query block).
+    o_tma: int = 0
     # Each item's Q released once its last S wgmma has completed, before that
     # step's softmax (EARLY_Q), so the next item's Q load starts sooner;
     # steps (d)/(e).
@@ -136,6 +137,11 @@ class HopperConfig:
             )
         if self.o_tma and self.key_split:
             raise ValueError(f"[{ENTRY}] o_tma is built without key_split, got {self.label()}")
+        if self.o_tma not in (0, 1, 2) or (self.o_tma == 2 and self.block_n < self.block_m):
+            raise ValueError(
+                f"[{ENTRY}] o_tma must be 0, 1 or 2 (2: the output tile in a V stage, "
+                f"block_n >= block_m), got {self.o_tma!r} on {self.block_m} x {self.block_n}"
+            )
 
     @property
     def threads(self) -> int:
@@ -147,7 +153,7 @@ class HopperConfig:
         output tile (2 bytes an element) and with rope_tables the item's cos and
         sin rows (4 bytes a float)."""
         tables = 2 * self.block_m * (head_dim // 2) * 4 if self.rope_tables else 0
-        output = self.block_m * head_dim * 2 if self.o_tma else 0
+        output = self.block_m * head_dim * 2 if self.o_tma == 1 else 0
         return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n) + output + tables
 
     @property
@@ -161,7 +167,7 @@ class HopperConfig:
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
         suffix += "ks" if self.key_split else ""
-        suffix += "ot" if self.o_tma else ""
+        suffix += {0: "", 1: "ot", 2: "ov"}.get(self.o_tma, f"o{self.o_tma}")
         suffix += "eq" if self.early_q else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
@@ -197,15 +203,19 @@ KEY_SPLIT_CONFIGS = (
     HopperConfig(128, 192, 5, persistent=True, key_split=True),
     HopperConfig(192, 128, 5, persistent=True, key_split=True),
 )
-# The output through shared memory and a TMA store (o_tma) on the tiles where
-# its tile fits (D=128: 128 x 128; D=64 also 128 x 192 and 192 x 128), and
-# each item's Q released at its last S (early_q) on the plan's persistent tiles.
+# The output through shared memory and a TMA store (o_tma) in its own tile
+# where that fits (D=128: 128 x 128; D=64 also 128 x 192 and 192 x 128) or in
+# the last V stage (o_tma=2: 128 x 128 up), and each item's Q released at its
+# last S (early_q) on the plan's persistent tiles.
 O_TMA_CONFIGS = (
-    HopperConfig(128, 128, 4, o_tma=True),
-    HopperConfig(128, 128, 5, persistent=True, o_tma=True),
-    HopperConfig(128, 192, 5, persistent=True, o_tma=True),
-    HopperConfig(192, 128, 5, persistent=True, o_tma=True),
-    HopperConfig(128, 128, 5, persistent=True, o_tma=True, early_q=True),
+    HopperConfig(128, 128, 4, o_tma=1),
+    HopperConfig(128, 128, 5, persistent=True, o_tma=1),
+    HopperConfig(128, 192, 5, persistent=True, o_tma=1),
+    HopperConfig(192, 128, 5, persistent=True, o_tma=1),
+    HopperConfig(128, 128, 5, persistent=True, o_tma=1, early_q=True),
+    HopperConfig(128, 192, 5, persistent=True, o_tma=2),
+    HopperConfig(128, 128, 5, persistent=True, o_tma=2),
+    HopperConfig(128, 176, 4, o_tma=2),
 )
 EARLY_Q_CONFIGS = (
     HopperConfig(128, 128, 5, persistent=True, early_q=True),
@@ -293,7 +303,7 @@ def spec(
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ROPE_TABLES": 1} if config.rope_tables else {})
         | ({"KEY_SPLIT": 1} if config.key_split else {})
-        | ({"O_TMA": 1} if config.o_tma else {})
+        | ({"O_TMA": int(config.o_tma)} if config.o_tma else {})
         | ({"EARLY_Q": 1} if config.early_q else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
