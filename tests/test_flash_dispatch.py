@@ -66,12 +66,13 @@ def test_the_plan_is_measured_ascending_and_compiled():
     for (d, causal), entries in flash.HOPPER_PLAN.items():
         keys = [k for k, _ in entries]
         assert keys[0] == 0 and keys == sorted(set(keys))
-        for k, (step, bm, bn, persistent) in entries:
+        for k, (step, bm, bn, persistent, o_tma) in entries:
             for n in (k, k + 1, k + 4095):
                 cfg = flash.hopper_config(d, causal, n)
                 if n < ([x for x in keys if x > k] or [1 << 62])[0]:
                     assert (cfg.step, cfg.block_m, cfg.block_n) == (step, bm, bn)
                     assert cfg.persistent == persistent and not cfg.alibi_mma
+                    assert cfg.o_tma == o_tma
             assert cfg.block_m in (128, 192) and cfg.shared_bytes(d) <= 227 * 1024
             assert flash_hopper.builds(cfg, d)
             # CI compiles each with its ALiBi and RoPE forms for sm_90a.

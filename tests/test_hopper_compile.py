@@ -66,7 +66,12 @@ def test_variant_compiles_with_hgmma_and_no_spills(spec, compiled):
         assert not setmaxreg, setmaxreg
     # Step (e) with two consumer warpgroups: they pass turns on named barriers
     # of 256 threads (0x100; __syncthreads is BAR.SYNC 0x0 with no count).
-    named = re.findall(r"\bBAR\.(?:SYNC|ARV)\S* [^;]*, 0x100 ;", text)
+    named = re.findall(r"\bBAR\.(?:SYNC|ARV)\S* ([^;]*), 0x100 ;", text)
+    if c.get("O_TMA") == 2 and c["BLOCK_M"] == 128:
+        # O_TMA 2's one sync of both consumer warpgroups before the output
+        # goes through the last V stage: barrier 1 + 3 * 2.
+        assert named.count("0x7") == 1, named
+        named = [x for x in named if x != "0x7"]
     if c["HOPPER_STEP"] >= 5 and c["BLOCK_M"] >= 128:
         # The first turn, the loop's sync and arrive, the last (three
         # warpgroups, a ring, name their barrier by a register).

@@ -468,11 +468,19 @@ HOPPER_FALLBACK_MIN_SEQLEN_Q = {128: 1024}  # D -> N, step (b)
 # block on 128 x 176 456/528/572 and 128 x 192 422/499/562 (cuDNN
 # 513/541/560); session 11's first sweep (1390c85), which had put one CTA per
 # block from 8K, ran beside GPU tests on the same card and is not used.
+# The last field, o_tma (HopperConfig.o_tma: the output through shared memory
+# and a TMA store; 1 its own tile, 2 the last V stage): session 14,
+# bench/ab_sweep.py on an H200 (kernel only, each against the plan without it,
+# in turn; docs/gpu-notes.md): its own tile -8.6 / -7.5 % time at D=128 1K
+# full / causal on 128 x 128, -2.4 / -1.5 / -2.7 % at D=64 1K / 4K / 8K full
+# and -1.7 / -0.4 % causal 4K / 8K on 192 x 128; in the V stage on D=128's
+# 128 x 192, -0.6 / -0.9 % full at 4K / 8K but +6.4 / +0.7 % causal, so full
+# only. The early Q release (early_q) measured -2.5..+8.4 % and is not used.
 HOPPER_PLAN = {
-    (128, False): ((0, (5, 128, 128, True)), (4096, (5, 128, 192, True))),
-    (128, True): ((0, (5, 128, 128, True)), (4096, (5, 128, 192, True))),
-    (64, False): ((0, (5, 192, 128, True)),),
-    (64, True): ((0, (3, 128, 64, False)), (4096, (5, 192, 128, True))),
+    (128, False): ((0, (5, 128, 128, True, 1)), (4096, (5, 128, 192, True, 2))),
+    (128, True): ((0, (5, 128, 128, True, 1)), (4096, (5, 128, 192, True, 0))),
+    (64, False): ((0, (5, 192, 128, True, 1)),),
+    (64, True): ((0, (3, 128, 64, False, 0)), (4096, (5, 192, 128, True, 1))),
 }
 
 
@@ -487,8 +495,8 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     from . import flash_hopper  # imports this module
 
     entries = HOPPER_PLAN[d, bool(causal)]
-    step, block_m, block_n, persistent = [e for k, e in entries if seqlen_k >= k][-1]
-    cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent)
+    step, block_m, block_n, persistent, o_tma = [e for k, e in entries if seqlen_k >= k][-1]
+    cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
         cfg = flash_hopper.with_alibi_mma(cfg, d)
     # RoPE on the persistent grid only where its kernel compiles without spills.
@@ -501,7 +509,8 @@ def hopper_plan_words(cfg):
     """How dispatch reasons name a plan's configuration."""
     grid = ", persistent grid" if cfg.persistent else ""
     alibi_mma = ", ALiBi keys on the tensor cores" if cfg.alibi_mma else ""
-    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}"
+    store = ", output by TMA store" if cfg.o_tma else ""
+    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}{store}"
 
 
 def hopper_plan_configs(alibi=False, rope=False):
