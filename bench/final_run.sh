@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The verification of one commit before issues are resolved, in two device
+# calls back to back (each fits the 10-minute limit; sessions 13 and 14 ran
+# them as inline commands, this script only names them):
+#   A: racecheck, synccheck and initcheck on the small GPU tests
+#      (bench/sanitize.sh), memcheck on the small GPU tests in 4 shards, then
+#      `bench hopper` alone on the card;
+#   B: every GPU test in 8 shards, the device-wide ones alone after them, and
+#      `bench variants` (bench/gpu_run.sh).
+# Carry the prebuilt archive (bash bench/prebuild_archive.sh; carry
+# [".archive.tgz"]) and pass the commit: the tree travels without .git.
+#   ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B
+# Results and logs under $OUT (at most 8 files come back: logs are archived).
+set -uo pipefail
+OUT=${OUT:-$(pwd)/out}
+mkdir -p "$OUT"
+: "${ATTENTION_PROTO_GIT_REVISION:?pass the commit: the tree travels without .git}"
+export ATTENTION_PROTO_GIT_REVISION
+case "${1:-}" in
+A)
+  SKIP=memcheck SHARDS=4 bash bench/sanitize.sh >"$OUT/sanitize.out" 2>&1
+  sanitize=$?
+  tail -6 "$OUT/sanitize.out"
+  # sanitize.sh built the package and unpacked the carried archive.
+  export CUDA_CACHE_DISABLE=1
+  [ -d .archive ] && export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$PWD/.archive"
+  bash bench/pytest_shards.sh 4 "$OUT/memcheck-small" tests \
+    compute-sanitizer --tool memcheck --error-exitcode 9 \
+    python3 -m pytest -m "gpu and small and not not_under_memcheck" -q -p no:cacheprovider
+  memcheck=$?
+  grep -hE "ERROR SUMMARY|passed|failed" "$OUT"/memcheck-small-*.log
+  unset ATTENTION_PROTO_TEST_ARCHIVE_SEED
+  # Benchmarks start cold: an archive of their own, not the carried one.
+  ATTENTION_PROTO_ARCHIVE_DIR="$OUT/bench_archive" python3 -m attention_proto.bench hopper \
+    --out "$OUT" --findings "$OUT/findings.jsonl" >"$OUT/bench-hopper.log" 2>&1
+  bench=$?
+  rm -rf "$OUT/bench_archive"
+  tail -45 "$OUT/bench-hopper.log"
+  (cd "$OUT" && tar czf call-a-logs.tgz ./*.log sanitize.out && rm -f ./*.log sanitize.out)
+  echo "sanitizers rc=$sanitize memcheck-small rc=$memcheck bench hopper rc=$bench"
+  [ "$sanitize" -eq 0 ] && [ "$memcheck" -eq 0 ] && [ "$bench" -eq 0 ]
+  ;;
+B)
+  SHARDS=8 SKIP_MEMCHECK=1 bash bench/gpu_run.sh variants
+  ;;
+*)
+  echo "usage: ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B" >&2
+  exit 2
+  ;;
+esac
