@@ -751,7 +751,7 @@ EPILOGUE_SHAPES = [
 @pytest.mark.parametrize("causal", [False, True])
 def test_output_store_and_early_q_match_the_plain_kernel(rng, cfg, ctas, causal, monkeypatch):
     monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
-    plain = replace(cfg, o_tma=False, early_q=False)
+    plain = replace(cfg, o_tma=0, early_q=False)
     for d in flash_hopper.HEAD_DIMS:
         if not flash_hopper.builds(cfg, d):
             continue

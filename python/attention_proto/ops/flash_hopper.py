@@ -42,12 +42,14 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
         )
     if config.rope_tables and not rope:
         return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
-    smem = launch_shared_bytes(config, head_dim, alibi=False)
-    if config.o_tma == 1 and smem > SHARED_BYTES_OPTIN:
-        return (
-            f"[{ENTRY}] o_tma's output tile does not fit beside {config.label()}'s tiles at "
-            f"head_dim {head_dim} ({smem} bytes of shared memory, {SHARED_BYTES_OPTIN} at most)"
-        )
+    if config.o_tma == 1:
+        smem = launch_shared_bytes(config, head_dim, alibi=False)
+        if smem > SHARED_BYTES_OPTIN:
+            return (
+                f"[{ENTRY}] o_tma's output tile does not fit beside {config.label()}'s tiles "
+                f"at head_dim {head_dim} ({smem} bytes of shared memory, "
+                f"{SHARED_BYTES_OPTIN} at most)"
+            )
     if rope and config.persistent and not rope_fits_persistent(config):
         return (
             f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only, "
