@@ -97,7 +97,8 @@ def test_findings_state_the_measured_numbers(derived):
     by = {i.split("@")[0]: r for i, r in derived.items()}
     vs = by["hopper.vs-cudnn.d128.full"]
     assert vs["evidence"]["value"] == pytest.approx(500 / 550)
-    assert "0.91x cuDNN" in vs["content"] and "Flex 1.19x" in vs["content"]
+    assert "0.909x cuDNN" in vs["content"] and "Flex 1.19x" in vs["content"]
+    assert "timed one after another" in vs["content"]
     ablation = by["hopper.ablation.d128.causal"]
     # Step (e) on 128 x 128 (the fifth variant) over step (a): 460 / 300.
     assert ablation["evidence"]["value"] == pytest.approx(460 / 300)
@@ -107,6 +108,46 @@ def test_findings_state_the_measured_numbers(derived):
     wins = by["hopper.mma-sync-wins"]
     assert wins["evidence"]["value"] == 4  # N=512 at each (D, mask)
     assert "D=64 N=512 (1.09x)" in wins["content"]
+
+
+def test_in_turn_ratios_are_what_the_finding_states(tmp_path):
+    # A run that timed the headline in turn carries per-round median ratios;
+    # the finding states those, not the ratio of the TFLOP/s medians.
+    results = _results()
+    for r in results["rows"]:
+        r.update(public_over_cudnn=1.0123, public_over_cudnn_cv=0.004)
+        r.update(public_kernel_over_cudnn=1.0051)
+    path = tmp_path / "2026-11-30-h200-hopper.json"
+    path.write_text(json.dumps(results))
+    by = {r["id"].split("@")[0]: r for r in derive_runs([load_run(path, tmp_path)])}
+    vs = by["hopper.vs-cudnn.d128.causal"]
+    assert vs["evidence"]["value"] == pytest.approx(1.0123)
+    assert vs["evidence"]["cv"] == pytest.approx(0.004)
+    assert "1.012x cuDNN" in vs["content"] and "kernel only 1.005x" in vs["content"]
+    assert "timed in turn" in vs["content"]
+    findings.validate(vs)
+
+
+def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):
+    from attention_proto.bench import callpath
+
+    # Three rounds: ours 1.0, 2.0, 1.0 s; cuDNN 1.1, 1.0, 1.2 s. Per-round
+    # ratios 1.1, 0.5, 1.2 -> median 1.1; the medians' ratio would be 1.1 / 1.0.
+    per_round = [[1.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.1, 1.0, 1.2]]
+
+    def fake_in_turn(torch, fns, rounds, batches):
+        assert (rounds, batches) == (hopper.HEADLINE_ROUNDS, hopper.HEADLINE_BATCHES)
+        assert len(fns) == 3
+        return None, per_round
+
+    monkeypatch.setattr(callpath, "_in_turn", fake_in_turn)
+    fns = {"public": None, "public_kernel": None, "sdpa_cudnn": None}
+    out = hopper._headline(None, fns, 2e12)
+    assert out["public_over_cudnn"] == pytest.approx(1.1)
+    assert out["public_kernel_over_cudnn"] == pytest.approx(1.1)
+    assert out["public_tflops"] == pytest.approx(2.0)  # 2e12 FLOP / median 1.0 s
+    assert out["sdpa_cudnn_tflops"] == pytest.approx(2e12 / 1.1 / 1e12)
+    assert out["public_cv"] > 0
 
 
 def test_variant_keys_name_step_and_tile():
