@@ -135,9 +135,9 @@ def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):
     # ratios 1.1, 0.5, 1.2 -> median 1.1; the medians' ratio would be 1.1 / 1.0.
     per_round = [[1.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.1, 1.0, 1.2]]
 
-    def fake_in_turn(torch, fns, rounds, batches):
+    def fake_in_turn(torch, fns, rounds, batches, rotate):
         assert (rounds, batches) == (hopper.HEADLINE_ROUNDS, hopper.HEADLINE_BATCHES)
-        assert len(fns) == 3
+        assert len(fns) == 3 and rotate and rounds % 3 == 0  # each fn in each place alike
         return None, per_round
 
     monkeypatch.setattr(callpath, "_in_turn", fake_in_turn)
@@ -148,6 +148,28 @@ def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):
     assert out["public_tflops"] == pytest.approx(2.0)  # 2e12 FLOP / median 1.0 s
     assert out["sdpa_cudnn_tflops"] == pytest.approx(2e12 / 1.1 / 1e12)
     assert out["public_cv"] > 0
+
+
+def test_in_turn_rotation_gives_each_fn_each_place(monkeypatch):
+    from attention_proto.bench import callpath
+
+    order = []
+
+    def fake_gpu_time(torch, fn, sets, batches):
+        order.append(fn())
+        return callpath.summarize([1.0])
+
+    monkeypatch.setattr(callpath, "_gpu_time", fake_gpu_time)
+    fns = [lambda i=i: i for i in range(3)]
+    _, per_round = callpath._in_turn(None, fns, 6, batches=1, rotate=True)
+    rounds = [order[3 * r : 3 * r + 3] for r in range(6)]
+    assert rounds[:3] == [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    for fn in range(3):  # each fn first, second and third twice
+        assert sorted(r.index(fn) for r in rounds) == [0, 0, 1, 1, 2, 2]
+    assert [len(t) for t in per_round] == [6, 6, 6]
+    order.clear()
+    callpath._in_turn(None, fns, 2, batches=1)
+    assert order == [0, 1, 2, 0, 1, 2]  # the fixed order without rotate
 
 
 def test_variant_keys_name_step_and_tile():

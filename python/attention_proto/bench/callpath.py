@@ -44,17 +44,21 @@ def _gpu_time(torch, fn, sets, *, batches=FLASH_BATCHES, warmup=3):
     return summarize(samples)
 
 
-def _in_turn(torch, fns, rounds, batches=10):
+def _in_turn(torch, fns, rounds, batches=10, rotate=False):
     """Median seconds per call of each fn(), timed in turn (fns[0], fns[1],
     ..., fns[0], ...) `rounds` times, so a drift of the card's clock spreads
     over all of them; with each fn's per-round medians, for ratios taken
-    round by round. Returns (medians, per_round)."""
+    round by round. `rotate`: round r starts at fns[r % len(fns)], so that
+    with rounds a multiple of len(fns) each fn holds each place in a round
+    equally often (a place effect, the first after a pause say, then favours
+    none). Returns (medians, per_round)."""
     import statistics
 
     per_round = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            per_round[i].append(_gpu_time(torch, fn, [()], batches=batches).median_s)
+    for r in range(rounds):
+        for j in range(len(fns)):
+            i = (j + r) % len(fns) if rotate else j
+            per_round[i].append(_gpu_time(torch, fns[i], [()], batches=batches).median_s)
     return [statistics.median(t) for t in per_round], per_round
 
 
