@@ -93,10 +93,22 @@ def compile_sm90(
     return Compiled(cubin, ptx, _resources(ptx), int(ck.metadata.shared), seconds, ck.name)
 
 
-def _resources(ptx: str) -> sass.Resources:
+def _ptxas() -> str:
+    """The ptxas Triton itself runs for sm_90: from Triton 3.9 its newer one
+    (ptxas-blackwell; the older bundled ptxas 12.9 refuses the PTX 9.x that
+    Triton emits, CI on 2026-11-30), before that knobs.nvidia.ptxas."""
     from triton import knobs
 
-    ptxas = knobs.nvidia.ptxas.path
+    try:
+        from triton.backends.nvidia.compiler import get_ptxas
+
+        return get_ptxas(90).path
+    except (ImportError, TypeError, AttributeError):  # older Triton: one ptxas
+        return knobs.nvidia.ptxas.path
+
+
+def _resources(ptx: str) -> sass.Resources:
+    ptxas = _ptxas()
     with tempfile.TemporaryDirectory(prefix="attention_proto_ptxas_") as d:
         src = os.path.join(d, "k.ptx")
         with open(src, "w") as f:
