@@ -4,8 +4,6 @@ to stay on the mma.sync kernel that does not need the device. The GPU side
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
@@ -95,9 +93,9 @@ def test_the_plan_is_measured_ascending_and_compiled():
 
 def test_alibi_and_rope_calls_adapt_the_plans_tile():
     # ALiBi: the key part on the tensor cores at steps (d)/(e), 176 keys where
-    # D=128's 192 leaves no room for the key block; RoPE: the plan's grid and
-    # tile, Q rotated by the consumers where that compiles without spills (128
-    # x 128), else by the producer's idle warps (rope_producer).
+    # D=128's 192 leaves no room for the key block; RoPE: the plan's grid
+    # where the rotation compiles without spills there (128 x 128), else one
+    # CTA per block.
     for (d, causal), entries in flash.HOPPER_PLAN.items():
         for k, _ in entries:
             plain = flash.hopper_config(d, causal, k)
@@ -110,9 +108,8 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
                 assert alibi_cfg == plain
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
             fits = flash_hopper.rope_fits_persistent(plain)
-            assert rope_cfg.persistent == plain.persistent
-            assert rope_cfg.rope_producer == (plain.persistent and not fits)
-            assert replace(rope_cfg, rope_producer=False) == plain
+            assert rope_cfg.persistent == (plain.persistent and fits)
+            assert rope_cfg.block_n == plain.block_n
     assert flash.hopper_config(128, False, 8192).persistent
     assert flash.hopper_config(128, True, 8192).persistent
     assert flash.hopper_config(64, False, 1024).block_m == 192

@@ -73,18 +73,6 @@ SANITIZED = [
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1), False, 1),
     (128, flash_hopper.HopperConfig(128, 192, 5, persistent=True, early_q=True), False, 0),
     (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True, early_q=True), False, 0),
-    (
-        128,
-        flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=2, rope_producer=True),
-        False,
-        1,
-    ),
-    (
-        64,
-        flash_hopper.HopperConfig(192, 128, 5, persistent=True, o_tma=1, rope_producer=True),
-        False,
-        2,
-    ),
 ]
 
 
@@ -555,21 +543,6 @@ def test_rope_tables_from_strided_rows(interleaved, monkeypatch):
     _check_rope(cfg, 31, interleaved, True, strided_tables=True)
 
 
-@pytest.mark.parametrize("cfg", flash_hopper.ROPE_PRODUCER_CONFIGS, ids=lambda c: c.label())
-@pytest.mark.parametrize("ctas", [3, None])
-@pytest.mark.parametrize("interleaved", [False, True])
-@pytest.mark.parametrize("causal", [False, True])
-def test_rope_rotated_by_the_producer_warps(cfg, ctas, interleaved, causal, monkeypatch):
-    # Warps 1-3 of the producer warpgroup rotate each item's Q (ROPE_PRODUCER)
-    # and the consumers wait for that: on 3 CTAs (rounds of several items, Q's
-    # phases turning over) and on one CTA per SM or per block.
-    if ctas and not cfg.persistent:
-        pytest.skip("one CTA per block: no rounds to vary")
-    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
-    dims = (64,) if cfg.block_m == 192 else (64, 128)
-    _check_rope(cfg, 41 + (ctas or 0), interleaved, causal, dims=dims)
-
-
 def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128), strided_tables=False):
     # The same rounding as the standalone pass (rope_pairs.h), so the output
     # equals the plain kernel's on q and k both rotated by the pass, to one
@@ -593,9 +566,8 @@ def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128), strided_tables=F
         fused = flash_hopper.Prepared(
             q, rk, v, causal=causal, config=cfg, rope=tables, rope_interleaved=interleaved
         )()
-        # The same tile without RoPE (rope_tables and rope_producer are
-        # refused there).
-        plain_cfg = replace(cfg, rope_tables=False, rope_producer=False)
+        # The same tile without RoPE (rope_tables is refused there).
+        plain_cfg = replace(cfg, rope_tables=False)
         plain = flash_hopper.Prepared(rq, rk, v, causal=causal, config=plain_cfg)()
         torch.cuda.synchronize()
         scale = plain.float().abs().max().item()

@@ -301,27 +301,7 @@ def test_persistent_grid_takes_rope_on_128_key_tiles():
     # was not faster than the rotation from global tables.
     # (The plan's output by TMA store, its fifth field, comes along.)
     assert flash.hopper_config(128, False, 2048, rope=True) == replace(cfg, o_tma=1)
-    # On 128 x 192 the producer's idle warps rotate Q (ROPE_PRODUCER): the
-    # consumers hold no rotation code, so the persistent grid stays.
-    wide_rope = flash.hopper_config(128, False, 8192, rope=True)
-    assert wide_rope.persistent and wide_rope.rope_producer and wide_rope.block_n == 192
-    assert "ROPE_PRODUCER" in flash_hopper.spec(128, "bfloat16", False, wide_rope, rope=1).name
-
-
-def test_rope_producer_is_built_only_with_rope_at_the_warp_specialized_steps():
-    with pytest.raises(ValueError, match="rope_tables and rope_producer need step 4 or 5"):
-        flash_hopper.HopperConfig(128, 128, 3, rope_producer=True)
-    with pytest.raises(ValueError, match="not with rope_tables"):
-        flash_hopper.HopperConfig(128, 128, 5, rope_tables=True, rope_producer=True)
-    cfg = flash_hopper.HopperConfig(128, 192, 5, persistent=True, rope_producer=True)
-    assert cfg.label() == "m128n192step5prp" and flash_hopper.rope_fits_persistent(cfg)
-    with pytest.raises(ValueError, match="are for calls with rope"):
-        flash_hopper.spec(128, "bfloat16", False, cfg)
-    # Every configuration of it CI compiles (the variant test checks each).
-    names = {s.name for s in flash_hopper.all_specs()}
-    for c in flash_hopper.ROPE_PRODUCER_CONFIGS:
-        for mode in (1, 2):
-            assert flash_hopper.spec(64, "bfloat16", True, c, rope=mode).name in names
+    assert not flash.hopper_config(128, False, 8192, rope=True).persistent
 
 
 def test_alibi_on_tensor_cores_takes_the_steps_and_memory_it_needs():

@@ -184,18 +184,6 @@ def test_flash_refuses_bad_rope_tables_by_name():
         ap.flash_attention(np.zeros((1, 2, 6, 64), np.float16), q, q, rope=(cos, sin))
 
 
-def test_fused_rope_tables_past_int32_offsets_are_refused_by_name():
-    # The kernels index the tables with 32-bit offsets: positions whose last
-    # row ends past int32 are refused (a zero-stride view: no 8 GB table).
-    big = np.lib.stride_tricks.as_strided(
-        np.zeros(64, np.float32), shape=(2**25 + 1, 64), strides=(0, 4)
-    )
-    with pytest.raises(ValueError, match=r"rope cos and sin: 33554433 positions .* past int32"):
-        rope.check_fused_tables("flash_attention", big, big, 128, 2**25 + 1, True, 0)
-    small = np.zeros((100, 64), np.float32)
-    assert rope.check_fused_tables("flash_attention", small, small, 128, 100, True, 0)[2] == 64
-
-
 def test_rope_plan_key_reads_the_tables_layout_and_refuses_mixed_arrays():
     torch = pytest.importorskip("torch")
     cos, sin = (torch.from_numpy(x) for x in rope.rope_tables(8, 64))

@@ -89,9 +89,6 @@ typedef half_bits T;
 #ifndef EARLY_Q
 #define EARLY_Q 0
 #endif
-#ifndef ROPE_PRODUCER
-#define ROPE_PRODUCER 0
-#endif
 static_assert(O_TMA >= 0 && O_TMA <= 2 && (!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT)),
               "O_TMA: 0, 1 or 2, steps (d), (e) without KEY_SPLIT");
 static_assert(!EARLY_Q || HOPPER_STEP >= 4, "EARLY_Q: steps (d), (e)");
@@ -115,15 +112,6 @@ static_assert(EXP2_POLY >= 0 && (EXP2_POLY == 0 || HOPPER_STEP >= 2), "EXP2_POLY
 // rotation of Q, which on the persistent grid sits between two items with
 // nothing to hide under, reads shared memory instead of waiting on L2.
 static_assert(!ROPE_TABLES || (ROPE && HOPPER_STEP >= 4), "ROPE_TABLES: ROPE at steps (d), (e)");
-// ROPE_PRODUCER 1: warps 1-3 of the producer warpgroup (idle beside the one
-// thread that issues the TMA loads) rotate each item's Q once it has landed
-// and arrive on a "Q rotated" barrier the consumers wait on instead of Q's.
-// The consumers then hold no rotation code: their registers are the plain
-// kernel's, so the persistent grid runs on every tile (the consumers' own
-// rotation spilled in the key loop on 128 x 192 and 192 x 128).
-static_assert(!ROPE_PRODUCER || (ROPE && HOPPER_STEP >= 4 && !ROPE_TABLES),
-              "ROPE_PRODUCER: ROPE at steps (d), (e), tables from global memory");
-constexpr int kRotators = ROPE_PRODUCER ? 96 : 0; // producer warps 1-3
 // PERSISTENT with ROPE rotates each item's Q inside the item loop; its
 // warpgroup barrier after the rotation names its id in a register, because a
 // branch between two immediate ids there made ptxas serialize the wgmmas
@@ -144,9 +132,7 @@ static_assert(BLOCK_M != 192 || HOPPER_STEP >= 4, "three consumer warpgroups: st
 // Step (d)'s register split (setmaxnreg; __launch_bounds__(kThreads, 1) gives
 // each thread 65536 / kThreads at launch, 168 for 384 threads and 128 for
 // 512): the producer keeps 24, the consumers share the rest in steps of 8.
-// ROPE_PRODUCER: the rotating warps take the 8 more the register file has
-// (at 232 the consumers' wgmmas on 128 x 192 were serialized, C7512).
-constexpr int kProducerRegs = ROPE_PRODUCER ? 32 : 24;
+constexpr int kProducerRegs = 24;
 constexpr int kConsumerRegs = kWarpgroups == 3 ? 160 : 240;
 static_assert(kProducerRegs * 128 + kConsumerRegs * kWarpgroups * 128 <= 65536,
               "the register file holds every warpgroup's budget");
@@ -472,35 +458,6 @@ rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__
 }
 #endif
 
-#if ROPE_PRODUCER
-// ROPE_PRODUCER: rows [0, rows_valid) of the landed Q tile rotated by the
-// producer's kRotators threads (index tid), 4 pairs a unit (their 32
-// registers), the pairs and rounding of rope_q_rows; table row r is token pos0
-// + r. Each unit's table loads are its own: the units of a thread follow one
-// another on L2's latency (kept under the previous item's tail where one is).
-__device__ __forceinline__ void rope_q_by_producer(unsigned q_tile, int rows_valid, int pos0,
-                                                   const float *__restrict__ rope_cos,
-                                                   const float *__restrict__ rope_sin,
-                                                   int table_row, int tid) {
-  constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
-  const int units = min(rows_valid, BLOCK_M) * kParts * 2;
-  for (int u = tid; u < units; u += kRotators) {
-    const int r = u / (2 * kParts), part = (u / 2) % kParts, half = u & 1;
-    // 32-bit: the host bounds a table's floats below 2^31 (flash.check_rope).
-    const unsigned at = unsigned(pos0 + r) * unsigned(table_row) + unsigned(part * 8 + half * 4);
-    const float4 c = __ldg(reinterpret_cast<const float4 *>(rope_cos + at));
-    const float4 s = __ldg(reinterpret_cast<const float4 *>(rope_sin + at));
-    if (ROPE == 2)
-      rope_rotate4_shared<DTYPE, true>(q_tile + sw128_offset(BLOCK_M, r, 2 * part + half), 0u, c,
-                                       s);
-    else
-      rope_rotate4_shared<DTYPE, false>(q_tile + sw128_offset(BLOCK_M, r, part) + 8 * half,
-                                        q_tile + sw128_offset(BLOCK_M, r, part + kParts) + 8 * half,
-                                        c, s);
-  }
-}
-#endif
-
 #if ROPE_TABLES
 // `rows` rows of a float32 table from position pos0 into shared memory at
 // `dst`, HEAD_DIM / 2 floats each, completing on `bar`: one bulk copy where
@@ -804,18 +761,15 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // refilling the stage for tile it >= 2 waits for the empty barrier's
   // completion number (it - 2) / 2. Item i's Q lands in phase i & 1 and is
   // loaded, for i >= 1, once Q empty has completed i times.
-  // ROPE_PRODUCER adds Q rotated (kRotators arrivals).
-  __shared__ __align__(8) unsigned long long barriers[10 + ROPE_PRODUCER];
+  __shared__ __align__(8) unsigned long long barriers[10];
   const unsigned bar_q = smem_address(&barriers[0]);
   const unsigned full_k = bar_q + 8, full_v = bar_q + 24;
   const unsigned empty_k = bar_q + 40, empty_v = bar_q + 56, empty_q = bar_q + 72;
-  const unsigned q_ready = ROPE_PRODUCER ? bar_q + 80 : bar_q; // the consumers' Q barrier
   if (threadIdx.x == 0) {
     for (int i = 0; i < 5; ++i)
       mbarrier_init(bar_q + 8 * i, 1);
     for (int i = 5; i < 10; ++i)
       mbarrier_init(bar_q + 8 * i, kWarpgroups * 128);
-    if (ROPE_PRODUCER) mbarrier_init(q_ready, kRotators);
     fence_mbarrier_init();
   }
 #if ALIBI == 2
@@ -884,33 +838,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         if (item.n_end == 0) load_q(); // consumers take every Q phase
       }
     }
-#if ROPE_PRODUCER
-    else if (threadIdx.x >= 32) {
-      // Warps 1-3: each item's Q, rotated in place once landed, then the
-      // generic-proxy writes ordered before the consumers' wgmmas read them.
-      // Only the item's first row and whether it has keys: its m0 as
-      // linear_item / block_item place it, n_end > 0 as work_item counts it.
-      // The item count is recomputed here: the values the roles share were
-      // spilled on the causal persistent grid when these warps read them too.
-      const int hb = p.heads * p.batch, blocks = (p.seqlen_q + BLOCK_M - 1) / BLOCK_M;
-      const int items_here = PERSISTENT ? blocks * hb : 1; // no KEY_SPLIT with ROPE
-      for (int i = 0, w = next_work(0); w < items_here; w = next_work(++i)) {
-        const int m_block = !PERSISTENT
-                                ? (CAUSAL ? int(gridDim.y - 1 - blockIdx.y) : int(blockIdx.x))
-                            : CAUSAL ? blocks - 1 - w / hb
-                                     : w % blocks;
-        const int m0 = m_block * BLOCK_M;
-        const bool has_keys =
-            !CAUSAL || (long long)min(m0 + BLOCK_M, p.seqlen_q) - 1 + p.seqlen_k - p.seqlen_q >= 0;
-        mbarrier_wait_untimed(bar_q, i & 1); // the consumers' wait on q_ready traps
-        if (has_keys && p.seqlen_k > 0)
-          rope_q_by_producer(q_tile, p.seqlen_q - m0, m0 + diag, rope_cos, rope_sin,
-                             p.rope_table_row, int(threadIdx.x) - 32);
-        fence_proxy_async_shared();
-        mbarrier_arrive(q_ready);
-      }
-    }
-#endif
     // Loads in flight complete on the barriers; the CTA lives on.
   } else {
     setmaxnreg_inc<kConsumerRegs>();
@@ -926,8 +853,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       const int m0 = item.m0, n_end = item.n_end;
       const float alibi_slope = item_alibi_slope(p, item, slopes);
       start_accumulators(o_acc[0], row_max[0], row_sum[0]);
-      mbarrier_wait(q_ready, i & 1); // Q landed (ROPE_PRODUCER: and rotated)
-#if ROPE && !ROPE_PRODUCER
+      mbarrier_wait(bar_q, i & 1);
+#if ROPE
       // Each consumer warpgroup rotates its own 64 Q rows once Q has landed,
       // then orders its generic-proxy writes before its wgmmas read them.
       if (n_end > 0) {

@@ -76,50 +76,6 @@ __device__ __forceinline__ void rope_rotate_shared(unsigned first, unsigned seco
                "r"(w.z), "r"(w.w));
 }
 
-// Rotates 4 pairs in 16 bytes of shared memory at `at` with their cosines and
-// sines, each pair's arithmetic rope_rotate's: INTERLEAVED (GPT-J), the 4
-// words of a chunk (a in the low half, b in the high); else (GPT-NeoX) the 2
-// words at `at` hold the 4 pairs' first halves and the 2 at `at_b` their
-// second halves. For threads with few registers (the wgmma kernel's producer
-// warps): 4 pairs where rope_rotate_shared holds 8.
-template <int Dtype, bool Interleaved>
-__device__ __forceinline__ void rope_rotate4_shared(unsigned at, unsigned at_b, const float4 &c,
-                                                    const float4 &s) {
-  unsigned wd[4];
-  if (Interleaved) {
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(wd[0]), "=r"(wd[1]), "=r"(wd[2]), "=r"(wd[3])
-                 : "r"(at));
-  } else {
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];\n" : "=r"(wd[0]), "=r"(wd[1]) : "r"(at));
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];\n" : "=r"(wd[2]), "=r"(wd[3]) : "r"(at_b));
-  }
-  const float cs[4] = {c.x, c.y, c.z, c.w};
-  const float sn[4] = {s.x, s.y, s.z, s.w};
-  float a[4], b[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const unsigned word_a = Interleaved ? wd[i] : wd[i / 2];
-    const unsigned word_b = Interleaved ? wd[i] : wd[2 + i / 2];
-    const bool high_a = Interleaved ? false : i % 2;
-    const bool high_b = Interleaved ? true : i % 2;
-    const float x0 = Storage<Dtype>::load(half_bits(high_a ? word_a >> 16 : word_a & 0xffffu));
-    const float x1 = Storage<Dtype>::load(half_bits(high_b ? word_b >> 16 : word_b & 0xffffu));
-    a[i] = x0 * cs[i] - x1 * sn[i];
-    b[i] = x0 * sn[i] + x1 * cs[i];
-  }
-  if (Interleaved) {
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(at),
-                 "r"(pack2<Dtype>(a[0], b[0])), "r"(pack2<Dtype>(a[1], b[1])),
-                 "r"(pack2<Dtype>(a[2], b[2])), "r"(pack2<Dtype>(a[3], b[3])));
-  } else {
-    asm volatile("st.shared.v2.u32 [%0], {%1, %2};\n" ::"r"(at), "r"(pack2<Dtype>(a[0], a[1])),
-                 "r"(pack2<Dtype>(a[2], a[3])));
-    asm volatile("st.shared.v2.u32 [%0], {%1, %2};\n" ::"r"(at_b), "r"(pack2<Dtype>(b[0], b[1])),
-                 "r"(pack2<Dtype>(b[2], b[3])));
-  }
-}
-
 // cos and sin of 8 pairs from float32 tables (offset `at`, 16-byte aligned),
 // as rope_rotate_chunks takes them; read through the read-only cache.
 __device__ __forceinline__ void rope_table_chunks(float4 (&c)[2], float4 (&s)[2],

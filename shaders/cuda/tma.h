@@ -57,23 +57,6 @@ __device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity) {
   }
 }
 
-// mbarrier_wait without the timeout's call, for warps of few registers (the
-// wgmma kernel's RoPE-rotating producer warps: the registers saved around the
-// call spilled at 32). What such a warp signals is waited on with the
-// timeout, so a phase that never completes still traps there.
-__device__ __forceinline__ void mbarrier_wait_untimed(unsigned bar, unsigned parity) {
-  for (;;) {
-    unsigned done;
-    asm volatile("{\n.reg .pred p;\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                 "selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-    if (done) return;
-  }
-}
-
 // A consumer's arrival on an "empty" barrier: this thread is done reading the
 // stage (its wgmmas on it have completed), so the producer may refill it.
 __device__ __forceinline__ void mbarrier_arrive(unsigned bar) {

@@ -489,10 +489,9 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
     13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
     per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles; with RoPE, the plan's persistent grid, Q rotated by
-    the consumers on 128 x 128 tiles and by the producer's idle warps on wider
-    ones (rope_producer: the consumers' rotation spilled there), and with
-    ALiBi and RoPE both one CTA per block on the wider tiles."""
+    fit beside the tiles; with RoPE, the persistent grid on 128 x 128 tiles
+    without ALiBi and one CTA per block otherwise (spec() refuses ROPE on the
+    persistent grid on larger tiles: ptxas spilled)."""
     from . import flash_hopper  # imports this module
 
     entries = HOPPER_PLAN[d, bool(causal)]
@@ -500,14 +499,9 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
         cfg = flash_hopper.with_alibi_mma(cfg, d)
-    # RoPE on the persistent grid: the consumers rotate Q where that compiles
-    # without spills (128 x 128); on the plan's wider tiles the producer's
-    # idle warps do (rope_producer), without ALiBi; else one CTA per block.
+    # RoPE on the persistent grid only where its kernel compiles without spills.
     if rope and persistent and not flash_hopper.rope_fits_persistent(cfg):
-        if cfg.alibi_mma:
-            cfg = replace(cfg, persistent=False)
-        else:
-            cfg = replace(cfg, rope_producer=True)
+        cfg = replace(cfg, persistent=False)
     return cfg
 
 

@@ -40,10 +40,8 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
             f"[{ENTRY}] block_m 192 (three consumer warpgroups of 160 registers a thread) "
             f"is built for head_dim {THREE_WARPGROUP_HEAD_DIMS}, got {head_dim}"
         )
-    if (config.rope_tables or config.rope_producer) and not rope:
-        return (
-            f"[{ENTRY}] rope_tables and rope_producer are for calls with rope, got {config.label()}"
-        )
+    if config.rope_tables and not rope:
+        return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
     if config.o_tma == 1:
         smem = launch_shared_bytes(config, head_dim, alibi=False)
         if smem > SHARED_BYTES_OPTIN:
@@ -69,10 +67,8 @@ def builds(config, head_dim: int, rope: int = 0) -> bool:
 def rope_fits_persistent(config) -> bool:
     """ROPE on the persistent grid: on tiles with more keys (128 x 192: 20-44
     bytes) or rows (192 x 128: 224-240), and with ALiBi's key part (causal 128
-    x 128: 8-16 bytes), ptxas spilled around the consumers' call that rotates
-    each item's Q; with rope_producer the consumers make no such call."""
-    if config.rope_producer:
-        return True
+    x 128: 8-16 bytes), ptxas spilled around the call that rotates each item's
+    Q."""
     return config.block_m <= 128 and config.block_n <= 128 and not config.alibi_mma
 
 
@@ -112,11 +108,6 @@ class HopperConfig:
     # step's softmax (EARLY_Q), so the next item's Q load starts sooner;
     # steps (d)/(e).
     early_q: bool = False
-    # RoPE calls: warps 1-3 of the producer warpgroup rotate each item's Q
-    # (ROPE_PRODUCER), so the consumers hold no rotation code and the
-    # persistent grid runs on every tile; steps (d)/(e), tables from global
-    # memory (not with rope_tables).
-    rope_producer: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -135,15 +126,8 @@ class HopperConfig:
                 f"[{ENTRY}] exp2_poly must be 0, or n > 0 at steps 2-5, got {self.exp2_poly} "
                 f"at step {self.step}"
             )
-        if (self.rope_tables or self.rope_producer) and self.step < 4:
-            raise ValueError(
-                f"[{ENTRY}] rope_tables and rope_producer need step 4 or 5, got step {self.step}"
-            )
-        if self.rope_tables and self.rope_producer:
-            raise ValueError(
-                f"[{ENTRY}] rope_producer reads the tables from global memory, not with "
-                f"rope_tables, got {self.label()}"
-            )
+        if self.rope_tables and self.step < 4:
+            raise ValueError(f"[{ENTRY}] rope_tables needs step 4 or 5, got step {self.step}")
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
         if self.key_split and not self.persistent:
@@ -187,7 +171,6 @@ class HopperConfig:
         suffix += "ks" if self.key_split else ""
         suffix += {0: "", 1: "ot", 2: "ov"}.get(self.o_tma, f"o{self.o_tma}")
         suffix += "eq" if self.early_q else ""
-        suffix += "rp" if self.rope_producer else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -207,16 +190,6 @@ EXP2_POLY_CONFIGS = (
     HopperConfig(128, 192, 5, persistent=True, exp2_poly=8),
     HopperConfig(128, 192, 5, persistent=True, exp2_poly=4),
     HopperConfig(192, 128, 5, persistent=True, exp2_poly=4),
-)
-# Q rotated by the producer's idle warps (RoPE calls) on the persistent grid:
-# the plan's wider tiles, 128 x 128 beside the consumers' rotation, and one CTA
-# per block (step (d), the non-persistent path).
-ROPE_PRODUCER_CONFIGS = (
-    HopperConfig(128, 192, 5, persistent=True, rope_producer=True),
-    HopperConfig(128, 192, 5, persistent=True, o_tma=2, rope_producer=True),
-    HopperConfig(128, 128, 5, persistent=True, o_tma=1, rope_producer=True),
-    HopperConfig(192, 128, 5, persistent=True, o_tma=1, rope_producer=True),
-    HopperConfig(128, 128, 4, rope_producer=True),
 )
 # Three consumer warpgroups (192 query rows; D=64 only), both grids.
 THREE_WARPGROUP_CONFIGS = (
@@ -334,7 +307,6 @@ def spec(
         | ({"KEY_SPLIT": 1} if config.key_split else {})
         | ({"O_TMA": int(config.o_tma)} if config.o_tma else {})
         | ({"EARLY_Q": 1} if config.early_q else {})
-        | ({"ROPE_PRODUCER": 1} if config.rope_producer else {})
         | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
@@ -437,7 +409,6 @@ def variant_specs():
         # ROPE_TABLES beyond the plan's: the tiles the GPU tests run it on.
         | {replace(c, rope_tables=True) for c in THREE_WARPGROUP_CONFIGS[:2]}
         | {HopperConfig(128, 128, 5, persistent=True, rope_tables=True)}
-        | set(ROPE_PRODUCER_CONFIGS)
     )
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     # ALIBI=2: the ALiBi calls' plan and the other configurations' tiles with
