@@ -13,12 +13,11 @@ $OUT/ab_sweep.json."""
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 from dataclasses import replace
 
+from attention_proto.bench.common import write_diagnostic
 from attention_proto.ops import flash
 from attention_proto.ops import flash_hopper as fh
 from tile_sweep import option  # bench/ is the script's directory
@@ -82,9 +81,7 @@ def main():
                     f"  cudnn {tf[2]:.0f}" + (f"  ({split} key parts)" if split > 1 else ""),
                     flush=True,
                 )
-    out = os.environ.get("OUT", ".")
-    with open(os.path.join(out, "ab_sweep.json"), "w") as f:
-        json.dump({"gpu": torch.cuda.get_device_name(), "option": field, "rows": rows}, f, indent=1)
+    write_diagnostic("ab_sweep", torch.cuda.get_device_name(), rows, option=field)
 
 
 if __name__ == "__main__":

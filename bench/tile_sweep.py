@@ -16,11 +16,11 @@ Shapes as bench hopper: B*N = 16K tokens, H*D = 2048, bf16."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from attention_proto import runtime
+from attention_proto.bench.common import write_diagnostic
 from attention_proto.ops import flash_hopper as fh
 
 # (d, step, block_n, options): plain kernels at LENGTHS
@@ -168,9 +168,7 @@ def main():
                 "cv": round(t.cv, 4),
             }
             rows.append(row)
-    out = os.environ.get("OUT", ".")
-    with open(os.path.join(out, "tile_sweep.json"), "w") as f:
-        json.dump({"gpu": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+    write_diagnostic("tile_sweep", torch.cuda.get_device_name(), rows)
     # One line per (d, causal, variant): TFLOP/s at each length.
     lines = {}
     for r in rows:

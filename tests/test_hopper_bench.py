@@ -200,3 +200,17 @@ def test_the_rows_kernels_are_compiled_before_any_timing():
     assert not any(v[1] == 192 for v in hopper._variants(False, 128))
     quick = hopper._row_specs((1024, 8192), quick=True)
     assert len(quick) < len(names)
+
+
+def test_diagnostics_write_their_rows_under_out(tmp_path, monkeypatch):
+    # bench/diag and bench/ab_sweep.py write $OUT/<name>.json through one helper.
+    from attention_proto.bench.common import write_diagnostic
+
+    monkeypatch.setenv("OUT", str(tmp_path))
+    path = write_diagnostic("ab_sweep", "NVIDIA H200", [{"n": 8192}], option="o_tma")
+    assert path == tmp_path / "ab_sweep.json"
+    assert json.loads(path.read_text()) == {
+        "gpu": "NVIDIA H200",
+        "option": "o_tma",
+        "rows": [{"n": 8192}],
+    }

@@ -12,8 +12,6 @@ Writes $OUT/headline_in_turn.json."""
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 
@@ -23,6 +21,7 @@ def main():
 
     import attention_proto as ap
     from attention_proto.bench.callpath import _in_turn, _sdpa
+    from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash
 
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 7
@@ -65,9 +64,7 @@ def main():
                     flush=True,
                 )
                 del plan
-    out = os.environ.get("OUT", ".")
-    with open(os.path.join(out, "headline_in_turn.json"), "w") as f:
-        json.dump({"gpu": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+    write_diagnostic("headline_in_turn", torch.cuda.get_device_name(), rows)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ N=8K, H=32 (15.5 rounds) and H=33 (2112 items: 16 full rounds), for what a
 full last round is worth.
 python3 bench/diag/key_split_cost.py [N ...]"""
 
-import json
-import os
 import statistics
 import sys
 from dataclasses import replace
@@ -18,6 +16,7 @@ import torch
 
 from attention_proto import _core
 from attention_proto.bench.callpath import _in_turn, _sdpa
+from attention_proto.bench.common import write_diagnostic
 from attention_proto.ops import flash, flash_hopper
 
 cudnn = _sdpa(torch, "CUDNN_ATTENTION")
@@ -69,5 +68,4 @@ for h in (32, 33):
     tf = 4 * h * 8192 * 8192 * D / t / 1e12
     print(f"H={h} N=8192 B=1 items={64 * h} rounds={64 * h / sms:.2f} {tf:.0f} TFLOP/s", flush=True)
     rows.append({"n": 8192, "case": f"H={h}", "tflops": round(tf, 1)})
-with open(os.path.join(os.environ.get("OUT", "."), "key_split_cost.json"), "w") as f:
-    json.dump({"gpu": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+write_diagnostic("key_split_cost", torch.cuda.get_device_name(), rows)

@@ -12,8 +12,6 @@ Writes $OUT/place_effect.json. Run it alone on the card."""
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 
@@ -39,6 +37,7 @@ def main():
 
     import attention_proto as ap
     from attention_proto.bench.callpath import _in_turn, _sdpa
+    from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash
 
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 12
@@ -73,9 +72,7 @@ def main():
                 flush=True,
             )
         del plan
-    out = os.environ.get("OUT", ".")
-    with open(os.path.join(out, "place_effect.json"), "w") as f:
-        json.dump({"gpu": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+    write_diagnostic("place_effect", torch.cuda.get_device_name(), rows)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,16 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def write_diagnostic(name: str, gpu: str, rows: list, **fields) -> Path:
+    """A diagnostic script's results (bench/diag, bench/ab_sweep.py): $OUT/<name>.json
+    ($OUT: the device tool's output folder, else here) with the card's name,
+    `fields` and `rows`."""
+    path = Path(os.environ.get("OUT", ".")) / f"{name}.json"
+    with open(path, "w") as f:
+        json.dump({"gpu": gpu, **fields, "rows": rows}, f, indent=1)
+    return path
+
+
 def write_json(args, payload: dict) -> Path | None:
     """<args.out>/<date>-<machine>-<suite>[-quick].json: the name bench/results
     uses, so a run's file can be committed as it is. Noted in args.written."""
