@@ -136,18 +136,25 @@ def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):
     per_round = [[1.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.1, 1.0, 1.2]]
 
     def fake_in_turn(torch, fns, rounds, batches, rotate):
-        assert (rounds, batches) == (hopper.HEADLINE_ROUNDS, hopper.HEADLINE_BATCHES)
+        assert (rounds, batches) == (3, hopper.HEADLINE_BATCHES)
         assert len(fns) == 3 and rotate and rounds % 3 == 0  # each fn in each place alike
         return None, per_round
 
     monkeypatch.setattr(callpath, "_in_turn", fake_in_turn)
     fns = {"public": None, "public_kernel": None, "sdpa_cudnn": None}
-    out = hopper._headline(None, fns, 2e12)
+    out = hopper._headline(None, fns, 2e12, rounds=3)
     assert out["public_over_cudnn"] == pytest.approx(1.1)
     assert out["public_kernel_over_cudnn"] == pytest.approx(1.1)
     assert out["public_tflops"] == pytest.approx(2.0)  # 2e12 FLOP / median 1.0 s
     assert out["sdpa_cudnn_tflops"] == pytest.approx(2e12 / 1.1 / 1e12)
     assert out["public_cv"] > 0
+
+
+def test_issue_11_lengths_take_more_rounds_each_a_multiple_of_the_three():
+    assert hopper.headline_rounds(8192) == hopper.headline_rounds(16384) == 12
+    assert hopper.headline_rounds(1024) == hopper.HEADLINE_ROUNDS == 6
+    for n in hopper.LENGTHS:
+        assert hopper.headline_rounds(n) % 3 == 0  # public, relaunch, cuDNN: each place alike
 
 
 def test_in_turn_rotation_gives_each_fn_each_place(monkeypatch):
