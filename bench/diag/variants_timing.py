@@ -1,0 +1,69 @@
+"""Diagnostic, not a suite: why bench variants' kernel-only RoPE cost
+(`rope_in_kernel_pct`, +15.0 % at D=128 N=8K causal at c9757af) reads about
+twice bench/diag/rope_grid.py's for the same two kernels (+8.0 %, session 16).
+The same prepared problems as bench variants (flash.prepare: the plain plan
+and the RoPE call's kernel) plus a second plain copy (an A/A control), timed
+by bench variants' pairing (variants._paired: fixed order, 5 rounds) and by
+bench hopper's in-turn rounds with the order rotated (callpath._in_turn).
+
+    python3 bench/diag/variants_timing.py
+Writes $OUT/variants_timing.json. Run it alone on the card."""
+
+from __future__ import annotations
+
+import os
+import statistics
+
+CASES = ((8192, True), (8192, False), (2048, True))
+
+
+def main():
+    import torch
+
+    import attention_proto as ap
+    from attention_proto.bench import variants
+    from attention_proto.bench.callpath import _in_turn
+    from attention_proto.bench.common import write_diagnostic
+    from attention_proto.ops import flash
+
+    d, h = variants.D, variants.H
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(8192, d))
+    rows = []
+    for n, causal in CASES:
+        b = variants.TOKENS // n
+        q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+        plain = flash.prepare(q, k, v, causal=causal)
+        fused = flash.prepare(q, k, v, causal=causal, rope=(cos, sin))
+        again = flash.prepare(q, k, v, causal=causal)
+        fns = [plain.launch, fused.launch, again.launch]
+        row = {"n": n, "causal": causal, "rope_kernel": fused.reason}
+        _, pcts = variants._paired(fns, variants.ITERATIONS)
+        row["paired_fixed_5"] = {"rope_pct": pcts[1], "aa_pct": pcts[2]}
+        for rounds in (6, 12):
+            _, per_round = _in_turn(torch, fns, rounds, batches=6, rotate=True)
+            base = per_round[0]
+            pct = [
+                round((statistics.median(t / p for t, p in zip(x, base, strict=True)) - 1) * 100, 2)
+                for x in per_round[1:]
+            ]
+            row[f"in_turn_rotated_{rounds}"] = {"rope_pct": pct[0], "aa_pct": pct[1]}
+        rows.append(row)
+        print(
+            f"N={n} causal={int(causal)}: "
+            + ", ".join(
+                f"{m} RoPE {row[m]['rope_pct']:+.1f}% A/A {row[m]['aa_pct']:+.1f}%"
+                for m in ("paired_fixed_5", "in_turn_rotated_6", "in_turn_rotated_12")
+            ),
+            flush=True,
+        )
+        del plain, fused, again, q, k, v
+    write_diagnostic(
+        "variants_timing",
+        torch.cuda.get_device_name(),
+        rows,
+        revision=os.environ.get("ATTENTION_PROTO_GIT_REVISION", ""),
+    )
+
+
+if __name__ == "__main__":
+    main()
