@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from attention_proto import cuda, findings
 from attention_proto.bench.__main__ import main
 from attention_proto.findings.derive import derive_runs
@@ -104,3 +106,34 @@ def test_without_a_gpu_the_suite_skips_and_writes_nothing(tmp_path, capsys):
     assert main(["variants", "--out", str(tmp_path)]) == 0
     assert "SKIPPED variants benchmark" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+def test_paired_rounds_rotate_the_order_and_ratio_round_by_round(monkeypatch):
+    # Each fn holds each place of a round equally often (a fixed order read the
+    # RoPE kernel's cost at 8K causal twice the rotated rounds', session 16);
+    # each variant's % is the median of its per-round ratios to the base.
+    from types import SimpleNamespace
+
+    from attention_proto.bench import variants
+
+    order, times = [], {"a": 1.0, "b": 1.1, "c": 0.9}
+    calls = {name: 0 for name in times}
+
+    def fake_batched(fn, iters, warmup):
+        name = fn()
+        calls[name] += 1
+        order.append(name)
+        # The base drifts from round to round; the ratios do not.
+        return SimpleNamespace(median_s=times[name] * (1 + 0.1 * calls[name]) * 1e-3, cv=0.01)
+
+    monkeypatch.setattr(variants, "_batched", fake_batched)
+    fns = [lambda n=n: n for n in times]
+    (base, b, c), pcts = variants._paired(fns, iters=10, rounds=variants.ROUNDS)
+    rounds = [order[i : i + 3] for i in range(0, len(order), 3)]
+    assert len(rounds) == variants.ROUNDS
+    for name in times:
+        places = [r.index(name) for r in rounds]
+        assert sorted(places) == sorted([0, 1, 2] * (variants.ROUNDS // 3)), (name, places)
+    assert pcts[0] is None
+    assert pcts[1] == pytest.approx(10.0) and pcts[2] == pytest.approx(-10.0)
+    assert base[0] < b[0] and c[0] < base[0]

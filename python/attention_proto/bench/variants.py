@@ -8,10 +8,14 @@ steady state; median of ITERATIONS // REPEAT such batches after warm-up;
 until session 11 each call was timed alone after a synchronize, which counted
 the variants' extra host work as GPU time: docs/gpu-notes.md, session 11); each
 input tensor is 32 MB or more, so L2 does not hold a call's inputs. A variant
-and its base are timed in turn, ROUNDS times (base, variant, base, ...): the
-percentage is the median of the rounds' ratios, so a drift of the card's clock
-between two long timings does not read as a cost (timed one after the other,
-the same kernel pair read -0.5 % and +3.6 % in two runs of session 7).
+and its base are timed in turn, ROUNDS times, each round starting one place
+further along (base, variant, ...; variant, ..., base): the percentage is the
+median of the rounds' ratios, so a drift of the card's clock between two long
+timings does not read as a cost (timed one after the other, the same kernel
+pair read -0.5 % and +3.6 % in two runs of session 7), and neither does a
+place in the round (in a fixed order the RoPE kernel at N=8K causal read +13.3
+% over the plain one where rotated rounds read +5.6-6.4 %, A/A controls within
+2 % both ways: bench/diag/variants_timing.py, session 16).
 
 - base: flash_attention(q, k, v), the public call as dispatched (on sm_90a the
   wgmma kernel at these shapes). ALiBi and RoPE are fused into both flash
@@ -51,7 +55,7 @@ LENGTHS = (2048, 8192)
 GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
 ITERATIONS = 30
 REPEAT = 5  # calls per timed batch
-ROUNDS = 5
+ROUNDS = 6  # a multiple of 2 and 3: each fn holds each place equally often
 
 
 def _batched(fn, iters, warmup):
@@ -65,19 +69,20 @@ def _time(fn, iters):
 
 
 def _paired(fns, iters, rounds=ROUNDS):
-    """fns[0] (the base) and each variant timed in turn, `rounds` times.
-    Returns [(ms, cv)] per fn (medians over the rounds of each round's median
-    and CV) and, per variant, the median over rounds of its ratio to the base
-    that round, in % (None for the base)."""
+    """fns[0] (the base) and each variant timed in turn, `rounds` times, round
+    r starting at fns[r % len(fns)]. Returns [(ms, cv)] per fn (medians over
+    the rounds of each round's median and CV) and, per variant, the median over
+    rounds of its ratio to the base that round, in % (None for the base)."""
     import statistics
 
     meds = [[] for _ in fns]
     cvs = [[] for _ in fns]
     for f in fns:
         f()  # warm-up once each, then rounds without a cold first call
-    for _ in range(rounds):
-        for i, f in enumerate(fns):
-            t = _batched(f, iters, warmup=2)
+    for r in range(rounds):
+        for j in range(len(fns)):
+            i = (j + r) % len(fns)
+            t = _batched(fns[i], iters, warmup=2)
             meds[i].append(t.median_s * 1e3)
             cvs[i].append(t.cv)
     times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]
@@ -285,7 +290,16 @@ def run(args) -> list[dict]:
     rows, gqa = _rows(torch, ap, iters)
     counts = _counts()
     result = {
-        "run": run_block("variants", args, {"rows": iters, "gqa": iters, "paired_rounds": ROUNDS}),
+        "run": run_block(
+            "variants",
+            args,
+            {
+                "rows": iters,
+                "gqa": iters,
+                "paired_rounds": ROUNDS,
+                "paired_order": "rotated per round",
+            },
+        ),
         "env": env,
         "variant_counts": counts,
         # What rope= did in this run (derivation describes the fused rows by it).
