@@ -3,8 +3,9 @@
 twice bench/diag/rope_grid.py's for the same two kernels (+8.0 %, session 16).
 The same prepared problems as bench variants (flash.prepare: the plain plan
 and the RoPE call's kernel) plus a second plain copy (an A/A control), timed
-by bench variants' pairing (variants._paired: fixed order, 5 rounds) and by
-bench hopper's in-turn rounds with the order rotated (callpath._in_turn).
+by bench variants' pairing (variants._paired; at 9fd3869 fixed order and 5
+rounds, since f9279a0 rotated, 6 rounds, here with 2 and 15 warm-up calls) and
+by bench hopper's in-turn rounds with the order rotated (callpath._in_turn).
 
     python3 bench/diag/variants_timing.py
 Writes $OUT/variants_timing.json. Run it alone on the card."""
@@ -37,8 +38,11 @@ def main():
         again = flash.prepare(q, k, v, causal=causal)
         fns = [plain.launch, fused.launch, again.launch]
         row = {"n": n, "causal": causal, "rope_kernel": fused.reason}
-        _, pcts = variants._paired(fns, variants.ITERATIONS)
-        row["paired_fixed_5"] = {"rope_pct": pcts[1], "aa_pct": pcts[2]}
+        # bench variants' pairing, rotated since f9279a0, with its warm-up
+        # before and after session 16's change (2 calls, 3 batches).
+        for warmup in (2, variants.PAIRED_WARMUP):
+            _, pcts = variants._paired(fns, variants.ITERATIONS, warmup=warmup)
+            row[f"paired_warmup_{warmup}"] = {"rope_pct": pcts[1], "aa_pct": pcts[2]}
         for rounds in (6, 12):
             _, per_round = _in_turn(torch, fns, rounds, batches=6, rotate=True)
             base = per_round[0]
@@ -52,7 +56,8 @@ def main():
             f"N={n} causal={int(causal)}: "
             + ", ".join(
                 f"{m} RoPE {row[m]['rope_pct']:+.1f}% A/A {row[m]['aa_pct']:+.1f}%"
-                for m in ("paired_fixed_5", "in_turn_rotated_6", "in_turn_rotated_12")
+                for m in row
+                if m.startswith(("paired", "in_turn"))
             ),
             flush=True,
         )

@@ -56,6 +56,11 @@ GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
 ITERATIONS = 30
 REPEAT = 5  # calls per timed batch
 ROUNDS = 6  # a multiple of 2 and 3: each fn holds each place equally often
+# Calls of a fn before its timing in a round, after the other fn's: 3 batches,
+# as bench hopper's in-turn rounds (callpath._gpu_time). Until session 16 it was
+# 2, and the RoPE kernel at 8K causal read +11.7-16.1 % over the plain one
+# where in-turn rounds with 15 read +5.6-8.0 % (bench/diag/variants_timing.py).
+PAIRED_WARMUP = 3 * REPEAT
 
 
 def _batched(fn, iters, warmup):
@@ -68,11 +73,12 @@ def _time(fn, iters):
     return s.median_s * 1e3, s.cv
 
 
-def _paired(fns, iters, rounds=ROUNDS):
+def _paired(fns, iters, rounds=ROUNDS, warmup=PAIRED_WARMUP):
     """fns[0] (the base) and each variant timed in turn, `rounds` times, round
     r starting at fns[r % len(fns)]. Returns [(ms, cv)] per fn (medians over
     the rounds of each round's median and CV) and, per variant, the median over
-    rounds of its ratio to the base that round, in % (None for the base)."""
+    rounds of its ratio to the base that round, in % (None for the base).
+    `warmup` calls of each fn precede its timing in every round."""
     import statistics
 
     meds = [[] for _ in fns]
@@ -82,7 +88,7 @@ def _paired(fns, iters, rounds=ROUNDS):
     for r in range(rounds):
         for j in range(len(fns)):
             i = (j + r) % len(fns)
-            t = _batched(fns[i], iters, warmup=2)
+            t = _batched(fns[i], iters, warmup=warmup)
             meds[i].append(t.median_s * 1e3)
             cvs[i].append(t.cv)
     times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]
