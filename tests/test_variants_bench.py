@@ -109,31 +109,39 @@ def test_without_a_gpu_the_suite_skips_and_writes_nothing(tmp_path, capsys):
 
 
 def test_paired_rounds_rotate_the_order_and_ratio_round_by_round(monkeypatch):
-    # Each fn holds each place of a round equally often (a fixed order read the
-    # RoPE kernel's cost at 8K causal twice the rotated rounds', session 16);
-    # each variant's % is the median of its per-round ratios to the base.
+    # Each fn holds each place of a round equally often, every timing is warmed
+    # by PAIRED_WARMUP calls (2 read the RoPE kernel's cost at 8K causal more
+    # than twice too high, session 16), and each variant's % is the median of
+    # its per-round ratios to the base, not the ratio of the medians.
     from types import SimpleNamespace
 
     from attention_proto.bench import variants
 
-    order, times = [], {"a": 1.0, "b": 1.1, "c": 0.9}
-    calls = {name: 0 for name in times}
+    base = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # the card drifting round by round
+    ratio = {"a": [1.0] * 6, "b": [1.5, 1.5, 1.5, 1.1, 1.1, 1.1], "c": [0.9] * 6}
+    order, warmups = [], []
+    calls = dict.fromkeys(ratio, 0)
 
     def fake_batched(fn, iters, warmup):
         name = fn()
+        r = calls[name]
         calls[name] += 1
         order.append(name)
-        # The base drifts from round to round; the ratios do not.
-        return SimpleNamespace(median_s=times[name] * (1 + 0.1 * calls[name]) * 1e-3, cv=0.01)
+        warmups.append(warmup)
+        return SimpleNamespace(median_s=base[r] * ratio[name][r] * 1e-3, cv=0.01)
 
     monkeypatch.setattr(variants, "_batched", fake_batched)
-    fns = [lambda n=n: n for n in times]
-    (base, b, c), pcts = variants._paired(fns, iters=10, rounds=variants.ROUNDS)
+    fns = [lambda n=n: n for n in ratio]
+    assert variants.ROUNDS == 6
+    (a, b, c), pcts = variants._paired(fns, iters=10)
     rounds = [order[i : i + 3] for i in range(0, len(order), 3)]
     assert len(rounds) == variants.ROUNDS
-    for name in times:
-        places = [r.index(name) for r in rounds]
-        assert sorted(places) == sorted([0, 1, 2] * (variants.ROUNDS // 3)), (name, places)
+    for name in ratio:
+        places = sorted(r.index(name) for r in rounds)
+        assert places == [0, 0, 1, 1, 2, 2], (name, places)
+    assert set(warmups) == {variants.PAIRED_WARMUP} and variants.PAIRED_WARMUP >= 15
     assert pcts[0] is None
-    assert pcts[1] == pytest.approx(10.0) and pcts[2] == pytest.approx(-10.0)
-    assert base[0] < b[0] and c[0] < base[0]
+    # Median of the ratios (1.5 x 3, 1.1 x 3): +30 %; the medians' ratio would
+    # read 4.45 / 3.5, +27.1 %.
+    assert pcts[1] == pytest.approx(30.0) and pcts[2] == pytest.approx(-10.0)
+    assert a[0] == pytest.approx(3.5) and b[0] == pytest.approx(4.45)

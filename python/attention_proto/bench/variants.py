@@ -12,10 +12,11 @@ and its base are timed in turn, ROUNDS times, each round starting one place
 further along (base, variant, ...; variant, ..., base): the percentage is the
 median of the rounds' ratios, so a drift of the card's clock between two long
 timings does not read as a cost (timed one after the other, the same kernel
-pair read -0.5 % and +3.6 % in two runs of session 7), and neither does a
-place in the round (in a fixed order the RoPE kernel at N=8K causal read +13.3
-% over the plain one where rotated rounds read +5.6-6.4 %, A/A controls within
-2 % both ways: bench/diag/variants_timing.py, session 16).
+pair read -0.5 % and +3.6 % in two runs of session 7), and the rotation keeps
+a place in the round from favouring one fn. Each timing follows the other fn's
+after PAIRED_WARMUP calls: with 2 the RoPE kernel at N=8K causal read +13.3-13.8
+% over the plain one (fixed or rotated order), with 15 +5.5 %, A/A controls
+within 2 % (bench/diag/variants_timing.py, session 16).
 
 - base: flash_attention(q, k, v), the public call as dispatched (on sm_90a the
   wgmma kernel at these shapes). ALiBi and RoPE are fused into both flash
@@ -56,10 +57,11 @@ GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
 ITERATIONS = 30
 REPEAT = 5  # calls per timed batch
 ROUNDS = 6  # a multiple of 2 and 3: each fn holds each place equally often
-# Calls of a fn before its timing in a round, after the other fn's: 3 batches,
-# as bench hopper's in-turn rounds (callpath._gpu_time). Until session 16 it was
-# 2, and the RoPE kernel at 8K causal read +11.7-16.1 % over the plain one
-# where in-turn rounds with 15 read +5.6-8.0 % (bench/diag/variants_timing.py).
+# Calls of a fn before its timing in a round, after the other fn's: 3 batches
+# (15 calls; bench hopper's in-turn rounds warm with 3 batches of 10,
+# callpath._gpu_time). Until session 16 it was 2 calls, and the RoPE kernel at
+# 8K causal read +11.7-16.1 % over the plain one where 15 calls read +5.5 % and
+# in-turn rounds (30 calls) +5.6-8.0 % (bench/diag/variants_timing.py).
 PAIRED_WARMUP = 3 * REPEAT
 
 
