@@ -221,3 +221,17 @@ def test_diagnostics_write_their_rows_under_out(tmp_path, monkeypatch):
         "option": "o_tma",
         "rows": [{"n": 8192}],
     }
+
+
+def test_diagnostic_scripts_compile_and_write_through_the_helper():
+    # bench/diag scripts run only on the card; here each at least compiles, and
+    # those that write results do it through write_diagnostic (no json.dump of
+    # their own).
+    from pathlib import Path
+
+    scripts = sorted((Path(__file__).parent.parent / "bench" / "diag").glob("*.py"))
+    assert scripts
+    for path in scripts:
+        text = path.read_text()
+        compile(text, str(path), "exec")
+        assert "json.dump(" not in text, path.name

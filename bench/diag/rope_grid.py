@@ -1,0 +1,84 @@
+"""Diagnostic, not a suite: RoPE calls' kernels on the plan's tiles, kernel only
+(Prepared relaunch on k already rotated, as bench variants' rope_in_kernel),
+each against the plain plan on the rotated inputs, timed in turn with the
+order rotated per round (bench.callpath._in_turn). Per case: the plain plan;
+Q rotated by the consumers as the RoPE call dispatches it (one CTA per block
+on the wider tiles, where the consumers' rotation spilled on the persistent
+grid). Session 16 also timed a third column, Q rotated by the producer's idle
+warps (wip/dropped/rope-producer, wip/results/*rope-grid-49a560c*). Shapes as
+bench variants: D=128, H=32, B*N = 16K tokens, bf16; D=64 with H=32 too.
+
+    python3 bench/diag/rope_grid.py [--rounds 6]
+Writes $OUT/rope_grid.json. Run it alone on the card."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from dataclasses import replace
+
+CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, False), (128, 8192, True))
+CASES += ((64, 8192, False), (64, 8192, True))
+
+
+def main():
+    import torch
+
+    import attention_proto as ap
+    from attention_proto.bench.callpath import _in_turn
+    from attention_proto.bench.common import write_diagnostic
+    from attention_proto.ops import flash, flash_hopper
+
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
+    rows = []
+    for d, n, causal in CASES:
+        h, b = 32, 16384 // n
+        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
+        q, k, v = (
+            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
+        )
+        cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, d))
+        rk = ap.rope(k, cos, sin)
+        rq = ap.rope(q, cos, sin)
+        plain = flash.hopper_config(d, causal, n)
+        consumer = replace(
+            plain, persistent=plain.persistent and flash_hopper.rope_fits_persistent(plain)
+        )
+        configs = {"plain": plain, "rope_consumers": consumer}
+        preps = {}
+        for name, cfg in configs.items():
+            rope = None if name == "plain" else (cos, sin)
+            qq = rq if name == "plain" else q
+            preps[name] = flash_hopper.Prepared(qq, rk, v, causal=causal, config=cfg, rope=rope)
+        names = list(preps)
+        fns = [preps[x].launch for x in names]
+        _, per_round = _in_turn(torch, fns, rounds, batches=6, rotate=True)
+        fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
+        row = {"d": d, "n": n, "causal": causal, "rounds": rounds}
+        for name, times in zip(names, per_round, strict=True):
+            row[f"{name}_config"] = configs[name].label()
+            row[f"{name}_tflops"] = round(fl / statistics.median(times) / 1e12, 1)
+            ratios = [t / p for t, p in zip(times, per_round[0], strict=True)]
+            row[f"{name}_over_plain_pct"] = round((statistics.median(ratios) - 1) * 100, 2)
+        rows.append(row)
+        print(
+            f"D={d} N={n} causal={int(causal)}: "
+            + ", ".join(
+                f"{x} {row[f'{x}_config']} {row[f'{x}_tflops']:.0f}"
+                f" ({row[f'{x}_over_plain_pct']:+.1f}%)"
+                for x in names
+            ),
+            flush=True,
+        )
+        del preps
+    write_diagnostic(
+        "rope_grid",
+        torch.cuda.get_device_name(),
+        rows,
+        revision=os.environ.get("ATTENTION_PROTO_GIT_REVISION", ""),
+    )
+
+
+if __name__ == "__main__":
+    main()
