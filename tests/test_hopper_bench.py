@@ -210,14 +210,17 @@ def test_the_rows_kernels_are_compiled_before_any_timing():
 
 
 def test_diagnostics_write_their_rows_under_out(tmp_path, monkeypatch):
-    # bench/diag and bench/ab_sweep.py write $OUT/<name>.json through one helper.
+    # bench/diag and bench/ab_sweep.py write $OUT/<name>.json through one helper,
+    # with the revision the tree was sent at.
     from attention_proto.bench.common import write_diagnostic
 
     monkeypatch.setenv("OUT", str(tmp_path))
+    monkeypatch.setenv("ATTENTION_PROTO_GIT_REVISION", "abc1234")
     path = write_diagnostic("ab_sweep", "NVIDIA H200", [{"n": 8192}], option="o_tma")
     assert path == tmp_path / "ab_sweep.json"
     assert json.loads(path.read_text()) == {
         "gpu": "NVIDIA H200",
+        "revision": "abc1234",
         "option": "o_tma",
         "rows": [{"n": 8192}],
     }

@@ -13,7 +13,6 @@ Writes $OUT/rope_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from dataclasses import replace
@@ -72,12 +71,7 @@ def main():
             flush=True,
         )
         del preps
-    write_diagnostic(
-        "rope_grid",
-        torch.cuda.get_device_name(),
-        rows,
-        revision=os.environ.get("ATTENTION_PROTO_GIT_REVISION", ""),
-    )
+    write_diagnostic("rope_grid", torch.cuda.get_device_name(), rows)
 
 
 if __name__ == "__main__":

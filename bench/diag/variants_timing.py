@@ -12,7 +12,6 @@ Writes $OUT/variants_timing.json. Run it alone on the card."""
 
 from __future__ import annotations
 
-import os
 import statistics
 
 CASES = ((8192, True), (8192, False), (2048, True))
@@ -62,12 +61,7 @@ def main():
             flush=True,
         )
         del plain, fused, again, q, k, v
-    write_diagnostic(
-        "variants_timing",
-        torch.cuda.get_device_name(),
-        rows,
-        revision=os.environ.get("ATTENTION_PROTO_GIT_REVISION", ""),
-    )
+    write_diagnostic("variants_timing", torch.cuda.get_device_name(), rows)
 
 
 if __name__ == "__main__":

@@ -165,10 +165,10 @@ def table(rows: list[dict], columns: list[str]) -> str:
 def write_diagnostic(name: str, gpu: str, rows: list, **fields) -> Path:
     """A diagnostic script's results (bench/diag, bench/ab_sweep.py): $OUT/<name>.json
     ($OUT: the device tool's output folder, else here) with the card's name,
-    `fields` and `rows`."""
+    the revision (git_revision), `fields` and `rows`."""
     path = Path(os.environ.get("OUT", ".")) / f"{name}.json"
     with open(path, "w") as f:
-        json.dump({"gpu": gpu, **fields, "rows": rows}, f, indent=1)
+        json.dump({"gpu": gpu, "revision": git_revision(), **fields, "rows": rows}, f, indent=1)
     return path
 
 
