@@ -61,9 +61,17 @@ def pytest_runtest_setup(item):
     inside test shards the other shards' allocations count, so they fail
     there rather than pass or fail by chance (bench/gpu_run.sh runs them
     alone after the shards)."""
-    shard = os.environ.get("ATTENTION_PROTO_TEST_SHARD", "0/1")
-    if item.get_closest_marker("exclusive_gpu") and shard.split("/")[1] != "1":
+    if item.get_closest_marker("exclusive_gpu") and _test_shard()[1] != 1:
         pytest.fail(f"{item.name} reads the whole device's state: run it outside test shards")
+
+
+def _test_shard() -> tuple[int, int]:
+    """(i, n) from ATTENTION_PROTO_TEST_SHARD=i/n; (0, 1) when unset."""
+    shard = os.environ.get("ATTENTION_PROTO_TEST_SHARD") or "0/1"
+    i, n = (int(x) for x in shard.split("/"))
+    if not 0 <= i < n:
+        raise pytest.UsageError(f"ATTENTION_PROTO_TEST_SHARD={shard}: expected i/n with 0 <= i < n")
+    return i, n
 
 
 def _keep_this_shard(config, items):
@@ -71,12 +79,9 @@ def _keep_this_shard(config, items):
     processes at once on the one GPU): keep every n-th selected test from the
     i-th, so each parametrized family spreads over the shards (most of a GPU
     test's time is host work: FP64 references, sanitizer instrumentation)."""
-    shard = os.environ.get("ATTENTION_PROTO_TEST_SHARD")
-    if not shard:
+    i, n = _test_shard()
+    if n == 1:
         return
-    i, n = (int(x) for x in shard.split("/"))
-    if not 0 <= i < n:
-        raise pytest.UsageError(f"ATTENTION_PROTO_TEST_SHARD={shard}: expected i/n with 0 <= i < n")
     config.hook.pytest_deselected(items=[t for j, t in enumerate(items) if j % n != i])
     items[:] = [t for j, t in enumerate(items) if j % n == i]
 

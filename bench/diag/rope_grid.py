@@ -25,7 +25,7 @@ def main():
     import torch
 
     import attention_proto as ap
-    from attention_proto.bench.callpath import _in_turn
+    from attention_proto.bench.callpath import _in_turn, median_ratio
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash, flash_hopper
 
@@ -58,8 +58,8 @@ def main():
         for name, times in zip(names, per_round, strict=True):
             row[f"{name}_config"] = configs[name].label()
             row[f"{name}_tflops"] = round(fl / statistics.median(times) / 1e12, 1)
-            ratios = [t / p for t, p in zip(times, per_round[0], strict=True)]
-            row[f"{name}_over_plain_pct"] = round((statistics.median(ratios) - 1) * 100, 2)
+            over = median_ratio(times, per_round[0])
+            row[f"{name}_over_plain_pct"] = round((over - 1) * 100, 2)
         rows.append(row)
         print(
             f"D={d} N={n} causal={int(causal)}: "

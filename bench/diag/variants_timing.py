@@ -12,8 +12,6 @@ Writes $OUT/variants_timing.json. Run it alone on the card."""
 
 from __future__ import annotations
 
-import statistics
-
 CASES = ((8192, True), (8192, False), (2048, True))
 
 
@@ -22,7 +20,7 @@ def main():
 
     import attention_proto as ap
     from attention_proto.bench import variants
-    from attention_proto.bench.callpath import _in_turn
+    from attention_proto.bench.callpath import _in_turn, median_ratio
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash
 
@@ -44,11 +42,7 @@ def main():
             row[f"paired_warmup_{warmup}"] = {"rope_pct": pcts[1], "aa_pct": pcts[2]}
         for rounds in (6, 12):
             _, per_round = _in_turn(torch, fns, rounds, batches=6, rotate=True)
-            base = per_round[0]
-            pct = [
-                round((statistics.median(t / p for t, p in zip(x, base, strict=True)) - 1) * 100, 2)
-                for x in per_round[1:]
-            ]
+            pct = [round((median_ratio(x, per_round[0]) - 1) * 100, 2) for x in per_round[1:]]
             row[f"in_turn_rotated_{rounds}"] = {"rope_pct": pct[0], "aa_pct": pct[1]}
         rows.append(row)
         print(

@@ -44,21 +44,36 @@ def _gpu_time(torch, fn, sets, *, batches=FLASH_BATCHES, warmup=3):
     return summarize(samples)
 
 
+def in_turn_order(rounds: int, count: int, rotate: bool = True):
+    """The indices of `count` fns in the order in-turn timing runs them,
+    `rounds` rounds of each once. `rotate`: round r starts at r % count, so
+    that with rounds a multiple of count each fn holds each place in a round
+    equally often (a place effect, the first after a pause say, then favours
+    none)."""
+    for r in range(rounds):
+        for j in range(count):
+            yield (j + r) % count if rotate else j
+
+
+def median_ratio(times, base) -> float:
+    """The median over rounds of times[r] / base[r] (each fn's per-round
+    times, as in-turn timing returns them): a drift of the card between
+    rounds cancels in each ratio."""
+    import statistics
+
+    return statistics.median(t / b for t, b in zip(times, base, strict=True))
+
+
 def _in_turn(torch, fns, rounds, batches=10, rotate=False):
     """Median seconds per call of each fn(), timed in turn (fns[0], fns[1],
     ..., fns[0], ...) `rounds` times, so a drift of the card's clock spreads
     over all of them; with each fn's per-round medians, for ratios taken
-    round by round. `rotate`: round r starts at fns[r % len(fns)], so that
-    with rounds a multiple of len(fns) each fn holds each place in a round
-    equally often (a place effect, the first after a pause say, then favours
-    none). Returns (medians, per_round)."""
+    round by round. `rotate`: see in_turn_order. Returns (medians, per_round)."""
     import statistics
 
     per_round = [[] for _ in fns]
-    for r in range(rounds):
-        for j in range(len(fns)):
-            i = (j + r) % len(fns) if rotate else j
-            per_round[i].append(_gpu_time(torch, fns[i], [()], batches=batches).median_s)
+    for i in in_turn_order(rounds, len(fns), rotate):
+        per_round[i].append(_gpu_time(torch, fns[i], [()], batches=batches).median_s)
     return [statistics.median(t) for t in per_round], per_round
 
 

@@ -143,10 +143,8 @@ def _headline(torch, fns, fl, rounds=HEADLINE_ROUNDS) -> dict:
     plan's relaunch, always second, at D=128 in session 15). TFLOP/s from
     the median over rounds, CV over the rounds, and each ratio to cuDNN as
     the median of the rounds' ratios (above 1: faster)."""
-    import statistics
-
     from ..timing import summarize
-    from .callpath import _in_turn
+    from .callpath import _in_turn, median_ratio
 
     names = list(fns)
     _, per_round = _in_turn(torch, list(fns.values()), rounds, HEADLINE_BATCHES, rotate=True)
@@ -159,7 +157,7 @@ def _headline(torch, fns, fl, rounds=HEADLINE_ROUNDS) -> dict:
     for name in ("public", "public_kernel"):
         ours = per_round[names.index(name)]
         ratios = [c / t for t, c in zip(ours, peer, strict=True)]
-        out[f"{name}_over_cudnn"] = statistics.median(ratios)
+        out[f"{name}_over_cudnn"] = median_ratio(peer, ours)
         out[f"{name}_over_cudnn_cv"] = summarize(ratios).cv
     return out
 

@@ -48,6 +48,7 @@ import functools
 
 from .. import cuda
 from ..timing import time_callable
+from .callpath import in_turn_order, median_ratio
 from .common import environment, run_block, skip_reason, table, write_json
 
 D, H = 128, 32
@@ -87,17 +88,12 @@ def _paired(fns, iters, rounds=ROUNDS, warmup=PAIRED_WARMUP):
     cvs = [[] for _ in fns]
     for f in fns:
         f()  # warm-up once each, then rounds without a cold first call
-    for r in range(rounds):
-        for j in range(len(fns)):
-            i = (j + r) % len(fns)
-            t = _batched(fns[i], iters, warmup=warmup)
-            meds[i].append(t.median_s * 1e3)
-            cvs[i].append(t.cv)
+    for i in in_turn_order(rounds, len(fns)):
+        t = _batched(fns[i], iters, warmup=warmup)
+        meds[i].append(t.median_s * 1e3)
+        cvs[i].append(t.cv)
     times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]
-    pcts = [None] + [
-        statistics.median((b / a - 1) * 100 for a, b in zip(meds[0], m, strict=True))
-        for m in meds[1:]
-    ]
+    pcts = [None] + [(median_ratio(m, meds[0]) - 1) * 100 for m in meds[1:]]
     return times, pcts
 
 
