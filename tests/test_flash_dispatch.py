@@ -4,6 +4,8 @@ to stay on the mma.sync kernel that does not need the device. The GPU side
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -107,10 +109,18 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
             else:
                 assert alibi_cfg == plain
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
-            fits = flash_hopper.rope_fits_persistent(plain)
+            # Q rotated ahead by the producer's warps where its second buffer
+            # fits beside a 128-row plan tile (the plan's grid kept), else by
+            # the consumers.
+            takes_ahead = plain.block_m == 128 and plain.step >= 4
+            if takes_ahead:
+                takes_ahead = flash_hopper.builds(replace(plain, rope_ahead=True), d, rope=1)
+            assert rope_cfg.rope_ahead == takes_ahead
+            fits = flash_hopper.rope_fits_persistent(plain) or takes_ahead
             assert rope_cfg.persistent == (plain.persistent and fits)
             assert rope_cfg.block_n == plain.block_n
     assert flash.hopper_config(128, False, 8192).persistent
     assert flash.hopper_config(128, True, 8192).persistent
     assert flash.hopper_config(64, False, 1024).block_m == 192
     assert flash.hopper_config(128, False, 2048, rope=True).persistent
+    assert flash.hopper_config(128, True, 2048, rope=True).rope_ahead

@@ -73,6 +73,13 @@ SANITIZED = [
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1), False, 1),
     (128, flash_hopper.HopperConfig(128, 192, 5, persistent=True, early_q=True), False, 0),
     (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True, early_q=True), False, 0),
+    (
+        128,
+        flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, rope_ahead=True),
+        False,
+        1,
+    ),
+    (64, flash_hopper.HopperConfig(128, 128, 4, rope_ahead=True), True, 2),
 ]
 
 
@@ -543,6 +550,30 @@ def test_rope_tables_from_strided_rows(interleaved, monkeypatch):
     _check_rope(cfg, 31, interleaved, True, strided_tables=True)
 
 
+# Q rotated one item ahead by the producer's warps 1-3 into a second buffer
+# (rope_ahead): the persistent grid with and without the output by TMA store,
+# one CTA per block (step (d)), and 128 x 192 where the buffer fits (D=64).
+AHEAD_CONFIGS = (
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, rope_ahead=True),
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, rope_ahead=True),
+    flash_hopper.HopperConfig(128, 128, 4, rope_ahead=True),
+    flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=1, rope_ahead=True),
+)
+
+
+@pytest.mark.parametrize("cfg", AHEAD_CONFIGS, ids=lambda c: c.label())
+@pytest.mark.parametrize("ctas", [3, None])
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_rope_rotated_ahead_by_the_producer(cfg, ctas, interleaved, causal, monkeypatch):
+    # On 3 CTAs each takes tens of items, so both Q buffers turn over many
+    # times (their phases, and the next item's load issued within this one's).
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", ctas)
+    dims = tuple(d for d in flash_hopper.HEAD_DIMS if flash_hopper.builds(cfg, d, rope=1))
+    assert dims == ((64,) if cfg.block_n == 192 else (64, 128))
+    _check_rope(cfg, 41 + (ctas or 0), interleaved, causal, dims=dims)
+
+
 def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128), strided_tables=False):
     # The same rounding as the standalone pass (rope_pairs.h), so the output
     # equals the plain kernel's on q and k both rotated by the pass, to one
@@ -566,8 +597,8 @@ def _check_rope(cfg, seed, interleaved, causal, dims=(64, 128), strided_tables=F
         fused = flash_hopper.Prepared(
             q, rk, v, causal=causal, config=cfg, rope=tables, rope_interleaved=interleaved
         )()
-        # The same tile without RoPE (rope_tables is refused there).
-        plain_cfg = replace(cfg, rope_tables=False)
+        # The same tile without RoPE (rope_tables and rope_ahead are refused there).
+        plain_cfg = replace(cfg, rope_tables=False, rope_ahead=False)
         plain = flash_hopper.Prepared(rq, rk, v, causal=causal, config=plain_cfg)()
         torch.cuda.synchronize()
         scale = plain.float().abs().max().item()

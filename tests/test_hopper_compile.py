@@ -300,8 +300,35 @@ def test_persistent_grid_takes_rope_on_128_key_tiles():
     # rope_tables stays a switch: at 6ffa395 (H200, tile_sweep --heads 32) it
     # was not faster than the rotation from global tables.
     # (The plan's output by TMA store, its fifth field, comes along.)
-    assert flash.hopper_config(128, False, 2048, rope=True) == replace(cfg, o_tma=1)
+    # Since rope_ahead, the producer's warps rotate Q there, a buffer ahead.
+    assert flash.hopper_config(128, False, 2048, rope=True) == replace(
+        cfg, o_tma=1, rope_ahead=True
+    )
     assert not flash.hopper_config(128, False, 8192, rope=True).persistent
+
+
+def test_rope_ahead_moves_the_rotation_to_the_producer_warps(compiled):
+    # rope_ahead: the producer warpgroup keeps 72 registers a thread (its warps
+    # 1-3 rotate, inlined) and the consumers take 216 and hold no rotation
+    # call; without it the consumers call rope_q_rows between items.
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, rope_ahead=True)
+    spec = flash_hopper.spec(128, "bfloat16", True, cfg, rope=1)
+    text = sass.disassemble(compiled[spec.name].binary)
+    assert "rope_q_rows" not in text
+    assert re.findall(r"USETMAXREG\.DEALLOC\.CTAPOOL (0x\w+)", text) == ["0x48"]
+    assert re.findall(r"USETMAXREG\.TRY_ALLOC\.CTAPOOL \w+, (0x\w+)", text) == ["0xd8"]
+    assert cfg.shared_bytes(128) == replace(cfg, rope_ahead=False).shared_bytes(128) + 128 * 256
+    consumers = flash_hopper.spec(128, "bfloat16", True, replace(cfg, rope_ahead=False), rope=1)
+    result = compiled.get(consumers.name) or runtime.compile_for(consumers, "sm_90a")
+    assert "rope_q_rows" in sass.disassemble(result.binary)
+    # Refused without RoPE, off two consumer warpgroups, and where the buffer
+    # does not fit (D=128 on 128 x 192).
+    assert flash_hopper.refusal(cfg, 128) and not flash_hopper.refusal(cfg, 128, rope=2)
+    with pytest.raises(ValueError, match="rope_ahead needs"):
+        flash_hopper.HopperConfig(192, 128, 5, rope_ahead=True)
+    wide = flash_hopper.HopperConfig(128, 192, 5, persistent=True, rope_ahead=True)
+    assert "does not fit" in flash_hopper.refusal(wide, 128, rope=1)
+    assert flash_hopper.builds(wide, 64, rope=1)
 
 
 def test_alibi_on_tensor_cores_takes_the_steps_and_memory_it_needs():

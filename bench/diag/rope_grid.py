@@ -1,12 +1,15 @@
-"""Diagnostic, not a suite: RoPE calls' kernels on the plan's tiles, kernel only
-(Prepared relaunch on k already rotated, as bench variants' rope_in_kernel),
-each against the plain plan on the rotated inputs, timed in turn with the
-order rotated per round (bench.callpath._in_turn). Per case: the plain plan;
-Q rotated by the consumers as the RoPE call dispatches it (one CTA per block
-on the wider tiles, where the consumers' rotation spilled on the persistent
-grid). Session 16 also timed a third column, Q rotated by the producer's idle
-warps (wip/dropped/rope-producer, wip/results/*rope-grid-49a560c*). Shapes as
-bench variants: D=128, H=32, B*N = 16K tokens, bf16; D=64 with H=32 too.
+"""Diagnostic, not a suite: RoPE calls' kernels, kernel only (Prepared relaunch
+on k already rotated, as bench variants' rope_in_kernel), each against the
+plain plan on the rotated inputs, timed in turn with the order rotated per
+round (bench.callpath._in_turn). Per case: the plain plan; Q rotated by the
+consumers between items (one CTA per block on the wider tiles, where their
+rotation spilled on the persistent grid); Q rotated ahead by the producer's
+warps 1-3 into a second buffer (rope_ahead) on the plan's tile where it fits,
+and on 128 x 128 (D=64 also 128 x 192) persistent, with the plain kernel on
+that tile beside it. Session 16 timed the producer's rotation without the
+second buffer (wip/dropped/rope-producer, wip/results/*rope-grid-49a560c*).
+Shapes as bench variants: D=128, H=32, B*N = 16K tokens, bf16; D=64 with H=32
+too.
 
     python3 bench/diag/rope_grid.py [--rounds 6]
 Writes $OUT/rope_grid.json. Run it alone on the card."""
@@ -44,11 +47,21 @@ def main():
         consumer = replace(
             plain, persistent=plain.persistent and flash_hopper.rope_fits_persistent(plain)
         )
-        configs = {"plain": plain, "rope_consumers": consumer}
+        square = flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1)
+        wide = flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=1)
+        # (config, with rope): the plain plan first, the ratios' denominator.
+        configs = {"plain": (plain, False), "rope_consumers": (consumer, True)}
+        for name, cfg in (("plan", plain), ("128x128", square), ("128x192", wide)):
+            ahead = replace(cfg, rope_ahead=True)
+            taken = (ahead, True) in configs.values()
+            if cfg.block_m == 128 and not taken and flash_hopper.builds(ahead, d, rope=1):
+                if cfg != plain:
+                    configs[f"plain_{name}"] = (cfg, False)
+                configs[f"rope_ahead_{name}"] = (ahead, True)
         preps = {}
-        for name, cfg in configs.items():
-            rope = None if name == "plain" else (cos, sin)
-            qq = rq if name == "plain" else q
+        for name, (cfg, with_rope) in configs.items():
+            rope = (cos, sin) if with_rope else None
+            qq = q if with_rope else rq
             preps[name] = flash_hopper.Prepared(qq, rk, v, causal=causal, config=cfg, rope=rope)
         names = list(preps)
         fns = [preps[x].launch for x in names]
@@ -56,7 +69,7 @@ def main():
         fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
         row = {"d": d, "n": n, "causal": causal, "rounds": rounds}
         for name, times in zip(names, per_round, strict=True):
-            row[f"{name}_config"] = configs[name].label()
+            row[f"{name}_config"] = configs[name][0].label()
             row[f"{name}_tflops"] = round(fl / statistics.median(times) / 1e12, 1)
             over = median_ratio(times, per_round[0])
             row[f"{name}_over_plain_pct"] = round((over - 1) * 100, 2)

@@ -89,12 +89,27 @@ typedef half_bits T;
 #ifndef EARLY_Q
 #define EARLY_Q 0
 #endif
+#ifndef ROPE_AHEAD
+#define ROPE_AHEAD 0
+#endif
 static_assert(O_TMA >= 0 && O_TMA <= 2 && (!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT)),
               "O_TMA: 0, 1 or 2, steps (d), (e) without KEY_SPLIT");
 static_assert(!EARLY_Q || HOPPER_STEP >= 4, "EARLY_Q: steps (d), (e)");
 static_assert(!KEY_SPLIT || (PERSISTENT && !CAUSAL && !ALIBI && !ROPE),
               "KEY_SPLIT: the persistent grid without the causal mask, ALiBi or RoPE");
 static_assert(ROPE >= 0 && ROPE <= 2, "ROPE: 0 none, 1 GPT-NeoX pairs, 2 GPT-J pairs");
+// ROPE_AHEAD 1: Q has two buffers, and warps 1-3 of the producer warpgroup
+// rotate item i + 1's Q in one while the consumers work on item i from the
+// other (its load is issued with item i's first K and V tiles); the consumers
+// wait on a "Q rotated" barrier and hold no rotation code. Without it the
+// consumers rotate each item's Q between two items, with the tensor cores idle
+// (bench/diag/rope_grid.py). Two consumer warpgroups, steps (d)/(e).
+static_assert(!ROPE_AHEAD || (ROPE && HOPPER_STEP >= 4 && BLOCK_M == 128 && !ROPE_TABLES),
+              "ROPE_AHEAD: ROPE at steps (d), (e) on two consumer warpgroups, not ROPE_TABLES");
+constexpr int kQStages = ROPE_AHEAD ? 2 : 1;
+#if ROPE_AHEAD
+constexpr int kRotators = 96; // producer warps 1-3
+#endif
 
 constexpr int kWarpgroups = BLOCK_M / 64; // consumer warpgroups: 64 query rows each
 // Step (d) adds warpgroup 0, the producer; the consumers are 1..kWarpgroups.
@@ -132,8 +147,10 @@ static_assert(BLOCK_M != 192 || HOPPER_STEP >= 4, "three consumer warpgroups: st
 // Step (d)'s register split (setmaxnreg; __launch_bounds__(kThreads, 1) gives
 // each thread 65536 / kThreads at launch, 168 for 384 threads and 128 for
 // 512): the producer keeps 24, the consumers share the rest in steps of 8.
-constexpr int kProducerRegs = 24;
-constexpr int kConsumerRegs = kWarpgroups == 3 ? 160 : 240;
+// ROPE_AHEAD: the rotating warps take 72 (8 pairs a unit, 2 units' table
+// loads in flight; at 56 their loop spilled), the consumers 216.
+constexpr int kProducerRegs = ROPE_AHEAD ? 72 : 24;
+constexpr int kConsumerRegs = kWarpgroups == 3 ? 160 : ROPE_AHEAD ? 216 : 240;
 // setmaxnreg moves registers within what the CTA holds from launch (its
 // threads times the launch count, a multiple of 8), not the whole file: a
 // split asking for more waits at setmaxnreg.inc forever (session 15: 32 + 2 x
@@ -426,15 +443,15 @@ __device__ __forceinline__ void tma_tile(unsigned tile, const TensorMap &map, un
 // rows_valid are zero padding and stay so. Each item is one row's two 16-byte
 // chunks of 8 pairs, rotated as the standalone pass does (rope_pairs.h), so both
 // round alike; table reads are issued kBatch items at a time before any is
-// used (flash_attention.cu's rope_tile: one at a time cost +10.8 % there). Not
-// inlined, so its registers stay out of the key loop's allocation.
-template <int ROWS, int NTHREADS>
-__device__ __noinline__ void
-rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__restrict__ rope_cos,
-            const float *__restrict__ rope_sin, int table_row, int tid, unsigned tables) {
+// used (flash_attention.cu's rope_tile: one at a time cost +10.8 % there; 2
+// for ROPE_AHEAD's rotating warps, within their 72 registers).
+template <int ROWS, int NTHREADS, int kBatch>
+__device__ __forceinline__ void rotate_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0,
+                                              const float *__restrict__ rope_cos,
+                                              const float *__restrict__ rope_sin, int table_row,
+                                              int tid, unsigned tables) {
   constexpr int kParts = HEAD_DIM / 16; // groups of 8 pairs per row
   constexpr int kItems = ROWS * kParts;
-  constexpr int kBatch = 4;
   for (int i0 = tid; i0 < kItems; i0 += kBatch * NTHREADS) {
     float4 c[kBatch][2], s[kBatch][2];
 #pragma unroll
@@ -460,6 +477,17 @@ rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__
       }
     }
   }
+}
+
+// The consumers' rotation: not inlined, so its registers stay out of the key
+// loop's allocation. (ROPE_AHEAD's rotating warps inline it: around a call
+// their loop kept 16 bytes on the stack.)
+template <int ROWS, int NTHREADS>
+__device__ __noinline__ void
+rope_q_rows(unsigned q_tile, int row0, int rows_valid, int pos0, const float *__restrict__ rope_cos,
+            const float *__restrict__ rope_sin, int table_row, int tid, unsigned tables) {
+  rotate_q_rows<ROWS, NTHREADS, 4>(q_tile, row0, rows_valid, pos0, rope_cos, rope_sin, table_row,
+                                   tid, tables);
 }
 #endif
 
@@ -734,6 +762,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const unsigned v_tiles = k_tiles + 2 * kKvBytes;
   const unsigned o_tile = v_tiles + 2 * kKvBytes; // O_TMA only
   const unsigned rope_tables = o_tile + kOBytes;  // ROPE_TABLES only
+#if ROPE_AHEAD
+  const unsigned q_tile2 = o_tile + kOBytes; // Q's second buffer
+#endif
 
   // This thread's consumer warpgroup (step (d): warpgroup 0 is the producer,
   // which takes none of the rows below; its value there is unused).
@@ -766,7 +797,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   // refilling the stage for tile it >= 2 waits for the empty barrier's
   // completion number (it - 2) / 2. Item i's Q lands in phase i & 1 and is
   // loaded, for i >= 1, once Q empty has completed i times.
-  __shared__ __align__(8) unsigned long long barriers[10];
+  // ROPE_AHEAD adds Q's second buffer's full and empty barriers and the two
+  // buffers' "Q rotated" (kRotators arrivals): item i uses buffer i % 2, in
+  // phase (i / 2) & 1 (q_at, q_full, q_empty, q_ready, q_phase below).
+  __shared__ __align__(8) unsigned long long barriers[ROPE_AHEAD ? 14 : 10];
   const unsigned bar_q = smem_address(&barriers[0]);
   const unsigned full_k = bar_q + 8, full_v = bar_q + 24;
   const unsigned empty_k = bar_q + 40, empty_v = bar_q + 56, empty_q = bar_q + 72;
@@ -775,8 +809,21 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       mbarrier_init(bar_q + 8 * i, 1);
     for (int i = 5; i < 10; ++i)
       mbarrier_init(bar_q + 8 * i, kWarpgroups * 128);
+#if ROPE_AHEAD
+    mbarrier_init(bar_q + 80, 1);
+    mbarrier_init(bar_q + 88, kWarpgroups * 128);
+    mbarrier_init(bar_q + 96, kRotators);
+    mbarrier_init(bar_q + 104, kRotators);
+#endif
     fence_mbarrier_init();
   }
+  const auto q_empty = [=](int i) { return kQStages == 2 && (i & 1) ? bar_q + 88 : empty_q; };
+#if ROPE_AHEAD
+  const auto q_at = [=](int i) { return i & 1 ? q_tile2 : q_tile; };
+  const auto q_full = [=](int i) { return i & 1 ? bar_q + 80 : bar_q; };
+  const auto q_ready = [=](int i) { return bar_q + 96 + 8 * unsigned(i & 1); };
+  const auto q_phase = [](int i) { return unsigned(i / 2) & 1u; };
+#endif
 #if ALIBI == 2
   // B of the key-part wgmma (alibi_key_operand): K-major, no swizzle, row r
   // (16 bytes) is 8 copies of r; 8 rows past BLOCK_N so that a descriptor
@@ -811,8 +858,23 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x == 0) {
       int it = 0; // key tiles loaded, over every item
+#if ROPE_AHEAD
+      // Q loads for items up to `last`, each once the consumers' S wgmmas on
+      // the item two before (the buffer's last user) are done.
+      int q_next = 0; // items whose Q load is issued
+      const auto load_q_through = [&](int last) {
+        for (; q_next <= last; ++q_next) {
+          const int wq = next_work(q_next);
+          if (wq >= total_work) return;
+          const WorkItem qi = PERSISTENT ? persistent_item(p, wq, m_blocks, split) : block_item(p);
+          if (q_next >= 2) mbarrier_wait(q_empty(q_next), q_phase(q_next - 2));
+          tma_tile<BLOCK_M>(q_at(q_next), tmap_q, q_full(q_next), qi.m0, qi.head, qi.batch);
+        }
+      };
+#endif
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
         const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+#if !ROPE_AHEAD
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
           if (i > 0) mbarrier_wait(empty_q, (i - 1) & 1);
@@ -829,20 +891,51 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #endif
           tma_tile<BLOCK_M>(q_tile, tmap_q, bar_q, item.m0, item.head, item.batch);
         };
+#endif
         for (int n = 0; n < item.n_end; ++n, ++it) {
           const int stage = it & 1, key0 = key_tile(item, n) * BLOCK_N;
           if (it >= 2) mbarrier_wait(empty_k + 8 * stage, ((it >> 1) - 1) & 1); // S(it - 2) done
           tma_tile<BLOCK_N>(k_tiles + stage * kKvBytes, tmap_k, full_k + 8 * stage, key0,
                             item.kv_head, item.batch);
           // K(0) first: its stage frees before the previous item's Q does.
+#if ROPE_AHEAD
+          if (n == 0) load_q_through(i);
+#else
           if (n == 0) load_q();
+#endif
           if (it >= 2) mbarrier_wait(empty_v + 8 * stage, ((it >> 1) - 1) & 1); // P V(it - 2)
           tma_tile<BLOCK_N>(v_tiles + stage * kKvBytes, tmap_v, full_v + 8 * stage, key0,
                             item.kv_head, item.batch);
+#if ROPE_AHEAD
+          // The next item's Q, for the rotating warps to take while the
+          // consumers work on this item.
+          if (n == 0) load_q_through(i + 1);
+#endif
         }
+#if ROPE_AHEAD
+        if (item.n_end == 0) load_q_through(i + 1); // consumers take every Q phase
+#else
         if (item.n_end == 0) load_q(); // consumers take every Q phase
+#endif
       }
     }
+#if ROPE_AHEAD
+    else if (threadIdx.x >= 32) {
+      // Warps 1-3: each item's Q, rotated in place once landed (item i + 1's
+      // while the consumers work on item i), then the generic-proxy writes
+      // ordered before the consumers' wgmmas read them.
+      for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
+        const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+        mbarrier_wait(q_full(i), q_phase(i));
+        if (item.n_end > 0)
+          rotate_q_rows<BLOCK_M, kRotators, 2>(q_at(i), 0, p.seqlen_q - item.m0, item.m0 + diag,
+                                               rope_cos, rope_sin, p.rope_table_row,
+                                               int(threadIdx.x) - 32, 0u);
+        fence_proxy_async_shared();
+        mbarrier_arrive(q_ready(i));
+      }
+    }
+#endif
     // Loads in flight complete on the barriers; the CTA lives on.
   } else {
     setmaxnreg_inc<kConsumerRegs>();
@@ -858,8 +951,14 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       const int m0 = item.m0, n_end = item.n_end;
       const float alibi_slope = item_alibi_slope(p, item, slopes);
       start_accumulators(o_acc[0], row_max[0], row_sum[0]);
+#if ROPE_AHEAD
+      mbarrier_wait(q_ready(i), q_phase(i)); // landed and rotated (producer warps 1-3)
+      const unsigned q_item = q_at(i) + wg * 64 * 128;
+#else
       mbarrier_wait(bar_q, i & 1);
-#if ROPE
+      const unsigned q_item = q_wg;
+#endif
+#if ROPE && !ROPE_AHEAD
       // Each consumer warpgroup rotates its own 64 Q rows once Q has landed,
       // then orders its generic-proxy writes before its wgmmas read them.
       if (n_end > 0) {
@@ -888,7 +987,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         fence_operands(s);
         fence_operands(o_acc[0]);
         wgmma_fence();
-        issue_scores(s, q_wg, k_tiles + stage * kKvBytes);
+        issue_scores(s, q_item, k_tiles + stage * kKvBytes);
 #if ALIBI == 2
         wgmma_rs_kmajor<DTYPE>(s, a_bias, alibi_keys_desc, 1);
 #endif
@@ -907,8 +1006,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #if ALIBI == 2
         fence_operands(a_bias); // live until S(n), which read them, is done
 #endif
-        mbarrier_arrive(empty_k + 8 * stage);                    // K(n) read
-        if (EARLY_Q && n == n_end - 1) mbarrier_arrive(empty_q); // the item's last S is done
+        mbarrier_arrive(empty_k + 8 * stage);                       // K(n) read
+        if (EARLY_Q && n == n_end - 1) mbarrier_arrive(q_empty(i)); // the item's last S is done
         float alpha[2];
         const bool grew = softmax_before_rescale(s, row_max[0], row_sum[0], alpha, scale_log2, n0,
                                                  m0, warp_row0, diag, seqlen_k, g, t, alibi_slope);
@@ -923,7 +1022,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       }
       // Every S wgmma on this item's Q has completed (EARLY_Q: said in the
       // last step already, unless there was none).
-      if (!EARLY_Q || n_end == 0) mbarrier_arrive(empty_q);
+      if (!EARLY_Q || n_end == 0) mbarrier_arrive(q_empty(i));
       if (n_end > 0) {
         // The last step's P V, on V(it - 1); then its stage is free.
         const int stage = (it - 1) & 1;

@@ -489,9 +489,12 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
     13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
     per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles; with RoPE, the persistent grid on 128 x 128 tiles
-    without ALiBi and one CTA per block otherwise (spec() refuses ROPE on the
-    persistent grid on larger tiles: ptxas spilled)."""
+    fit beside the tiles. With RoPE, on 128-row tiles where Q's second buffer
+    fits, the producer's warps rotate each item's Q one item ahead
+    (rope_ahead); elsewhere the consumers rotate it, on the persistent grid on
+    128 x 128 tiles without ALiBi and one CTA per block otherwise (spec()
+    refuses that rotation on the persistent grid on larger tiles: ptxas
+    spilled)."""
     from . import flash_hopper  # imports this module
 
     entries = HOPPER_PLAN[d, bool(causal)]
@@ -499,7 +502,12 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
         cfg = flash_hopper.with_alibi_mma(cfg, d)
-    # RoPE on the persistent grid only where its kernel compiles without spills.
+    if rope and block_m == 128 and step >= 4:
+        ahead = replace(cfg, rope_ahead=True)
+        if flash_hopper.builds(ahead, d, rope=1):
+            return ahead
+    # The consumers' rotation on the persistent grid only where its kernel
+    # compiles without spills.
     if rope and persistent and not flash_hopper.rope_fits_persistent(cfg):
         cfg = replace(cfg, persistent=False)
     return cfg

@@ -42,6 +42,16 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
         )
     if config.rope_tables and not rope:
         return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
+    if config.rope_ahead and not rope:
+        return f"[{ENTRY}] rope_ahead is for calls with rope, got {config.label()}"
+    if config.rope_ahead:
+        smem = launch_shared_bytes(config, head_dim, alibi=True)
+        if smem > SHARED_BYTES_OPTIN:
+            return (
+                f"[{ENTRY}] rope_ahead's second Q buffer does not fit beside {config.label()}'s "
+                f"tiles at head_dim {head_dim} ({smem} bytes of shared memory, "
+                f"{SHARED_BYTES_OPTIN} at most)"
+            )
     if config.o_tma == 1:
         smem = launch_shared_bytes(config, head_dim, alibi=False)
         if smem > SHARED_BYTES_OPTIN:
@@ -68,7 +78,10 @@ def rope_fits_persistent(config) -> bool:
     """ROPE on the persistent grid: on tiles with more keys (128 x 192: 20-44
     bytes) or rows (192 x 128: 224-240), and with ALiBi's key part (causal 128
     x 128: 8-16 bytes), ptxas spilled around the call that rotates each item's
-    Q."""
+    Q in the consumers. With rope_ahead the producer's warps rotate it and the
+    consumers hold no rotation code."""
+    if config.rope_ahead:
+        return True
     return config.block_m <= 128 and config.block_n <= 128 and not config.alibi_mma
 
 
@@ -94,6 +107,11 @@ class HopperConfig:
     # dispatched: not faster than the rotation from global tables (H200,
     # session 12, docs/gpu-notes.md).
     rope_tables: bool = False
+    # RoPE calls: Q in two buffers, and the producer warpgroup's warps 1-3
+    # rotate the next item's Q in one while the consumers work on this item
+    # from the other (ROPE_AHEAD): the rotation leaves the consumers' path
+    # between items. Steps (d)/(e), 128 query rows, where the buffer fits.
+    rope_ahead: bool = False
     # The persistent grid's last, partly filled round of items runs as parts
     # of each item's key range on more CTAs, merged by flash_split_merge.cu
     # (KEY_SPLIT, shaders/cuda/flash_key_split.h); without the causal mask,
@@ -128,6 +146,11 @@ class HopperConfig:
             )
         if self.rope_tables and self.step < 4:
             raise ValueError(f"[{ENTRY}] rope_tables needs step 4 or 5, got step {self.step}")
+        if self.rope_ahead and (self.step < 4 or self.block_m != 128 or self.rope_tables):
+            raise ValueError(
+                f"[{ENTRY}] rope_ahead needs step 4 or 5, block_m 128 and no rope_tables, got "
+                f"{self.label()} at step {self.step}"
+            )
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
         if self.key_split and not self.persistent:
@@ -152,11 +175,13 @@ class HopperConfig:
 
     def shared_bytes(self, head_dim: int) -> int:
         """Dynamic shared memory: the tiles (hopper_layout), with o_tma the
-        output tile (2 bytes an element) and with rope_tables the item's cos and
-        sin rows (4 bytes a float)."""
+        output tile (2 bytes an element), with rope_tables the item's cos and
+        sin rows (4 bytes a float) and with rope_ahead Q's second buffer."""
         tables = 2 * self.block_m * (head_dim // 2) * 4 if self.rope_tables else 0
         output = self.block_m * head_dim * 2 if self.o_tma == 1 else 0
-        return hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n) + output + tables
+        q_second = self.block_m * head_dim * 2 if self.rope_ahead else 0
+        tiles = hopper_layout.shared_bytes(head_dim, self.block_m, self.block_n)
+        return tiles + output + tables + q_second
 
     @property
     def tma_rows(self) -> tuple:
@@ -168,6 +193,7 @@ class HopperConfig:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
+        suffix += "ra" if self.rope_ahead else ""
         suffix += "ks" if self.key_split else ""
         suffix += {0: "", 1: "ot", 2: "ov"}.get(self.o_tma, f"o{self.o_tma}")
         suffix += "eq" if self.early_q else ""
@@ -304,6 +330,7 @@ def spec(
         | ({"PERSISTENT": 1} if config.persistent else {})
         | ({"EXP2_POLY": config.exp2_poly} if config.exp2_poly else {})
         | ({"ROPE_TABLES": 1} if config.rope_tables else {})
+        | ({"ROPE_AHEAD": 1} if config.rope_ahead else {})
         | ({"KEY_SPLIT": 1} if config.key_split else {})
         | ({"O_TMA": int(config.o_tma)} if config.o_tma else {})
         | ({"EARLY_Q": 1} if config.early_q else {})
@@ -409,6 +436,13 @@ def variant_specs():
         # ROPE_TABLES beyond the plan's: the tiles the GPU tests run it on.
         | {replace(c, rope_tables=True) for c in THREE_WARPGROUP_CONFIGS[:2]}
         | {HopperConfig(128, 128, 5, persistent=True, rope_tables=True)}
+        # rope_ahead: the GPU tests' tiles (test_rope_rotated_ahead_by_the_producer).
+        | {
+            HopperConfig(128, 128, 5, persistent=True, rope_ahead=True),
+            HopperConfig(128, 128, 5, persistent=True, o_tma=1, rope_ahead=True),
+            HopperConfig(128, 128, 4, rope_ahead=True),
+            HopperConfig(128, 192, 5, persistent=True, o_tma=1, rope_ahead=True),
+        }
     )
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     # ALIBI=2: the ALiBi calls' plan and the other configurations' tiles with
