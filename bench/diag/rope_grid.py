@@ -52,9 +52,11 @@ def main():
         # (config, with rope): the plain plan first, the ratios' denominator.
         configs = {"plain": (plain, False), "rope_consumers": (consumer, True)}
         for name, cfg in (("plan", plain), ("128x128", square), ("128x192", wide)):
+            if cfg.block_m != 128:
+                continue
             ahead = replace(cfg, rope_ahead=True)
             taken = (ahead, True) in configs.values()
-            if cfg.block_m == 128 and not taken and flash_hopper.builds(ahead, d, rope=1):
+            if not taken and flash_hopper.builds(ahead, d, rope=1):
                 if cfg != plain:
                     configs[f"plain_{name}"] = (cfg, False)
                 configs[f"rope_ahead_{name}"] = (ahead, True)
