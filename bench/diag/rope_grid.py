@@ -11,7 +11,7 @@ second buffer (wip/dropped/rope-producer, wip/results/*rope-grid-49a560c*).
 Shapes as bench variants: D=128, H=32, B*N = 16K tokens, bf16; D=64 with H=32
 too.
 
-    python3 bench/diag/rope_grid.py [--rounds 6]
+    python3 bench/diag/rope_grid.py [--rounds 6] [--head-dim 64]
 Writes $OUT/rope_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ def main():
     from attention_proto.ops import flash, flash_hopper
 
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
+    only = int(sys.argv[sys.argv.index("--head-dim") + 1]) if "--head-dim" in sys.argv else None
     rows = []
     for d, n, causal in CASES:
+        if only is not None and d != only:
+            continue
         h, b = 32, 16384 // n
         g = torch.Generator(device="cuda").manual_seed(n + d + causal)
         q, k, v = (
