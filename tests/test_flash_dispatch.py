@@ -115,6 +115,17 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
             takes_ahead = plain.block_m == 128 and plain.step >= 4
             if takes_ahead:
                 takes_ahead = flash_hopper.builds(replace(plain, rope_ahead=True), d, rope=1)
+            if not takes_ahead and plain.persistent and (d, causal) in flash.ROPE_AHEAD_TILES:
+                # No room beside the plan tile: the tile rope_grid measured.
+                block_m, block_n, o_tma = flash.ROPE_AHEAD_TILES[d, causal]
+                assert rope_cfg.rope_ahead and rope_cfg.persistent
+                assert (rope_cfg.block_m, rope_cfg.block_n, rope_cfg.o_tma) == (
+                    block_m,
+                    block_n,
+                    o_tma,
+                )
+                assert flash_hopper.builds(rope_cfg, d, rope=1)
+                continue
             assert rope_cfg.rope_ahead == takes_ahead
             fits = flash_hopper.rope_fits_persistent(plain) or takes_ahead
             assert rope_cfg.persistent == (plain.persistent and fits)
@@ -124,3 +135,6 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
     assert flash.hopper_config(64, False, 1024).block_m == 192
     assert flash.hopper_config(128, False, 2048, rope=True).persistent
     assert flash.hopper_config(128, True, 2048, rope=True).rope_ahead
+    assert flash.hopper_config(128, True, 8192, rope=True).rope_ahead
+    assert not flash.hopper_config(128, False, 8192, rope=True).rope_ahead
+    assert not flash.hopper_config(128, True, 8192, alibi=True, rope=True).rope_ahead

@@ -305,6 +305,7 @@ def test_persistent_grid_takes_rope_on_128_key_tiles():
         cfg, o_tma=1, rope_ahead=True
     )
     assert not flash.hopper_config(128, False, 8192, rope=True).persistent
+    assert flash.hopper_config(128, True, 8192, rope=True).rope_ahead
 
 
 def test_rope_ahead_moves_the_rotation_to_the_producer_warps(compiled):

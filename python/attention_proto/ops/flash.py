@@ -484,6 +484,17 @@ HOPPER_PLAN = {
 }
 
 
+# RoPE calls whose plan tile has no room for rope_ahead's second Q buffer
+# (D=128 from 4K keys: 128 x 192), by head dim and causal: the tile they take
+# with it instead. bench/diag/rope_grid.py (H200, cd1a123, kernel only, in
+# turn, 6 rounds, over the plain plan): D=128 8K causal, rope_ahead on 128 x
+# 128 persistent +2.8 % against the consumers' rotation on 128 x 192 one CTA
+# per block +6.0 %; full 8K +5.6 % against +3.2 %, so full keeps the latter;
+# D=64 8K (plan 192 x 128) +1.5 / +4.0 % for the consumers' rotation against
+# +15.3 % and more for rope_ahead on 128-row tiles.
+ROPE_AHEAD_TILES = {(128, True): (128, 128, 1)}  # (block_m, block_n, o_tma)
+
+
 def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     """The HopperConfig the dispatcher runs (HOPPER_PLAN). With ALiBi, steps
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
@@ -491,7 +502,8 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     per score at 4fd9d01), on a narrower key tile where the key block does not
     fit beside the tiles. With RoPE, on 128-row tiles where Q's second buffer
     fits, the producer's warps rotate each item's Q one item ahead
-    (rope_ahead); elsewhere the consumers rotate it, on the persistent grid on
+    (rope_ahead), and on ROPE_AHEAD_TILES' tile where a plan tile has no room
+    for it; elsewhere the consumers rotate it, on the persistent grid on
     128 x 128 tiles without ALiBi and one CTA per block otherwise (spec()
     refuses that rotation on the persistent grid on larger tiles: ptxas
     spilled)."""
@@ -506,6 +518,11 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
         ahead = replace(cfg, rope_ahead=True)
         if flash_hopper.builds(ahead, d, rope=1):
             return ahead
+    if rope and not alibi and persistent and (d, bool(causal)) in ROPE_AHEAD_TILES:
+        block_m, block_n, o_tma = ROPE_AHEAD_TILES[d, bool(causal)]
+        return flash_hopper.HopperConfig(
+            block_m, block_n, step, persistent=True, o_tma=o_tma, rope_ahead=True
+        )
     # The consumers' rotation on the persistent grid only where its kernel
     # compiles without spills.
     if rope and persistent and not flash_hopper.rope_fits_persistent(cfg):
