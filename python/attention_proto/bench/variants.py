@@ -25,7 +25,9 @@ within 2 % (bench/diag/variants_timing.py, session 16).
 - RoPE standalone: rope(q) + rope(k) (two calls, NeoX pairs), as % of base;
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
   RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one
-  standalone pass, q by the kernel before its key loop) against base; beside it,
+  standalone pass, q by the kernel: one item ahead by the producer's warps
+  where the dispatch takes rope_ahead, else before its key loop) against base;
+  beside it,
   kernel only, the dispatched ROPE kernel (on sm_90a the wgmma kernel; until
   session 11 the mma.sync kernel) on keys already rotated (as a KV cache holds
   them) against the dispatched plain kernel: the fused rotation's own cost,
@@ -278,7 +280,10 @@ def _rows(torch, ap, iters):
     return rows, gqa
 
 
-ROPE_FUSED_DESIGN = "k rotated by one standalone pass, q in the kernel once before the key loop"
+ROPE_FUSED_DESIGN = (
+    "k rotated by one standalone pass; q in the kernel, by the producer's warps one item "
+    "ahead (rope_ahead) where the dispatch takes it, else by the consumers before the key loop"
+)
 
 
 def run(args) -> list[dict]:

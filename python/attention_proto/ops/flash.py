@@ -535,7 +535,8 @@ def hopper_plan_words(cfg):
     grid = ", persistent grid" if cfg.persistent else ""
     alibi_mma = ", ALiBi keys on the tensor cores" if cfg.alibi_mma else ""
     store = ", output by TMA store" if cfg.o_tma else ""
-    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}{store}"
+    ahead = ", Q rotated one item ahead by the producer's warps" if cfg.rope_ahead else ""
+    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}{store}{ahead}"
 
 
 def hopper_plan_configs(alibi=False, rope=False):
