@@ -431,6 +431,9 @@ def variant_specs():
 
     configs = (
         flash.hopper_plan_configs(rope=True)
+        # The plain plan's tiles too: rope_ahead took some RoPE calls off them,
+        # and the GPU tests and bench/diag/rope_grid.py still run their forms.
+        | flash.hopper_plan_configs()
         | {HopperConfig(step=flash.HOPPER_FALLBACK_STEP), HopperConfig(step=1)}
         | set(THREE_WARPGROUP_CONFIGS)
         # ROPE_TABLES beyond the plan's: the tiles the GPU tests run it on.
