@@ -44,22 +44,10 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
         return f"[{ENTRY}] rope_tables is for calls with rope, got {config.label()}"
     if config.rope_ahead and not rope:
         return f"[{ENTRY}] rope_ahead is for calls with rope, got {config.label()}"
-    if config.rope_ahead:
-        smem = launch_shared_bytes(config, head_dim, alibi=True)
-        if smem > SHARED_BYTES_OPTIN:
-            return (
-                f"[{ENTRY}] rope_ahead's second Q buffer does not fit beside {config.label()}'s "
-                f"tiles at head_dim {head_dim} ({smem} bytes of shared memory, "
-                f"{SHARED_BYTES_OPTIN} at most)"
-            )
-    if config.o_tma == 1:
-        smem = launch_shared_bytes(config, head_dim, alibi=False)
-        if smem > SHARED_BYTES_OPTIN:
-            return (
-                f"[{ENTRY}] o_tma's output tile does not fit beside {config.label()}'s tiles "
-                f"at head_dim {head_dim} ({smem} bytes of shared memory, "
-                f"{SHARED_BYTES_OPTIN} at most)"
-            )
+    if config.rope_ahead and (why := _unfit("rope_ahead's second Q buffer", config, head_dim)):
+        return why
+    if config.o_tma == 1 and (why := _unfit("o_tma's output tile", config, head_dim)):
+        return why
     if rope and config.persistent and not rope_fits_persistent(config):
         return (
             f"[{ENTRY}] the persistent grid takes rope on 128 x 128 tiles and narrower only, "
@@ -67,6 +55,18 @@ def refusal(config, head_dim: int, rope: int = 0) -> str | None:
             f"others), got {config.label()}"
         )
     return None
+
+
+def _unfit(what: str, config, head_dim: int) -> str | None:
+    """Why `what` does not fit in shared memory beside config's tiles at
+    head_dim (ALiBi's key block counted where config has it), or None."""
+    smem = launch_shared_bytes(config, head_dim, alibi=config.alibi_mma)
+    if smem <= SHARED_BYTES_OPTIN:
+        return None
+    return (
+        f"[{ENTRY}] {what} does not fit beside {config.label()}'s tiles at head_dim {head_dim} "
+        f"({smem} bytes of shared memory, {SHARED_BYTES_OPTIN} at most)"
+    )
 
 
 def builds(config, head_dim: int, rope: int = 0) -> bool:
