@@ -53,6 +53,7 @@ SANITIZED = [
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True), False, 0),
     (128, flash_hopper.HopperConfig(128, 192, 5, persistent=True), False, 0),
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_mma=True), True, 0),
+    (128, flash_hopper.HopperConfig(128, 128, 5, True, o_tma=1, alibi_start=True), True, 0),
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True), False, 1),
     (128, flash_hopper.HopperConfig(128, 192, 5), False, 2),
     (64, flash_hopper.HopperConfig(192, 128, 5, persistent=True), False, 0),
@@ -394,18 +395,51 @@ def test_alibi_key_part_on_tensor_cores_matches_fp64(rng, cfg, causal, monkeypat
                 _check_alibi(q, k, v, slopes, causal, cfg, dtype)
 
 
+ALIBI_START = [
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_start=True),
+    flash_hopper.HopperConfig(128, 192, 5, persistent=True, alibi_start=True),
+    flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=2, alibi_start=True),
+    flash_hopper.HopperConfig(128, 128, 4, alibi_start=True),
+    flash_hopper.HopperConfig(192, 128, 5, persistent=True, o_tma=1, alibi_start=True),
+]
+
+
+@pytest.mark.parametrize("cfg", ALIBI_START, ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_alibi_key_part_as_the_scores_start_matches_fp64(rng, cfg, causal, monkeypatch):
+    # ALIBI=3: the key part written into S before its wgmma, which accumulates
+    # onto it; the row part and the diagonal's tiles in the softmax. Both
+    # dtypes, both head dims (192 query rows: D=64 only), slopes up to 1, the
+    # standard slopes, Nq != Nk both ways, N = 17 and 97, GQA; the persistent
+    # grid on 3 CTAs, so one CTA's items start S on both sides of the diagonal.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    shapes = [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700), (1, 4, 1, 1025, 300), (2, 2, 2, 17, 97)]
+    for d in flash_hopper.HEAD_DIMS:
+        if cfg.block_m == 192 and d != 64:
+            continue
+        for dtype in flash_hopper.DTYPES:
+            for b, h, kvh, nq, nk in shapes:
+                q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+                slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
+                if b == 1 and h == 8:
+                    slopes = ap.reference.alibi_slopes(h).astype(np.float32)[None]
+                _check_alibi(q, k, v, slopes, causal, cfg, dtype)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_alibi_key_part_on_tensor_cores_matches_the_per_score_bias(rng, causal):
     # N = 4K: many tiles each side of the diagonal, against ALIBI=1 on the same
     # tile (the bias in fp32 per score); close to the output dtype's rounding.
+    # ALIBI=2 (the tensor cores' key part) and ALIBI=3 (S started with it).
     q, k, v = _inputs(rng, 1, 8, 4096, 4096, 128, "bfloat16", kvh=2)
     slopes = ap.reference.alibi_slopes(8).astype(np.float32)
     outs = []
-    for mma in (True, False):
-        cfg = flash_hopper.HopperConfig(128, 128, 5, alibi_mma=mma)
+    for mma, start in ((False, False), (True, False), (False, True)):
+        cfg = flash_hopper.HopperConfig(128, 128, 5, alibi_mma=mma, alibi_start=start)
         prep = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, alibi_slopes=slopes)
         outs.append(np.asarray(prep(), np.float32))
-    np.testing.assert_allclose(outs[0], outs[1], rtol=2.0**-6, atol=2.0**-8)
+    for other in outs[1:]:
+        np.testing.assert_allclose(other, outs[0], rtol=2.0**-6, atol=2.0**-8)
 
 
 @pytest.mark.parametrize("step", [1, 3])

@@ -332,6 +332,38 @@ def test_rope_ahead_moves_the_rotation_to_the_producer_warps(compiled):
     assert flash_hopper.builds(wide, 64, rope=1)
 
 
+@pytest.mark.parametrize("block_n", [128, 192])
+def test_alibi_start_moves_the_key_part_before_the_scores_wgmma(compiled, block_n):
+    # ALIBI=3: the per-score FFMA of ALIBI=1 is gone from the softmax (the
+    # diagonal's tiles keep theirs), and in its place one multiply (or move)
+    # a score writes S's start; same registers, no spills, no extra memory.
+    base = flash_hopper.HopperConfig(128, block_n, 5, persistent=True)
+    start = replace(base, alibi_start=True)
+    assert start.label().endswith("pas")
+    texts = {}
+    for name, cfg in (("per_score", base), ("start", start)):
+        spec = flash_hopper.spec(128, "bfloat16", False, cfg, alibi=True)
+        assert f"ALIBI_{3 if cfg.alibi_start else 1}" in spec.name
+        result = compiled.get(spec.name) or runtime.compile_for(spec, "sm_90a")
+        texts[name] = sass.disassemble(result.binary)
+        assert not re.findall(r"\b(LDL|STL)\b", texts[name])
+    scores = block_n * 64 // 128  # S values a consumer thread holds
+
+    def count(op, name):
+        return len(re.findall(rf"\b{op}\b", texts[name]))
+
+    assert count("FFMA", "per_score") - count("FFMA", "start") == scores
+    assert count("FMUL", "start") - count("FMUL", "per_score") >= scores // 2
+    assert sass.registers_named(texts["start"]) == sass.registers_named(texts["per_score"])
+    assert flash_hopper.launch_shared_bytes(start, 128, True) == flash_hopper.launch_shared_bytes(
+        base, 128, False
+    )
+    with pytest.raises(ValueError, match="alibi_start needs"):
+        flash_hopper.HopperConfig(128, 128, 3, alibi_start=True)
+    with pytest.raises(ValueError, match="alibi_start needs"):
+        flash_hopper.HopperConfig(128, 128, 5, alibi_mma=True, alibi_start=True)
+
+
 def test_alibi_on_tensor_cores_takes_the_steps_and_memory_it_needs():
     cfg = flash_hopper.HopperConfig(128, 176, 5, alibi_mma=True)
     assert "ALIBI_2" in flash_hopper.spec(128, "bfloat16", True, cfg, alibi=True).name

@@ -19,7 +19,9 @@ namespace ap {
 // keys_before: every key of the tile <= every row's diagonal position;
 // keys_after: every key >= every row's (both for the whole CTA block, so the
 // branch is uniform).
-template <int MT_, int NJ>
+// KEY_PART false: s holds the key part already (the wgmma kernel's ALIBI 3
+// starts S with it), so a one-sided tile takes only the row part.
+template <int MT_, int NJ, bool KEY_PART = true>
 __device__ __forceinline__ void alibi_bias(float (&s)[MT_][NJ][4], float (&alibi_row)[MT_][2],
                                            float alibi_slope, bool keys_before, bool keys_after,
                                            int row0, int diag, int n0, int g, int t) {
@@ -31,6 +33,7 @@ __device__ __forceinline__ void alibi_bias(float (&s)[MT_][NJ][4], float (&alibi
       for (int h = 0; h < 2; ++h) {
         const float d0 = float(row0 + mt * 16 + g + 8 * h + diag - n0 - 2 * t);
         alibi_row[mt][h] = keys_before ? alibi_slope * d0 : -alibi_slope * d0;
+        if (!KEY_PART) continue;
 #pragma unroll
         for (int j = 0; j < NJ; ++j)
 #pragma unroll

@@ -133,9 +133,12 @@ static_assert(!ROPE_TABLES || (ROPE && HOPPER_STEP >= 4), "ROPE_TABLES: ROPE at 
 // (C7520). Where ptxas spills around the rotation's call the host does not
 // build it (flash_hopper.rope_fits_persistent).
 // ALIBI 2: ALiBi's key part on the tensor cores (alibi_key_operand), in the
-// warp-specialized loop of steps (d)/(e).
-static_assert(ALIBI >= 0 && ALIBI <= 2, "ALIBI: 0 none, 1 per score, 2 key part on tensor cores");
-static_assert(ALIBI != 2 || HOPPER_STEP >= 4, "ALIBI 2: steps (d), (e)");
+// warp-specialized loop of steps (d)/(e). ALIBI 3: the key part as the S
+// wgmma's start value (alibi_key_start), written after the previous step's P
+// is packed, off the path from S to P; steps (d)/(e).
+static_assert(ALIBI >= 0 && ALIBI <= 3,
+              "ALIBI: 0 none, 1 per score, 2 key part on tensor cores, 3 key part as S's start");
+static_assert(ALIBI < 2 || HOPPER_STEP >= 4, "ALIBI 2, 3: steps (d), (e)");
 // Step (e): the consumer warpgroups take turns issuing their GEMMs, so one's
 // softmax runs while another's wgmmas keep the tensor cores busy (with one
 // consumer warpgroup, BLOCK_M = 64, there is no one to alternate with); three
@@ -204,12 +207,13 @@ __device__ __forceinline__ void load_tile(unsigned tile, const T *base, long lon
 // loops): one descriptor per tile plus a 32-bit add per step took fewer SASS
 // instructions but measured 2.3-2.6 % slower at D=128 full 4K-8K (H200,
 // session 12, docs/gpu-notes.md).
+// ALIBI 3: the first k16 step accumulates onto s's start value too.
 __device__ __forceinline__ void issue_scores(float (&s)[BLOCK_N / 8][4], unsigned q_wg,
                                              unsigned k_tile) {
 #pragma unroll
   for (int kk = 0; kk < HEAD_DIM / 16; ++kk)
     wgmma_ss<DTYPE>(s, kmajor_sw128(q_wg + kmajor_k16_offset(BLOCK_M, kk)),
-                    kmajor_sw128(k_tile + kmajor_k16_offset(BLOCK_N, kk)), kk > 0);
+                    kmajor_sw128(k_tile + kmajor_k16_offset(BLOCK_N, kk)), kk > 0 || ALIBI == 3);
 }
 
 // S = Q K^T, waited for (step (a)).
@@ -270,7 +274,13 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
   float alibi_rows[1][2]; // one slice: flash_alibi.h's [MT][..] shapes with MT = 1
   const bool keys_before = n0 + BLOCK_N - 1 <= m0 + diag;
   const bool keys_after = n0 >= m0 + BLOCK_M - 1 + diag;
-  if (ALIBI == 2 && (keys_before || keys_after)) {
+  if (ALIBI == 3) {
+    // The key part came as S's start value (alibi_key_start): the row part,
+    // and on the diagonal's tiles the bias per score.
+    alibi_bias<1, BLOCK_N / 8, false>(reinterpret_cast<float (&)[1][BLOCK_N / 8][4]>(s), alibi_rows,
+                                      alibi_slope, keys_before, keys_after, m0 + warp_row0, diag,
+                                      n0, g, t);
+  } else if (ALIBI == 2 && (keys_before || keys_after)) {
     // The key part slope * (key - n0) came with S (alibi_key_operand): only
     // the row part, from the tile's first key.
 #pragma unroll
@@ -398,6 +408,25 @@ __device__ __forceinline__ void alibi_key_operand(unsigned (&a)[4], bool keys_be
   const unsigned pair = t == 0 ? pack2<DTYPE>(hi, c - hi) : 0u;
   a[0] = a[1] = pair;
   a[2] = a[3] = 0u;
+}
+
+// ALIBI 3: S's start value on key tile n0, which the S wgmma accumulates
+// onto. On a tile wholly on one side of the block's diagonal it is the bias's
+// key part -+slope * jc (jc = j * 8 + c, alibi_bias's key offset without the
+// thread's 2t, which stays in the row part); on the diagonal's tiles 0 (their
+// |.| is per score in the softmax). The same value for both rows of a column:
+// one multiply a score, written before the next S wgmma is issued, where the
+// per-score FFMA of ALIBI 1 sits between S's completion and the row max.
+__device__ __forceinline__ void alibi_key_start(float (&s)[BLOCK_N / 8][4], int n0, int m0,
+                                                int diag, float alibi_slope) {
+  const bool keys_before = n0 + BLOCK_N - 1 <= m0 + diag;
+  const bool keys_after = n0 >= m0 + BLOCK_M - 1 + diag;
+  const float per_key = keys_before ? -alibi_slope : keys_after ? alibi_slope : 0.f;
+#pragma unroll
+  for (int j = 0; j < BLOCK_N / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[j][e] = per_key * float(j * 8 + (e & 1));
 }
 
 // Step (e): warpgroup w's turn is named barrier 1 + w (256 threads: w's 128
@@ -971,12 +1000,18 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       }
 #endif
       unsigned a[BLOCK_N / 16][4] = {}; // P of the previous step, packed
+#if ALIBI == 3
+      float s[BLOCK_N / 8][4]; // S, started with the bias's key part (alibi_key_start)
+      if (n_end > 0) alibi_key_start(s, key_tile(item, 0) * BLOCK_N, m0, diag, alibi_slope);
+#endif
       for (int n = 0; n < n_end; ++n, ++it) {
         const int stage = it & 1;
         mbarrier_wait(full_k + 8 * stage, (it >> 1) & 1);                        // K(n)
         if (n > 0) mbarrier_wait(full_v + 8 * (stage ^ 1), ((it - 1) >> 1) & 1); // V(n - 1)
         const int n0 = key_tile(item, n) * BLOCK_N;
+#if ALIBI != 3
         float s[BLOCK_N / 8][4];
+#endif
 #if ALIBI == 2
         unsigned a_bias[4];
         alibi_key_operand(a_bias, n0 + BLOCK_N - 1 <= m0 + diag, n0 >= m0 + BLOCK_M - 1 + diag,
@@ -1019,6 +1054,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         if (n > 0) mbarrier_arrive(empty_v + 8 * (stage ^ 1)); // V(n - 1) read
         if (grew) rescale_output(o_acc[0], alpha);
         pack_p(a, s);
+#if ALIBI == 3
+        if (n + 1 < n_end)
+          alibi_key_start(s, key_tile(item, n + 1) * BLOCK_N, m0, diag, alibi_slope);
+#endif
       }
       // Every S wgmma on this item's Q has completed (EARLY_Q: said in the
       // last step already, unless there was none).

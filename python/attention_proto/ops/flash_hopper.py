@@ -99,6 +99,11 @@ class HopperConfig:
     # wgmma, shaders/cuda/flash_attention_wgmma.cu alibi_key_operand) instead of
     # an FFMA per score; steps (d)/(e), calls with alibi_slopes only.
     alibi_mma: bool = False
+    # ALiBi's key part as the S wgmma's start value (ALIBI=3, alibi_key_start):
+    # one multiply a score written after the previous step's P is packed,
+    # where ALIBI=1's FFMA sits between S and the row max; steps (d)/(e), calls
+    # with alibi_slopes only.
+    alibi_start: bool = False
     # One softmax exponent in exp2_poly by a polynomial on the FMA pipe
     # (shaders/cuda/exp2_poly.h), the rest on MUFU; 0: all on MUFU. Steps (b)-(e).
     exp2_poly: int = 0
@@ -153,6 +158,11 @@ class HopperConfig:
             )
         if self.alibi_mma and self.step < 4:
             raise ValueError(f"[{ENTRY}] alibi_mma needs step 4 or 5, got step {self.step}")
+        if self.alibi_start and (self.step < 4 or self.alibi_mma):
+            raise ValueError(
+                f"[{ENTRY}] alibi_start needs step 4 or 5 and no alibi_mma, got {self.label()} "
+                f"at step {self.step}"
+            )
         if self.key_split and not self.persistent:
             raise ValueError(f"[{ENTRY}] key_split needs the persistent grid, got {self.label()}")
         if (self.o_tma or self.early_q) and self.step < 4:
@@ -191,6 +201,7 @@ class HopperConfig:
 
     def label(self) -> str:
         suffix = ("p" if self.persistent else "") + ("am" if self.alibi_mma else "")
+        suffix += "as" if self.alibi_start else ""
         suffix += f"e{self.exp2_poly}" if self.exp2_poly else ""
         suffix += "rt" if self.rope_tables else ""
         suffix += "ra" if self.rope_ahead else ""
@@ -334,7 +345,7 @@ def spec(
         | ({"KEY_SPLIT": 1} if config.key_split else {})
         | ({"O_TMA": int(config.o_tma)} if config.o_tma else {})
         | ({"EARLY_Q": 1} if config.early_q else {})
-        | ({"ALIBI": 2 if config.alibi_mma else 1} if alibi else {})
+        | ({"ALIBI": 3 if config.alibi_start else 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {}),
     )
 

@@ -1,0 +1,91 @@
+"""Diagnostic, not a suite: ALiBi calls' kernels, kernel only, each over the
+plain plan (timed in turn with the order rotated per round,
+bench.callpath._in_turn): the key part on the tensor cores as dispatched
+(alibi_mma, on the widest tile its key block fits), per score on the plan's
+tile (ALIBI=1), and as the S wgmma's start value on the plan's tile
+(alibi_start, ALIBI=3). The standard slopes; D=128 (H=32) and D=64 (H=32),
+B*N = 16K tokens, bf16, as bench variants.
+
+    python3 bench/diag/alibi_start_grid.py [--rounds 6] [--prebuild]
+Writes $OUT/alibi_start_grid.json. Run it alone on the card."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from dataclasses import replace
+
+CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, False), (128, 8192, True))
+CASES += ((64, 8192, False), (64, 8192, True))
+
+
+def kernels(d, n, causal):
+    """(name, config, alibi) per kernel timed for one case."""
+    from attention_proto.ops import flash
+
+    plan = flash.hopper_config(d, causal, n)
+    dispatched = flash.hopper_config(d, causal, n, alibi=True)
+    rows = [("plain", plan, False), ("alibi_dispatched", dispatched, True)]
+    if plan.step >= 4:
+        rows.append(("alibi_per_score", plan, True))
+        rows.append(("alibi_start", replace(plan, alibi_start=True), True))
+    return rows
+
+
+def prebuild():
+    from attention_proto import runtime
+    from attention_proto.ops import flash_hopper
+
+    specs = [
+        flash_hopper.spec(d, "bfloat16", causal, cfg, alibi)
+        for d, n, causal in CASES
+        for _, cfg, alibi in kernels(d, n, causal)
+    ]
+    specs = list({s.name: s for s in specs}.values())
+    print(runtime.prebuild(specs, "sm_90a", jobs=os.cpu_count() or 1), flush=True)
+
+
+def main():
+    if "--prebuild" in sys.argv:
+        prebuild()
+        return
+    import torch
+
+    from attention_proto.bench.callpath import _in_turn, median_ratio
+    from attention_proto.bench.common import write_diagnostic
+    from attention_proto.ops import flash_hopper
+
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
+    rows = []
+    for d, n, causal in CASES:
+        h, b = 32, 16384 // n
+        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
+        q, k, v = (
+            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
+        )
+        preps, labels = {}, {}
+        for name, cfg, alibi in kernels(d, n, causal):
+            extra = {"alibi_slopes": "default"} if alibi else {}
+            preps[name] = flash_hopper.Prepared(q, k, v, causal=causal, config=cfg, **extra)
+            labels[name] = cfg.label()
+        names = list(preps)
+        _, per_round = _in_turn(torch, [preps[x].launch for x in names], rounds, 6, rotate=True)
+        fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
+        row = {"d": d, "n": n, "causal": causal, "rounds": rounds, "configs": labels}
+        for name, times in zip(names, per_round, strict=True):
+            row[f"{name}_ms"] = round(statistics.median(times) * 1e3, 4)
+            row[f"{name}_tflops"] = round(fl / statistics.median(times) / 1e12, 1)
+            row[f"{name}_over_plain_pct"] = round((median_ratio(times, per_round[0]) - 1) * 100, 2)
+        rows.append(row)
+        print(
+            f"D={d} N={n} causal={int(causal)} plain {labels['plain']} {row['plain_ms']} ms: "
+            + ", ".join(f"{x} {labels[x]} {row[f'{x}_over_plain_pct']:+.1f}%" for x in names[1:]),
+            flush=True,
+        )
+        del preps
+    write_diagnostic("alibi_start_grid", torch.cuda.get_device_name(), rows)
+
+
+if __name__ == "__main__":
+    main()
