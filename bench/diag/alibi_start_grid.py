@@ -6,7 +6,7 @@ tile (ALIBI=1), and as the S wgmma's start value on the plan's tile
 (alibi_start, ALIBI=3). The standard slopes; D=128 (H=32) and D=64 (H=32),
 B*N = 16K tokens, bf16, as bench variants.
 
-    python3 bench/diag/alibi_start_grid.py [--rounds 6] [--prebuild]
+    python3 bench/diag/alibi_start_grid.py [--rounds 6] [--prebuild] [--wide]
 Writes $OUT/alibi_start_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dataclasses import replace
 
 CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, False), (128, 8192, True))
 CASES += ((64, 8192, False), (64, 8192, True))
+# --from-keys 4096: the cases where D=128's plan takes 128 x 192 (4K and 8K).
+WIDE = ((128, 4096, False), (128, 4096, True), (128, 8192, False), (128, 8192, True))
 
 
 def kernels(d, n, causal):
@@ -39,7 +41,7 @@ def prebuild():
 
     specs = [
         flash_hopper.spec(d, "bfloat16", causal, cfg, alibi)
-        for d, n, causal in CASES
+        for d, n, causal in CASES + WIDE
         for _, cfg, alibi in kernels(d, n, causal)
     ]
     specs = list({s.name: s for s in specs}.values())
@@ -58,7 +60,7 @@ def main():
 
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
     rows = []
-    for d, n, causal in CASES:
+    for d, n, causal in WIDE if "--wide" in sys.argv else CASES:
         h, b = 32, 16384 // n
         g = torch.Generator(device="cuda").manual_seed(n + d + causal)
         q, k, v = (

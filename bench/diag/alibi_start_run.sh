@@ -16,10 +16,11 @@ t0=$SECONDS
 python3 bench/diag/alibi_start_grid.py --prebuild 2>&1 | tail -2
 echo "[prebuild] $((SECONDS - t0))s"
 t0=$SECONDS
-timeout 300 python3 bench/diag/alibi_start_grid.py --rounds "${ROUNDS:-6}" 2>&1 | tee "$OUT/grid.log"
+timeout 300 python3 bench/diag/alibi_start_grid.py --rounds "${ROUNDS:-6}" ${GRID_ARGS:-} 2>&1 | tee "$OUT/grid.log"
 echo "[grid] rc=${PIPESTATUS[0]} $((SECONDS - t0))s"
 t0=$SECONDS
 export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$ATTENTION_PROTO_ARCHIVE_DIR"
+[ -n "${SKIP_TESTS:-}" ] && exit 0
 timeout "${TEST_LIMIT:-330}" bash bench/pytest_shards.sh 8 "$OUT/tests" tests/test_gpu_flash_hopper.py \
   python3 -m pytest -m "gpu and not exclusive_gpu" -q -p no:cacheprovider \
   -k "alibi_start or as_the_scores_start or per_score_bias or small_case"
