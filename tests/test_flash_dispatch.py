@@ -88,6 +88,7 @@ def test_the_plan_is_measured_ascending_and_compiled():
             # ALiBi with RoPE: one CTA per block (ptxas spilled on the
             # persistent grid, causal ALIBI=2 + ROPE).
             assert both.alibi_mma == (both.step >= 4) and not both.persistent
+            assert not both.alibi_start
             for mode in (1, 2):
                 spec = flash_hopper.spec(d, "float16", causal, both, alibi=True, rope=mode)
                 assert spec.name in names
@@ -102,7 +103,10 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
         for k, _ in entries:
             plain = flash.hopper_config(d, causal, k)
             alibi_cfg = flash.hopper_config(d, causal, k, alibi=True)
-            if plain.step >= 4:
+            if plain.step >= 4 and (d, causal, plain.block_n) in flash.ALIBI_START_PLANS:
+                # The key part as S's start: the plan's own tile.
+                assert alibi_cfg == replace(plain, alibi_start=True)
+            elif plain.step >= 4:
                 assert alibi_cfg.alibi_mma and flash_hopper.fits_alibi_mma(alibi_cfg, d)
                 narrow = (d, plain.block_n) == (128, 192)
                 assert alibi_cfg.block_n == (176 if narrow else plain.block_n)
@@ -138,3 +142,6 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
     assert flash.hopper_config(128, True, 8192, rope=True).rope_ahead
     assert not flash.hopper_config(128, False, 8192, rope=True).rope_ahead
     assert not flash.hopper_config(128, True, 8192, alibi=True, rope=True).rope_ahead
+    assert flash.hopper_config(128, True, 8192, alibi=True).alibi_start
+    assert flash.hopper_config(128, False, 8192, alibi=True).alibi_mma
+    assert flash.hopper_config(128, True, 2048, alibi=True).alibi_mma

@@ -60,7 +60,7 @@ def test_each_head_dims_plan_from_512_rows_matches_fp64(rng, d, nq, nk):
 @pytest.mark.parametrize("from_keys", [4096, 8192])
 def test_each_plan_entry_from_its_key_count_matches_fp64(rng, d, causal, from_keys):
     # HOPPER_PLAN's tile from `from_keys` keys (a partial last tile, GQA);
-    # ALiBi on its tile with the key part on the tensor cores.
+    # ALiBi on its tile with the key part on the tensor cores or as S's start.
     nk = from_keys + 5
     q, k, v = _inputs(rng, 1, 2, 520, nk, d, "bfloat16", kvh=1)
     prepared = flash.prepare(q, k, v, causal=causal, allocate=False)
@@ -73,7 +73,8 @@ def test_each_plan_entry_from_its_key_count_matches_fp64(rng, d, causal, from_ke
     slopes = ap.reference.alibi_slopes(2).astype(np.float32)
     with_alibi = flash.prepare(q, k, v, causal=causal, alibi_slopes=slopes, allocate=False)
     assert with_alibi.config == flash.hopper_config(d, causal, nk, alibi=True)
-    assert with_alibi.config.alibi_mma == (with_alibi.config.step >= 4)
+    cfg = with_alibi.config
+    assert (cfg.alibi_mma or cfg.alibi_start) == (cfg.step >= 4)
     o = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes)
     i = np.arange(520)[:, None] + nk - 520
     bias = -slopes[:, None, None] * np.abs(i - np.arange(nk)[None, :])

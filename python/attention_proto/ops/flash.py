@@ -495,13 +495,27 @@ HOPPER_PLAN = {
 ROPE_AHEAD_TILES = {(128, True): (128, 128, 1)}  # (block_m, block_n, o_tma)
 
 
+# ALiBi calls (without RoPE) whose plan tile takes ALiBi's key part as the S
+# wgmma's start value (alibi_start, ALIBI=3) instead of on the tensor cores
+# (alibi_mma, which needs 176 keys there): (head dim, causal, the plan's
+# block_n). bench/diag/alibi_start_grid.py (H200, cc1ab00 and 14f774a, kernel
+# only, in turn, over the plain plan): D=128 causal on 128 x 192, +2.7 / +3.6 %
+# at 8K (two calls) and +3.5 % at 4K against +3.8 / +4.6 / +5.6 % for
+# alibi_mma on 128 x 176; full attention measured equal or worse (8K +2.0 /
+# +2.5 against +2.1 / +2.5 %, 4K +2.9 against +2.3 %), and on 128 x 128 (2K)
+# and D=64's 192 x 128 worse than alibi_mma (+6.6 / +5.1 % against +2.2 /
+# +4.3 % at 2K).
+ALIBI_START_PLANS = {(128, True, 192)}
+
+
 def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     """The HopperConfig the dispatcher runs (HOPPER_PLAN). With ALiBi, steps
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
     13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
     per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles. With RoPE, on 128-row tiles where Q's second buffer
-    fits, the producer's warps rotate each item's Q one item ahead
+    fit beside the tiles, or as S's start value on ALIBI_START_PLANS' tiles.
+    With RoPE, on 128-row tiles where Q's second buffer fits, the producer's
+    warps rotate each item's Q one item ahead
     (rope_ahead), and on ROPE_AHEAD_TILES' tile where a plan tile has no room
     for it; elsewhere the consumers rotate it, on the persistent grid on
     128 x 128 tiles without ALiBi and one CTA per block otherwise (spec()
@@ -513,7 +527,10 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     step, block_m, block_n, persistent, o_tma = [e for k, e in entries if seqlen_k >= k][-1]
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
-        cfg = flash_hopper.with_alibi_mma(cfg, d)
+        if not rope and (d, bool(causal), block_n) in ALIBI_START_PLANS:
+            cfg = replace(cfg, alibi_start=True)
+        else:
+            cfg = flash_hopper.with_alibi_mma(cfg, d)
     if rope and block_m == 128 and step >= 4:
         ahead = replace(cfg, rope_ahead=True)
         if flash_hopper.builds(ahead, d, rope=1):
@@ -534,6 +551,7 @@ def hopper_plan_words(cfg):
     """How dispatch reasons name a plan's configuration."""
     grid = ", persistent grid" if cfg.persistent else ""
     alibi_mma = ", ALiBi keys on the tensor cores" if cfg.alibi_mma else ""
+    alibi_mma += ", ALiBi keys as the scores' start" if cfg.alibi_start else ""
     store = ", output by TMA store" if cfg.o_tma else ""
     ahead = ", Q rotated one item ahead by the producer's warps" if cfg.rope_ahead else ""
     return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}{store}{ahead}"

@@ -436,7 +436,8 @@ def with_alibi_mma(config: HopperConfig, head_dim: int) -> HopperConfig:
 def variant_specs():
     """ALIBI=1, ROPE=1 and ROPE=2 on the configurations flash_attention
     dispatches (flash.HOPPER_PLAN, step (b), the TMA fallback) and on step (a),
-    whose softmax is flash_softmax.inc's; ALIBI=2 where it fits; ALiBi with
+    whose softmax is flash_softmax.inc's; ALIBI=2 where it fits; ALIBI=3 on the
+    plan's tiles that take it and one small-case tile; ALiBi with
     RoPE on the plan's tiles: what CI compiles of the variants."""
     from . import flash  # imports this module
 
@@ -464,6 +465,11 @@ def variant_specs():
     mma = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_mma} | {
         replace(c, alibi_mma=True) for c in configs if c.step >= 4
     }
+    # ALIBI=3: the ALiBi calls' plan where it takes it (flash.ALIBI_START_PLANS)
+    # and the GPU tests' small-case tile.
+    start = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_start} | {
+        HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_start=True)
+    }
     return (
         [
             spec(d, t, c, cfg, **variant)
@@ -481,6 +487,14 @@ def variant_specs():
             for c in (False, True)
             for cfg in sorted(mma, key=HopperConfig.label)
             if fits_alibi_mma(cfg, d) and builds(cfg, d)
+        ]
+        + [
+            spec(d, t, c, cfg, alibi=True)
+            for d in HEAD_DIMS
+            for t in DTYPES
+            for c in (False, True)
+            for cfg in sorted(start, key=HopperConfig.label)
+            if builds(cfg, d)
         ]
         + [
             # A call with ALiBi and RoPE both: the plan's kernel for it.
