@@ -358,6 +358,24 @@ def test_alibi_start_moves_the_key_part_before_the_scores_wgmma(compiled, block_
     assert flash_hopper.launch_shared_bytes(start, 128, True) == flash_hopper.launch_shared_bytes(
         base, 128, False
     )
+    # Under the causal mask every key tile is linear in the key (the keys past
+    # a row's diagonal are masked): ALIBI=1 has its FFMA a score (and a few
+    # per row) but no |.| path for the diagonal's tiles, which the full kernel
+    # keeps (one more FFMA a score).
+    extra = {}
+    for causal in (False, True):
+        plain, per_score = (
+            sass.disassemble(
+                runtime.compile_for(
+                    flash_hopper.spec(128, "bfloat16", causal, base, alibi=alibi), "sm_90a"
+                ).binary
+            )
+            for alibi in (False, True)
+        )
+        extra[causal] = len(re.findall(r"\bFFMA\b", per_score)) - len(
+            re.findall(r"\bFFMA\b", plain)
+        )
+    assert scores <= extra[True] < 2 * scores <= extra[True] + scores <= extra[False]
     with pytest.raises(ValueError, match="alibi_start needs"):
         flash_hopper.HopperConfig(128, 128, 3, alibi_start=True)
     with pytest.raises(ValueError, match="alibi_start needs"):

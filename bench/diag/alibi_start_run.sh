@@ -21,7 +21,8 @@ echo "[grid] rc=${PIPESTATUS[0]} $((SECONDS - t0))s"
 t0=$SECONDS
 export ATTENTION_PROTO_TEST_ARCHIVE_SEED="$ATTENTION_PROTO_ARCHIVE_DIR"
 [ -n "${SKIP_TESTS:-}" ] && exit 0
-timeout "${TEST_LIMIT:-330}" bash bench/pytest_shards.sh 8 "$OUT/tests" tests/test_gpu_flash_hopper.py \
+timeout "${TEST_LIMIT:-330}" bash bench/pytest_shards.sh 8 "$OUT/tests" \
+  "${TEST_FILES:-tests/test_gpu_flash_hopper.py}" \
   python3 -m pytest -m "gpu and not exclusive_gpu" -q -p no:cacheprovider \
-  -k "alibi_start or as_the_scores_start or per_score_bias or small_case"
+  -k "${TESTS_K:-alibi_start or as_the_scores_start or per_score_bias or small_case}"
 echo "[tests] rc=$? $((SECONDS - t0))s"

@@ -257,6 +257,18 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
   fence_operands(o);
 }
 
+// Whether ALiBi's distance row + diag - key is linear over key tile n0 with
+// the sign of a tile wholly before every row's diagonal position: such a tile,
+// or under CAUSAL every tile, since the keys past a row's diagonal are masked
+// and the distance is linear in what remains (the diagonal's tiles too).
+__device__ __forceinline__ bool alibi_keys_before(int n0, int m0, int diag) {
+  return CAUSAL || n0 + BLOCK_N - 1 <= m0 + diag;
+}
+// A tile wholly after every row's diagonal position (never under CAUSAL).
+__device__ __forceinline__ bool alibi_keys_after(int n0, int m0, int diag) {
+  return !CAUSAL && n0 >= m0 + BLOCK_M - 1 + diag;
+}
+
 #if HOPPER_STEP >= 2
 // Step (b): flash_softmax.inc's arithmetic, in its order, on this warp's 16
 // rows, except the rescale of the output: a P V wgmma may still be writing
@@ -272,8 +284,8 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
   // As flash_softmax.inc: the bias joins the raw scores before the mask, its
   // row part (alibi_row) the max and the exponent.
   float alibi_rows[1][2]; // one slice: flash_alibi.h's [MT][..] shapes with MT = 1
-  const bool keys_before = n0 + BLOCK_N - 1 <= m0 + diag;
-  const bool keys_after = n0 >= m0 + BLOCK_M - 1 + diag;
+  const bool keys_before = alibi_keys_before(n0, m0, diag);
+  const bool keys_after = alibi_keys_after(n0, m0, diag);
   if (ALIBI == 3) {
     // The key part came as S's start value (alibi_key_start): the row part,
     // and on the diagonal's tiles the bias per score.
@@ -400,7 +412,8 @@ __device__ __forceinline__ void rescale_output(float (&o)[HEAD_DIM / 8][4],
 // holds the key index k - n0 in every column of row k - n0 (exact: at most
 // 192). c's split keeps it to about 2^-17 of c (bf16), where c alone in bf16
 // would be 2^-9 of up to 1800 raw units at 192 keys. On the diagonal's tiles
-// c = 0 (their |.| is per score in the softmax) and the step adds zeros.
+// without CAUSAL c = 0 (their |.| is per score in the softmax) and the step
+// adds zeros; under CAUSAL every tile is linear (alibi_keys_before).
 __device__ __forceinline__ void alibi_key_operand(unsigned (&a)[4], bool keys_before,
                                                   bool keys_after, float alibi_slope, int t) {
   const float c = keys_before ? -alibi_slope : keys_after ? alibi_slope : 0.f;
@@ -413,15 +426,19 @@ __device__ __forceinline__ void alibi_key_operand(unsigned (&a)[4], bool keys_be
 // ALIBI 3: S's start value on key tile n0, which the S wgmma accumulates
 // onto. On a tile wholly on one side of the block's diagonal it is the bias's
 // key part -+slope * jc (jc = j * 8 + c, alibi_bias's key offset without the
-// thread's 2t, which stays in the row part); on the diagonal's tiles 0 (their
-// |.| is per score in the softmax). The same value for both rows of a column:
+// thread's 2t, which stays in the row part); on the diagonal's tiles without
+// CAUSAL 0 (their |.| is per score in the softmax). The same value for both rows of a column:
 // one multiply a score, written before the next S wgmma is issued, where the
 // per-score FFMA of ALIBI 1 sits between S's completion and the row max.
 __device__ __forceinline__ void alibi_key_start(float (&s)[BLOCK_N / 8][4], int n0, int m0,
                                                 int diag, float alibi_slope) {
-  const bool keys_before = n0 + BLOCK_N - 1 <= m0 + diag;
-  const bool keys_after = n0 >= m0 + BLOCK_M - 1 + diag;
-  const float per_key = keys_before ? -alibi_slope : keys_after ? alibi_slope : 0.f;
+  const bool keys_before = alibi_keys_before(n0, m0, diag);
+  const bool keys_after = alibi_keys_after(n0, m0, diag);
+  float per_key = keys_before ? -alibi_slope : keys_after ? alibi_slope : 0.f;
+  // Opaque to the compiler, so the products stay in the key loop: under
+  // CAUSAL they are the same every tile, and hoisted they stayed live across
+  // the loop (238 registers on 128 x 192, spilled).
+  asm volatile("" : "+f"(per_key));
 #pragma unroll
   for (int j = 0; j < BLOCK_N / 8; ++j)
 #pragma unroll
@@ -1014,7 +1031,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
 #endif
 #if ALIBI == 2
         unsigned a_bias[4];
-        alibi_key_operand(a_bias, n0 + BLOCK_N - 1 <= m0 + diag, n0 >= m0 + BLOCK_M - 1 + diag,
+        alibi_key_operand(a_bias, alibi_keys_before(n0, m0, diag), alibi_keys_after(n0, m0, diag),
                           alibi_slope, t);
         fence_operands(a_bias);
 #endif
