@@ -103,8 +103,8 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
         for k, _ in entries:
             plain = flash.hopper_config(d, causal, k)
             alibi_cfg = flash.hopper_config(d, causal, k, alibi=True)
-            if plain.step >= 4 and (d, causal, plain.block_n) in flash.ALIBI_START_PLANS:
-                # The key part as S's start: the plan's own tile.
+            if plain.step >= 4 and causal:
+                # Causal: the key part as S's start, on the plan's own tile.
                 assert alibi_cfg == replace(plain, alibi_start=True)
             elif plain.step >= 4:
                 assert alibi_cfg.alibi_mma and flash_hopper.fits_alibi_mma(alibi_cfg, d)
@@ -144,4 +144,6 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
     assert not flash.hopper_config(128, True, 8192, alibi=True, rope=True).rope_ahead
     assert flash.hopper_config(128, True, 8192, alibi=True).alibi_start
     assert flash.hopper_config(128, False, 8192, alibi=True).alibi_mma
-    assert flash.hopper_config(128, True, 2048, alibi=True).alibi_mma
+    assert flash.hopper_config(128, True, 2048, alibi=True).alibi_start
+    assert flash.hopper_config(64, True, 8192, alibi=True).alibi_start
+    assert flash.hopper_config(64, False, 8192, alibi=True).alibi_mma

@@ -257,14 +257,17 @@ __device__ __forceinline__ void accumulate(const float (&s)[BLOCK_N / 8][4],
   fence_operands(o);
 }
 
-// Whether ALiBi's distance row + diag - key is linear over key tile n0 with
-// the sign of a tile wholly before every row's diagonal position: such a tile,
-// or under CAUSAL every tile, since the keys past a row's diagonal are masked
-// and the distance is linear in what remains (the diagonal's tiles too).
+// Whether ALiBi's distance row + diag - key is taken as linear over key tile
+// n0, with the sign of a tile wholly before every row's diagonal position:
+// such a tile, or under CAUSAL every tile (ALIBI 1, 3), since the keys past a
+// row's diagonal are masked and the distance is linear in what remains (the
+// diagonal's tiles too). Not ALIBI 2: its key part carries the slope to about
+// 2^-17 (alibi_key_operand), and on the diagonal's tiles, where most of a
+// row's weight sits, that moved the lse by up to 5e-4 (H200, b2093a2).
 __device__ __forceinline__ bool alibi_keys_before(int n0, int m0, int diag) {
-  return CAUSAL || n0 + BLOCK_N - 1 <= m0 + diag;
+  return (CAUSAL && ALIBI != 2) || n0 + BLOCK_N - 1 <= m0 + diag;
 }
-// A tile wholly after every row's diagonal position (never under CAUSAL).
+// A tile wholly after every row's diagonal position (none under CAUSAL).
 __device__ __forceinline__ bool alibi_keys_after(int n0, int m0, int diag) {
   return !CAUSAL && n0 >= m0 + BLOCK_M - 1 + diag;
 }
@@ -413,7 +416,7 @@ __device__ __forceinline__ void rescale_output(float (&o)[HEAD_DIM / 8][4],
 // 192). c's split keeps it to about 2^-17 of c (bf16), where c alone in bf16
 // would be 2^-9 of up to 1800 raw units at 192 keys. On the diagonal's tiles
 // without CAUSAL c = 0 (their |.| is per score in the softmax) and the step
-// adds zeros; under CAUSAL every tile is linear (alibi_keys_before).
+// adds zeros (under CAUSAL too: alibi_keys_before).
 __device__ __forceinline__ void alibi_key_operand(unsigned (&a)[4], bool keys_before,
                                                   bool keys_after, float alibi_slope, int t) {
   const float c = keys_before ? -alibi_slope : keys_after ? alibi_slope : 0.f;

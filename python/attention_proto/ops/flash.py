@@ -495,17 +495,19 @@ HOPPER_PLAN = {
 ROPE_AHEAD_TILES = {(128, True): (128, 128, 1)}  # (block_m, block_n, o_tma)
 
 
-# ALiBi calls (without RoPE) whose plan tile takes ALiBi's key part as the S
-# wgmma's start value (alibi_start, ALIBI=3) instead of on the tensor cores
-# (alibi_mma, which needs 176 keys there): (head dim, causal, the plan's
-# block_n). bench/diag/alibi_start_grid.py (H200, cc1ab00 and 14f774a, kernel
-# only, in turn, over the plain plan): D=128 causal on 128 x 192, +2.7 / +3.6 %
-# at 8K (two calls) and +3.5 % at 4K against +3.8 / +4.6 / +5.6 % for
-# alibi_mma on 128 x 176; full attention measured equal or worse (8K +2.0 /
-# +2.5 against +2.1 / +2.5 %, 4K +2.9 against +2.3 %), and on 128 x 128 (2K)
-# and D=64's 192 x 128 worse than alibi_mma (+6.6 / +5.1 % against +2.2 /
-# +4.3 % at 2K).
-ALIBI_START_PLANS = {(128, True, 192)}
+# Causal ALiBi calls (without RoPE) at steps (d)/(e) take ALiBi's key part as
+# the S wgmma's start value (alibi_start, ALIBI=3) on the plan's own tile;
+# calls without the causal mask take it on the tensor cores (alibi_mma, on
+# 176 keys where the plan has 192). Under the mask ALIBI=3 (and 1) treat every
+# key tile as linear in the key, the diagonal's too. bench/diag/
+# alibi_start_grid.py (H200, b2093a2, kernel only, in turn, 8 rounds, over
+# the plain plan): causal D=128 2K +1.8 % against +3.0 % for alibi_mma, 4K
+# +0.4 / +0.9 % and 8K -1.0 to +1.7 % (the same kernel in two columns and two
+# passes) against +4.6-5.6 % for alibi_mma on 128 x 176 at 14f774a; D=64 8K
+# +1.7 %, against +3.7 % for alibi_mma at cc1ab00 (its diagonal's tiles per
+# score, as kept for it). Without the mask ALIBI=3 measured +5.5 % at 2K
+# against +2.6 % (and within a point of alibi_mma at 4K and 8K).
+ALIBI_START_CAUSAL = True
 
 
 def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
@@ -513,7 +515,7 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
     13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
     per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles, or as S's start value on ALIBI_START_PLANS' tiles.
+    fit beside the tiles, or, causal, as S's start value (ALIBI_START_CAUSAL).
     With RoPE, on 128-row tiles where Q's second buffer fits, the producer's
     warps rotate each item's Q one item ahead
     (rope_ahead), and on ROPE_AHEAD_TILES' tile where a plan tile has no room
@@ -527,7 +529,7 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     step, block_m, block_n, persistent, o_tma = [e for k, e in entries if seqlen_k >= k][-1]
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
-        if not rope and (d, bool(causal), block_n) in ALIBI_START_PLANS:
+        if not rope and causal and ALIBI_START_CAUSAL:
             cfg = replace(cfg, alibi_start=True)
         else:
             cfg = flash_hopper.with_alibi_mma(cfg, d)

@@ -465,7 +465,7 @@ def variant_specs():
     mma = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_mma} | {
         replace(c, alibi_mma=True) for c in configs if c.step >= 4
     }
-    # ALIBI=3: the ALiBi calls' plan where it takes it (flash.ALIBI_START_PLANS)
+    # ALIBI=3: the causal ALiBi calls' plans (flash.ALIBI_START_CAUSAL)
     # and the GPU tests' small-case tile.
     start = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_start} | {
         HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_start=True)
