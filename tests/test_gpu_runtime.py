@@ -109,7 +109,10 @@ def test_mixing_host_and_device_arrays_is_rejected(rng):
         buffers.alloc_buffer(16).upload(torch.zeros(4, device="cuda"))
 
 
+@pytest.mark.exclusive_gpu
 def test_memory_is_stable_over_1000_allocate_dispatch_free(rng):
+    # The device's free memory: other processes on the GPU move it (in 8
+    # shards at 881870d it grew 82 MB over 3.9 GB in use, 2.1 %), so alone.
     pipe = runtime.pipeline(probes.spec("axpb"))
     n = 1 << 16
     x = buffers.alloc_buffer_with_data(rng.standard_normal(n).astype(np.float32))
