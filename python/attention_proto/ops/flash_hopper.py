@@ -485,16 +485,8 @@ def variant_specs():
             for d in HEAD_DIMS
             for t in DTYPES
             for c in (False, True)
-            for cfg in sorted(mma, key=HopperConfig.label)
-            if fits_alibi_mma(cfg, d) and builds(cfg, d)
-        ]
-        + [
-            spec(d, t, c, cfg, alibi=True)
-            for d in HEAD_DIMS
-            for t in DTYPES
-            for c in (False, True)
-            for cfg in sorted(start, key=HopperConfig.label)
-            if builds(cfg, d)
+            for cfg in sorted(mma | start, key=HopperConfig.label)
+            if (cfg.alibi_start or fits_alibi_mma(cfg, d)) and builds(cfg, d)
         ]
         + [
             # A call with ALiBi and RoPE both: the plan's kernel for it.
