@@ -501,7 +501,8 @@ ROPE_AHEAD_TILES = {(128, True): (128, 128, 1)}  # (block_m, block_n, o_tma)
 # 176 keys where the plan has 192). Under the mask ALIBI=3 (and 1) treat every
 # key tile as linear in the key, the diagonal's too. bench/diag/
 # alibi_start_grid.py (H200, b2093a2, kernel only, in turn, 8 rounds, over
-# the plain plan): causal D=128 2K +1.8 % against +3.0 % for alibi_mma, 4K
+# the plain plan): causal D=128 2K +1.8 % against +3.0 % for alibi_mma with the
+# causal linear form it does not keep (+4.3 % without it at cc1ab00), 4K
 # +0.4 / +0.9 % and 8K -1.0 to +1.7 % (the same kernel in two columns and two
 # passes) against +4.6-5.6 % for alibi_mma on 128 x 176 at 14f774a; D=64 8K
 # +1.7 %, against +3.7 % for alibi_mma at cc1ab00 (its diagonal's tiles per
