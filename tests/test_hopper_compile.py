@@ -340,13 +340,16 @@ def test_alibi_start_moves_the_key_part_before_the_scores_wgmma(compiled, block_
     base = flash_hopper.HopperConfig(128, block_n, 5, persistent=True)
     start = replace(base, alibi_start=True)
     assert start.label().endswith("pas")
-    texts = {}
-    for name, cfg in (("per_score", base), ("start", start)):
-        spec = flash_hopper.spec(128, "bfloat16", False, cfg, alibi=True)
-        assert f"ALIBI_{3 if cfg.alibi_start else 1}" in spec.name
-        result = compiled.get(spec.name) or runtime.compile_for(spec, "sm_90a")
-        texts[name] = sass.disassemble(result.binary)
-        assert not re.findall(r"\b(LDL|STL)\b", texts[name])
+
+    def sass_of(cfg, causal=False, alibi=True):
+        spec = flash_hopper.spec(128, "bfloat16", causal, cfg, alibi=alibi)
+        return sass.disassemble((compiled.get(spec.name) or runtime.compile_for(spec)).binary)
+
+    assert "ALIBI_3" in flash_hopper.spec(128, "bfloat16", False, start, alibi=True).name
+    assert "ALIBI_1" in flash_hopper.spec(128, "bfloat16", False, base, alibi=True).name
+    texts = {"per_score": sass_of(base), "start": sass_of(start)}
+    for text in texts.values():
+        assert not re.findall(r"\b(LDL|STL)\b", text)
     scores = block_n * 64 // 128  # S values a consumer thread holds
 
     def count(op, name):
@@ -362,19 +365,13 @@ def test_alibi_start_moves_the_key_part_before_the_scores_wgmma(compiled, block_
     # a row's diagonal are masked): ALIBI=1 has its FFMA a score (and a few
     # per row) but no |.| path for the diagonal's tiles, which the full kernel
     # keeps (one more FFMA a score).
-    extra = {}
+    texts["causal_per_score"] = sass_of(base, causal=True)
     for causal in (False, True):
-        plain, per_score = (
-            sass.disassemble(
-                runtime.compile_for(
-                    flash_hopper.spec(128, "bfloat16", causal, base, alibi=alibi), "sm_90a"
-                ).binary
-            )
-            for alibi in (False, True)
-        )
-        extra[causal] = len(re.findall(r"\bFFMA\b", per_score)) - len(
-            re.findall(r"\bFFMA\b", plain)
-        )
+        texts[f"plain_{causal}"] = sass_of(base, causal=causal, alibi=False)
+    extra = {
+        False: count("FFMA", "per_score") - count("FFMA", "plain_False"),
+        True: count("FFMA", "causal_per_score") - count("FFMA", "plain_True"),
+    }
     assert scores <= extra[True] < 2 * scores <= extra[True] + scores <= extra[False]
     with pytest.raises(ValueError, match="alibi_start needs"):
         flash_hopper.HopperConfig(128, 128, 3, alibi_start=True)

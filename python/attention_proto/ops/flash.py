@@ -495,28 +495,12 @@ HOPPER_PLAN = {
 ROPE_AHEAD_TILES = {(128, True): (128, 128, 1)}  # (block_m, block_n, o_tma)
 
 
-# Causal ALiBi calls (without RoPE) at steps (d)/(e) take ALiBi's key part as
-# the S wgmma's start value (alibi_start, ALIBI=3) on the plan's own tile;
-# calls without the causal mask take it on the tensor cores (alibi_mma, on
-# 176 keys where the plan has 192). Under the mask ALIBI=3 (and 1) treat every
-# key tile as linear in the key, the diagonal's too. bench/diag/
-# alibi_start_grid.py (H200, b2093a2, kernel only, in turn, 8 rounds, over
-# the plain plan): causal D=128 2K +1.8 % against +3.0 % for alibi_mma with the
-# causal linear form it does not keep (+4.3 % without it at cc1ab00), 4K
-# +0.4 / +0.9 % and 8K -1.0 to +1.7 % (the same kernel in two columns and two
-# passes) against +4.6-5.6 % for alibi_mma on 128 x 176 at 14f774a; D=64 8K
-# +1.7 %, against +3.7 % for alibi_mma at cc1ab00 (its diagonal's tiles per
-# score, as kept for it). Without the mask ALIBI=3 measured +5.5 % at 2K
-# against +2.6 % (and within a point of alibi_mma at 4K and 8K).
-ALIBI_START_CAUSAL = True
-
-
 def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     """The HopperConfig the dispatcher runs (HOPPER_PLAN). With ALiBi, steps
     (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
     13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
     per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles, or, causal, as S's start value (ALIBI_START_CAUSAL).
+    fit beside the tiles, or, causal, as S's start value (alibi_start).
     With RoPE, on 128-row tiles where Q's second buffer fits, the producer's
     warps rotate each item's Q one item ahead
     (rope_ahead), and on ROPE_AHEAD_TILES' tile where a plan tile has no room
@@ -530,7 +514,20 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     step, block_m, block_n, persistent, o_tma = [e for k, e in entries if seqlen_k >= k][-1]
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
-        if not rope and causal and ALIBI_START_CAUSAL:
+        # Causal ALiBi calls (without RoPE) at steps (d)/(e) take ALiBi's key part as
+        # the S wgmma's start value (alibi_start, ALIBI=3) on the plan's own tile;
+        # calls without the causal mask take it on the tensor cores (alibi_mma, on
+        # 176 keys where the plan has 192). Under the mask ALIBI=3 (and 1) treat every
+        # key tile as linear in the key, the diagonal's too. bench/diag/
+        # alibi_start_grid.py (H200, b2093a2, kernel only, in turn, 8 rounds, over
+        # the plain plan): causal D=128 2K +1.8 % against +3.0 % for alibi_mma with the
+        # causal linear form it does not keep (+4.3 % without it at cc1ab00), 4K
+        # +0.4 / +0.9 % and 8K -1.0 to +1.7 % (the same kernel in two columns and two
+        # passes) against +4.6-5.6 % for alibi_mma on 128 x 176 at 14f774a; D=64 8K
+        # +1.7 %, against +3.7 % for alibi_mma at cc1ab00 (its diagonal's tiles per
+        # score, as kept for it). Without the mask ALIBI=3 measured +5.5 % at 2K
+        # against +2.6 % (and within a point of alibi_mma at 4K and 8K).
+        if not rope and causal:
             cfg = replace(cfg, alibi_start=True)
         else:
             cfg = flash_hopper.with_alibi_mma(cfg, d)
@@ -553,11 +550,11 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
 def hopper_plan_words(cfg):
     """How dispatch reasons name a plan's configuration."""
     grid = ", persistent grid" if cfg.persistent else ""
-    alibi_mma = ", ALiBi keys on the tensor cores" if cfg.alibi_mma else ""
-    alibi_mma += ", ALiBi keys as the scores' start" if cfg.alibi_start else ""
+    alibi = ", ALiBi keys on the tensor cores" if cfg.alibi_mma else ""
+    alibi += ", ALiBi keys as the scores' start" if cfg.alibi_start else ""
     store = ", output by TMA store" if cfg.o_tma else ""
     ahead = ", Q rotated one item ahead by the producer's warps" if cfg.rope_ahead else ""
-    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi_mma}{store}{ahead}"
+    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi}{store}{ahead}"
 
 
 def hopper_plan_configs(alibi=False, rope=False):

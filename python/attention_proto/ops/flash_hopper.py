@@ -437,7 +437,7 @@ def variant_specs():
     """ALIBI=1, ROPE=1 and ROPE=2 on the configurations flash_attention
     dispatches (flash.HOPPER_PLAN, step (b), the TMA fallback) and on step (a),
     whose softmax is flash_softmax.inc's; ALIBI=2 where it fits; ALIBI=3 on the
-    plan's tiles that take it and one small-case tile; ALiBi with
+    plan's tiles that take it; ALiBi with
     RoPE on the plan's tiles: what CI compiles of the variants."""
     from . import flash  # imports this module
 
@@ -465,11 +465,9 @@ def variant_specs():
     mma = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_mma} | {
         replace(c, alibi_mma=True) for c in configs if c.step >= 4
     }
-    # ALIBI=3: the causal ALiBi calls' plans (flash.ALIBI_START_CAUSAL)
-    # and the GPU tests' small-case tile.
-    start = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_start} | {
-        HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_start=True)
-    }
+    # ALIBI=3: the causal ALiBi calls' plans (flash.hopper_config), the GPU
+    # tests' small-case tile among them.
+    start = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_start}
     return (
         [
             spec(d, t, c, cfg, **variant)
