@@ -3,7 +3,10 @@ over the plain public call) sits 2-4 points above the kernel-only in-turn
 figures of the same kernels (docs/variants-cost.md, "Session 19"). Per case,
 in one group: the plain and ALiBi public calls (torch tensors, as bench
 variants times them) and the Prepared objects the dispatcher builds for them,
-relaunched (kernel only). Timed twice: bench variants' _paired (batches of
+relaunched (kernel only), and the ALiBi call given torch's current stream
+(stream=..., the call's general branch: since the standard slopes take the
+common call's branch as the plain call does, this is the branch every
+ALiBi call took before). Timed twice: bench variants' _paired (batches of
 REPEAT after PAIRED_WARMUP calls, rotated rounds) and callpath._in_turn (as
 alibi_start_grid.py); then each public call's host time per call. The
 dispatch reasons are printed, so a different kernel would show. D=128, H=32,
@@ -36,10 +39,12 @@ def main():
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
         public = functools.partial(ap.flash_attention, q, k, v, causal=causal)
         alibi = functools.partial(public, alibi_slopes="default")
+        alibi_stream = functools.partial(alibi, stream=torch.cuda.current_stream())
         prep_plain = flash.prepare(q, k, v, causal=causal)
         prep_alibi = flash.prepare(q, k, v, causal=causal, alibi_slopes="default")
         names = ("public_plain", "public_alibi", "kernel_plain", "kernel_alibi")
-        fns = [public, alibi, prep_plain.launch, prep_alibi.launch]
+        names += ("public_alibi_stream",)
+        fns = [public, alibi, prep_plain.launch, prep_alibi.launch, alibi_stream]
         row = {"d": d, "n": n, "causal": causal, "rounds": rounds}
         row["plain_reason"], row["alibi_reason"] = prep_plain.reason, prep_alibi.reason
         times, pcts = _paired(fns, 30, rounds=rounds)
@@ -55,7 +60,11 @@ def main():
         row["in_turn_kernel_alibi_over_kernel_plain_pct"] = round(
             (median_ratio(per_round[3], per_round[2]) - 1) * 100, 2
         )
-        for name, fn in (("public_plain", public), ("public_alibi", alibi)):
+        for name, fn in zip(
+            ("public_plain", "public_alibi", "public_alibi_stream"),
+            (public, alibi, alibi_stream),
+            strict=True,
+        ):
             row[f"host_{name}_us"] = round(_host_time(torch, fn, ()).median_s * 1e6, 1)
         rows.append(row)
         print(row, flush=True)

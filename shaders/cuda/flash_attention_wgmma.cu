@@ -92,6 +92,16 @@ typedef half_bits T;
 #ifndef ROPE_AHEAD
 #define ROPE_AHEAD 0
 #endif
+// KEY_ORDER (key_tile): 0 ascending, 1 nearest the block's diagonal first
+// (flash_alibi.h), 2 the diagonal's tile then down to the first, then up from
+// past the diagonal (one turn). ALiBi takes 1 by default (its max settles in
+// the first steps); without ALiBi only a timing probe sets it.
+#ifndef KEY_ORDER
+#define KEY_ORDER (ALIBI ? 1 : 0)
+#endif
+static_assert(KEY_ORDER >= 0 && KEY_ORDER <= 2,
+              "KEY_ORDER: 0 ascending, 1 nearest first, 2 one turn");
+static_assert(!KEY_SPLIT || KEY_ORDER == 0, "KEY_SPLIT: ascending keys");
 static_assert(O_TMA >= 0 && O_TMA <= 2 && (!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT)),
               "O_TMA: 0, 1 or 2, steps (d), (e) without KEY_SPLIT");
 static_assert(!EARLY_Q || HOPPER_STEP >= 4, "EARLY_Q: steps (d), (e)");
@@ -578,7 +588,7 @@ __device__ __forceinline__ void start_accumulators(float (&o)[HEAD_DIM / 8][4], 
 // whole item.
 struct WorkItem {
   int head, batch, kv_head, m0, n_end;
-  int first_tile, both_sides, more_below; // ALiBi's nearest-first order
+  int first_tile, both_sides, more_below; // KEY_ORDER 1, 2: where the order starts
   int n_begin, part, slot;
 };
 
@@ -595,7 +605,7 @@ __device__ __forceinline__ WorkItem work_item(const AttentionParams &p, int m_bl
   }
   w.first_tile = w.both_sides = w.more_below = 0;
   w.n_begin = 0, w.part = -1, w.slot = 0;
-#if ALIBI
+#if KEY_ORDER
   w.first_tile =
       nearest_first_start<BLOCK_M, BLOCK_N, CAUSAL>(w.n_end, w.m0, p.seqlen_k - p.seqlen_q);
   const int tiles_below = w.first_tile, tiles_above = w.n_end - 1 - w.first_tile;
@@ -681,10 +691,12 @@ __device__ __forceinline__ void write_part(const float (&o_acc)[HEAD_DIM / 8][4]
 }
 
 // Key tile of step n: ascending (a KEY_SPLIT part from its first tile), or
-// with ALiBi nearest the diagonal first.
+// by KEY_ORDER from the tile nearest the diagonal.
 __device__ __forceinline__ int key_tile(const WorkItem &w, int n) {
-#if ALIBI
+#if KEY_ORDER == 1
   return nearest_first_tile(n, w.first_tile, w.both_sides, w.more_below);
+#elif KEY_ORDER == 2
+  return n <= w.first_tile ? w.first_tile - n : n;
 #elif KEY_SPLIT
   return w.n_begin + n;
 #else

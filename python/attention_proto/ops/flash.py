@@ -746,13 +746,14 @@ def _torch_plan(
     plan.alibi_address = plan.default_alibi_address()
     plan.o_like_q = q.is_contiguous()  # o has q's shape: empty_like is cheaper
     # The common call (_call_torch's first branch): no lse, no per-call slopes
-    # or tables, o like q. Its tail: lse, then the kernel's extra pointers
-    # (slopes, cos, sin; none on the plain wgmma kernel).
+    # (the standard ones are the plan's, alibi_address) or tables, o like q.
+    # Its tail: lse, then the kernel's extra pointers (slopes, cos, sin; none
+    # on the plain wgmma kernel).
     plan.scratch_floats = getattr(plan, "split_floats", 0)  # the wgmma kernel's key split
     plan.plain = (
         plan.o_like_q
         and not return_lse
-        and alibi_slopes is None
+        and (alibi_slopes is None or isinstance(alibi_slopes, str))
         and rope is None
         and not plan.scratch_floats
     )

@@ -319,6 +319,21 @@ def spec(
 ):
     """`alibi` adds ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out
     when off, so the plain kernels keep their names and archive entries."""
+    return runtime.kernel_spec(
+        ENTRY, SOURCE, spec_constants(head_dim, dtype, causal, config, alibi, rope)
+    )
+
+
+def spec_constants(
+    head_dim: int,
+    dtype: str,
+    causal: bool,
+    config: HopperConfig = HopperConfig(),
+    alibi: bool = False,
+    rope: int = 0,
+) -> dict:
+    """spec's constants, in the order that names the kernel (checked as spec
+    checks them); a diagnostic may add a switch to them."""
     why = refusal(config, head_dim, rope)
     if why is not None:
         raise ValueError(why)
@@ -327,9 +342,7 @@ def spec(
             f"[{ENTRY}] key_split is built without the causal mask, ALiBi or RoPE, got "
             f"causal={bool(causal)}, alibi={bool(alibi)}, rope={rope}"
         )
-    return runtime.kernel_spec(
-        ENTRY,
-        SOURCE,
+    return (
         {
             "HEAD_DIM": head_dim,
             "BLOCK_M": config.block_m,
@@ -346,7 +359,7 @@ def spec(
         | ({"O_TMA": int(config.o_tma)} if config.o_tma else {})
         | ({"EARLY_Q": 1} if config.early_q else {})
         | ({"ALIBI": 3 if config.alibi_start else 2 if config.alibi_mma else 1} if alibi else {})
-        | ({"ROPE": int(rope)} if rope else {}),
+        | ({"ROPE": int(rope)} if rope else {})
     )
 
 

@@ -1,0 +1,120 @@
+"""Diagnostic, not a suite: what the order of the key tiles costs the wgmma
+kernel, kernel only, over the plain plan (in turn, order rotated per round,
+bench.callpath._in_turn). ALiBi's kernels take the tiles nearest the block's
+diagonal first (KEY_ORDER 1, zig-zag); the plain kernel ascending (0). Timed:
+the plain plan with each order (0, 1, and 2: the diagonal's tile, down to the
+first, then up from past it), and each ALiBi form (ALIBI=2 as dispatched
+without the mask, ALIBI=3) with orders 0, 1 and 2. Orders change no result
+(the online softmax takes keys in any order), only the time: ascending ALiBi
+raises rows' max at most steps, and each raise rescales the output. D=128,
+H=32, B*N = 16K tokens, bf16, the standard slopes.
+
+    python3 bench/diag/key_order_grid.py [--rounds 6] [--prebuild]
+Writes $OUT/key_order_grid.json. Run it alone on the card."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from dataclasses import replace
+
+CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, False))
+
+
+def kernels(d, n, causal):
+    """(name, config, alibi, key order or None for the kernel's default)."""
+    from attention_proto.ops import flash
+
+    plan = flash.hopper_config(d, causal, n)
+    dispatched = flash.hopper_config(d, causal, n, alibi=True)
+    start = replace(plan, alibi_start=True)
+    rows = [("plain", plan, False, None), ("plain_nearest", plan, False, 1)]
+    if not causal:  # under the mask orders 1 and 2 are the same (descending)
+        rows.append(("plain_turn", plan, False, 2))
+    alibi_forms = [("dispatched", dispatched)]
+    if dispatched != start:
+        alibi_forms.append(("start", start))
+    for form, cfg in alibi_forms:
+        rows.append((f"alibi_{form}", cfg, True, None))
+        rows.append((f"alibi_{form}_ascending", cfg, True, 0))
+        if not causal:
+            rows.append((f"alibi_{form}_turn", cfg, True, 2))
+    return rows
+
+
+def spec(d, causal, cfg, alibi, order):
+    from attention_proto import runtime
+    from attention_proto.ops import flash_hopper
+
+    constants = flash_hopper.spec_constants(d, "bfloat16", causal, cfg, alibi)
+    if order is not None:
+        constants["KEY_ORDER"] = order
+    return runtime.kernel_spec(flash_hopper.ENTRY, flash_hopper.SOURCE, constants)
+
+
+def prebuild():
+    from attention_proto import runtime
+
+    specs = [
+        spec(d, causal, cfg, alibi, order)
+        for d, n, causal in CASES
+        for _, cfg, alibi, order in kernels(d, n, causal)
+    ]
+    specs = list({s.name: s for s in specs}.values())
+    print(runtime.prebuild(specs, "sm_90a", jobs=os.cpu_count() or 1), flush=True)
+
+
+def main():
+    if "--prebuild" in sys.argv:
+        prebuild()
+        return
+    import torch
+
+    from attention_proto.bench.callpath import _in_turn, median_ratio
+    from attention_proto.bench.common import write_diagnostic
+    from attention_proto.ops import flash_hopper
+
+    class Ordered(flash_hopper.Prepared):
+        """The dispatcher's Prepared with KEY_ORDER set (None: the default)."""
+
+        order = None
+
+        def spec(self):
+            p = self.problem
+            return spec(
+                p.head_dim, p.causal, self.config, self.alibi_slopes is not None, self.order
+            )
+
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
+    rows = []
+    for d, n, causal in CASES:
+        h, b = 32, 16384 // n
+        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
+        q, k, v = (
+            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
+        )
+        preps, labels = {}, {}
+        for name, cfg, alibi, order in kernels(d, n, causal):
+            Ordered.order = order
+            extra = {"alibi_slopes": "default"} if alibi else {}
+            preps[name] = Ordered(q, k, v, causal=causal, config=cfg, **extra)
+            labels[name] = f"{cfg.label()} order {order}"
+        names = list(preps)
+        _, per_round = _in_turn(torch, [preps[x].launch for x in names], rounds, 6, rotate=True)
+        row = {"d": d, "n": n, "causal": causal, "rounds": rounds, "configs": labels}
+        for name, times in zip(names, per_round, strict=True):
+            row[f"{name}_ms"] = round(statistics.median(times) * 1e3, 4)
+            row[f"{name}_over_plain_pct"] = round((median_ratio(times, per_round[0]) - 1) * 100, 2)
+        rows.append(row)
+        print(
+            f"D={d} N={n} causal={int(causal)} plain {row['plain_ms']} ms: "
+            + ", ".join(f"{x} {row[f'{x}_over_plain_pct']:+.1f}%" for x in names[1:]),
+            flush=True,
+        )
+        del preps
+    write_diagnostic("key_order_grid", torch.cuda.get_device_name(), rows)
+
+
+if __name__ == "__main__":
+    main()
