@@ -6,9 +6,11 @@ variants times them) and the Prepared objects the dispatcher builds for them,
 relaunched (kernel only), and the ALiBi call given torch's current stream
 (stream=..., the call's general branch: since the standard slopes take the
 common call's branch as the plain call does, this is the branch every
-ALiBi call took before). Timed twice: bench variants' _paired (batches of
-REPEAT after PAIRED_WARMUP calls, rotated rounds) and callpath._in_turn (as
-alibi_start_grid.py); then each public call's host time per call. The
+ALiBi call took before). Timed three ways: bench variants' _paired (batches of
+REPEAT after PAIRED_WARMUP calls, rotated rounds), callpath._in_turn (as
+alibi_start_grid.py) and callpath.interleaved (an event pair around every
+call, the fns in turn back to back); the plain call a second time as an A/A
+control; then each public call's host time per call. The
 dispatch reasons are printed, so a different kernel would show. D=128, H=32,
 B*N = 16K tokens, bf16, the standard slopes.
 
@@ -18,6 +20,7 @@ Writes $OUT/alibi_public_gap.json. Run it alone on the card."""
 from __future__ import annotations
 
 import functools
+import statistics
 import sys
 
 CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, True))
@@ -27,7 +30,7 @@ def main():
     import torch
 
     import attention_proto as ap
-    from attention_proto.bench.callpath import _host_time, _in_turn, median_ratio
+    from attention_proto.bench.callpath import _host_time, _in_turn, interleaved, median_ratio
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.bench.variants import _paired
     from attention_proto.ops import flash
@@ -43,8 +46,9 @@ def main():
         prep_plain = flash.prepare(q, k, v, causal=causal)
         prep_alibi = flash.prepare(q, k, v, causal=causal, alibi_slopes="default")
         names = ("public_plain", "public_alibi", "kernel_plain", "kernel_alibi")
-        names += ("public_alibi_stream",)
-        fns = [public, alibi, prep_plain.launch, prep_alibi.launch, alibi_stream]
+        names += ("public_alibi_stream", "public_plain_again")
+        again = functools.partial(ap.flash_attention, q, k, v, causal=causal)  # A/A control
+        fns = [public, alibi, prep_plain.launch, prep_alibi.launch, alibi_stream, again]
         row = {"d": d, "n": n, "causal": causal, "rounds": rounds}
         row["plain_reason"], row["alibi_reason"] = prep_plain.reason, prep_alibi.reason
         times, pcts = _paired(fns, 30, rounds=rounds)
@@ -59,6 +63,15 @@ def main():
             )
         row["in_turn_kernel_alibi_over_kernel_plain_pct"] = round(
             (median_ratio(per_round[3], per_round[2]) - 1) * 100, 2
+        )
+        per_call = interleaved(torch, fns, cycles=120)
+        for name, t in zip(names, per_call, strict=True):
+            row[f"interleaved_{name}_ms"] = round(statistics.median(t) * 1e3, 4)
+            row[f"interleaved_{name}_over_public_plain_pct"] = round(
+                (median_ratio(t, per_call[0]) - 1) * 100, 2
+            )
+        row["interleaved_kernel_alibi_over_kernel_plain_pct"] = round(
+            (median_ratio(per_call[3], per_call[2]) - 1) * 100, 2
         )
         for name, fn in zip(
             ("public_plain", "public_alibi", "public_alibi_stream"),

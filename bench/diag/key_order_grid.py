@@ -1,15 +1,17 @@
 """Diagnostic, not a suite: what the order of the key tiles costs the wgmma
-kernel, kernel only, over the plain plan (in turn, order rotated per round,
-bench.callpath._in_turn). ALiBi's kernels take the tiles nearest the block's
-diagonal first (KEY_ORDER 1, zig-zag); the plain kernel ascending (0). Timed:
-the plain plan with each order (0, 1, and 2: the diagonal's tile, down to the
-first, then up from past it), and each ALiBi form (ALIBI=2 as dispatched
-without the mask, ALIBI=3) with orders 0, 1 and 2. Orders change no result
-(the online softmax takes keys in any order), only the time: ascending ALiBi
-raises rows' max at most steps, and each raise rescales the output. D=128,
-H=32, B*N = 16K tokens, bf16, the standard slopes.
+kernel, kernel only, over the plain plan (callpath.interleaved: an event pair
+around every call, the kernels in turn back to back). ALiBi's kernels take
+the tiles nearest the block's diagonal first (KEY_ORDER 1, zig-zag); the
+plain kernel ascending (0). Timed: the plain plan and each ALiBi form (ALIBI=2
+as dispatched without the mask, ALIBI=3) with orders 1, 2 (the diagonal's
+tile, down to the first, then up from past it; without the mask only) and 3
+(the diagonal's tile, then the rest ascending). Orders change no result (the
+online softmax takes keys in any order), only the time: ascending ALiBi would
+raise rows' max at most steps, and each raise rescales the output. D=128 and
+64, H=32, B*N = 16K tokens, bf16, the standard slopes. From session 20 (the
+first call, a0e979d, timed orders 0-2 in turn, on three cases).
 
-    python3 bench/diag/key_order_grid.py [--rounds 6] [--prebuild]
+    python3 bench/diag/key_order_grid.py [--cycles 60] [--prebuild]
 Writes $OUT/key_order_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import statistics
 import sys
 from dataclasses import replace
 
-CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, False))
+CASES = ((128, 2048, False), (128, 2048, True), (128, 8192, False), (128, 8192, True))
+CASES += ((64, 8192, False), (64, 8192, True))
 
 
 def kernels(d, n, causal):
@@ -29,17 +32,15 @@ def kernels(d, n, causal):
     plan = flash.hopper_config(d, causal, n)
     dispatched = flash.hopper_config(d, causal, n, alibi=True)
     start = replace(plan, alibi_start=True)
-    rows = [("plain", plan, False, None), ("plain_nearest", plan, False, 1)]
-    if not causal:  # under the mask orders 1 and 2 are the same (descending)
-        rows.append(("plain_turn", plan, False, 2))
+    # Under the mask orders 1 and 2 are the same (descending from the diagonal).
+    orders = (1, 3) if causal else (1, 2, 3)
+    rows = [("plain", plan, False, None)]
+    rows += [(f"plain_order{o}", plan, False, o) for o in orders]
     alibi_forms = [("dispatched", dispatched)]
     if dispatched != start:
         alibi_forms.append(("start", start))
     for form, cfg in alibi_forms:
-        rows.append((f"alibi_{form}", cfg, True, None))
-        rows.append((f"alibi_{form}_ascending", cfg, True, 0))
-        if not causal:
-            rows.append((f"alibi_{form}_turn", cfg, True, 2))
+        rows += [(f"alibi_{form}_order{o}", cfg, True, o) for o in orders]
     return rows
 
 
@@ -71,7 +72,7 @@ def main():
         return
     import torch
 
-    from attention_proto.bench.callpath import _in_turn, median_ratio
+    from attention_proto.bench.callpath import interleaved, median_ratio
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash_hopper
 
@@ -86,7 +87,7 @@ def main():
                 p.head_dim, p.causal, self.config, self.alibi_slopes is not None, self.order
             )
 
-    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
+    cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     rows = []
     for d, n, causal in CASES:
         h, b = 32, 16384 // n
@@ -101,11 +102,12 @@ def main():
             preps[name] = Ordered(q, k, v, causal=causal, config=cfg, **extra)
             labels[name] = f"{cfg.label()} order {order}"
         names = list(preps)
-        _, per_round = _in_turn(torch, [preps[x].launch for x in names], rounds, 6, rotate=True)
-        row = {"d": d, "n": n, "causal": causal, "rounds": rounds, "configs": labels}
+        per_round = interleaved(torch, [preps[x].launch for x in names], cycles=cycles)
+        row = {"d": d, "n": n, "causal": causal, "cycles": cycles, "configs": labels}
         for name, times in zip(names, per_round, strict=True):
             row[f"{name}_ms"] = round(statistics.median(times) * 1e3, 4)
             row[f"{name}_over_plain_pct"] = round((median_ratio(times, per_round[0]) - 1) * 100, 2)
+            row[f"{name}_cv"] = round(statistics.pstdev(times) / statistics.mean(times), 4)
         rows.append(row)
         print(
             f"D={d} N={n} causal={int(causal)} plain {row['plain_ms']} ms: "

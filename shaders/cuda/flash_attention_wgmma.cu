@@ -94,13 +94,14 @@ typedef half_bits T;
 #endif
 // KEY_ORDER (key_tile): 0 ascending, 1 nearest the block's diagonal first
 // (flash_alibi.h), 2 the diagonal's tile then down to the first, then up from
-// past the diagonal (one turn). ALiBi takes 1 by default (its max settles in
-// the first steps); without ALiBi only a timing probe sets it.
+// past the diagonal (one turn), 3 the diagonal's tile then the others
+// ascending. ALiBi takes 1 by default (its max settles in the first steps);
+// without ALiBi only a timing probe sets it.
 #ifndef KEY_ORDER
 #define KEY_ORDER (ALIBI ? 1 : 0)
 #endif
-static_assert(KEY_ORDER >= 0 && KEY_ORDER <= 2,
-              "KEY_ORDER: 0 ascending, 1 nearest first, 2 one turn");
+static_assert(KEY_ORDER >= 0 && KEY_ORDER <= 3,
+              "KEY_ORDER: 0 ascending, 1 nearest first, 2 one turn, 3 diagonal then ascending");
 static_assert(!KEY_SPLIT || KEY_ORDER == 0, "KEY_SPLIT: ascending keys");
 static_assert(O_TMA >= 0 && O_TMA <= 2 && (!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT)),
               "O_TMA: 0, 1 or 2, steps (d), (e) without KEY_SPLIT");
@@ -697,6 +698,8 @@ __device__ __forceinline__ int key_tile(const WorkItem &w, int n) {
   return nearest_first_tile(n, w.first_tile, w.both_sides, w.more_below);
 #elif KEY_ORDER == 2
   return n <= w.first_tile ? w.first_tile - n : n;
+#elif KEY_ORDER == 3
+  return n == 0 ? w.first_tile : n <= w.first_tile ? n - 1 : n;
 #elif KEY_SPLIT
   return w.n_begin + n;
 #else

@@ -77,6 +77,45 @@ def _in_turn(torch, fns, rounds, batches=10, rotate=False):
     return [statistics.median(t) for t in per_round], per_round
 
 
+def interleaved(torch, fns, cycles=60, chunk=10, warmup=2):
+    """Each fn's GPU seconds per call, the fns called in turn back to back
+    (cycle c starts at fns[c % len(fns)]), an event pair on the current
+    stream around every call: neighbouring calls share the card's clock and
+    temperature, so the ratio of two fns taken cycle by cycle (median_ratio)
+    holds to a fraction of a percent where batch timings taken in turn drift
+    by a point or two (bench/diag/alibi_public_gap.py, H200). The host stays
+    ahead of the GPU within a chunk of cycles; the first cycle of each chunk
+    (started from an idle GPU) is left out. Returns per-fn lists, one entry a
+    cycle, in cycle order."""
+    count = len(fns)
+    for _ in range(warmup):
+        for f in fns:
+            f()
+    events = [
+        [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in fns]
+        for _ in range(chunk + 1)
+    ]
+    times = [[] for _ in fns]
+    done = 0
+    while done < cycles:
+        todo = min(chunk, cycles - done)
+        for c in range(todo + 1):
+            for j in range(count):
+                i = (j + done + c) % count
+                start, end = events[c][i]
+                start.record()
+                fns[i]()
+                end.record()
+        events[todo][0][1].synchronize()
+        torch.cuda.synchronize()
+        for c in range(1, todo + 1):
+            for i in range(count):
+                start, end = events[c][i]
+                times[i].append(start.elapsed_time(end) * 1e-3)
+        done += todo
+    return times
+
+
 def _host_time(torch, fn, args, calls=HOST_CALLS):
     """Host seconds per call, back to back (the GPU queue absorbs the kernels)."""
     for _ in range(20):
