@@ -2,21 +2,19 @@
 
 Shapes (the issue's): D = 128, H = 32, bf16, N = 2048 and 8192 at B*N = 16K
 tokens, causal and not. Every number is a public call with torch tensors,
-timed like the peers (CUDA events around REPEAT calls back to back, so a
-call's host work hides under the previous call's GPU work as in a model's
-steady state; median of ITERATIONS // REPEAT such batches after warm-up;
-until session 11 each call was timed alone after a synchronize, which counted
-the variants' extra host work as GPU time: docs/gpu-notes.md, session 11); each
-input tensor is 32 MB or more, so L2 does not hold a call's inputs. A variant
-and its base are timed in turn, ROUNDS times, each round starting one place
-further along (base, variant, ...; variant, ..., base): the percentage is the
-median of the rounds' ratios, so a drift of the card's clock between two long
-timings does not read as a cost (timed one after the other, the same kernel
-pair read -0.5 % and +3.6 % in two runs of session 7), and the rotation keeps
-a place in the round from favouring one fn. Each timing follows the other fn's
-after PAIRED_WARMUP calls: with 2 the RoPE kernel at N=8K causal read +13.3-13.8
-% over the plain one (fixed or rotated order), with 15 +5.5 %, A/A controls
-within 2 % (bench/diag/variants_timing.py, session 16).
+timed like the peers: each cost is a pair (or group) of calls timed call by
+call in turn (callpath.interleaved: the fns called one after another back to
+back, CYCLES times, an event pair on the current stream around every call,
+the host ahead of the GPU so a call's host work hides under the previous
+call's GPU work as in a model's steady state). The percentage is the median
+over cycles of each cycle's ratio to the base, and the times the medians per
+call. Each input tensor is 32 MB or more, so L2 does not hold a call's
+inputs. Why call by call (session 20, docs/gpu-notes.md): until then each fn
+was timed in batches of its own calls, in rounds (the rounds' ratios in turn,
+order rotated), and an A/A pair read up to 1 % apart; worse, at 8K causal the
+plain call ran 4.6 % slower in its own batches than when it alternated with
+ALiBi's, and ALiBi's 1.8 % faster, so ALiBi read +0.5 % in batches and +7.1 %
+call by call. Alternating, both run at the same clock (A/A within 0.1 %).
 
 - base: flash_attention(q, k, v), the public call as dispatched (on sm_90a the
   wgmma kernel at these shapes). ALiBi and RoPE are fused into both flash
@@ -49,54 +47,28 @@ from __future__ import annotations
 import functools
 
 from .. import cuda
-from ..timing import time_callable
-from .callpath import in_turn_order, median_ratio
+from .callpath import interleaved, median_ratio
 from .common import environment, run_block, skip_reason, table, write_json
 
 D, H = 128, 32
 TOKENS = 16 * 1024
 LENGTHS = (2048, 8192)
 GROUPS = (1, 2, 4, 8, 32)  # 32: MQA
-ITERATIONS = 30
-REPEAT = 5  # calls per timed batch
-ROUNDS = 6  # a multiple of 2 and 3: each fn holds each place equally often
-# Calls of a fn before its timing in a round, after the other fn's: 3 batches
-# (15 calls; bench hopper's in-turn rounds warm with 3 batches of 10,
-# callpath._gpu_time). Until session 16 it was 2 calls, and the RoPE kernel at
-# 8K causal read +11.7-16.1 % over the plain one where 15 calls read +5.5 % and
-# in-turn rounds (30 calls) +5.6-8.0 % (bench/diag/variants_timing.py).
-PAIRED_WARMUP = 3 * REPEAT
+CYCLES = 120  # calls of each fn, in turn (callpath.interleaved)
 
 
-def _batched(fn, iters, warmup):
-    """time_callable over about `iters` calls in batches of REPEAT."""
-    return time_callable(fn, warmup=warmup, iterations=max(iters // REPEAT, 3), repeat=REPEAT)
-
-
-def _time(fn, iters):
-    s = _batched(fn, iters, warmup=5)
-    return s.median_s * 1e3, s.cv
-
-
-def _paired(fns, iters, rounds=ROUNDS, warmup=PAIRED_WARMUP):
-    """fns[0] (the base) and each variant timed in turn, `rounds` times, round
-    r starting at fns[r % len(fns)]. Returns [(ms, cv)] per fn (medians over
-    the rounds of each round's median and CV) and, per variant, the median over
-    rounds of its ratio to the base that round, in % (None for the base).
-    `warmup` calls of each fn precede its timing in every round."""
+def _paired(fns, cycles):
+    """fns[0] (the base) and each variant called in turn, call by call
+    (callpath.interleaved). Returns [(ms, cv)] per fn (median per call and the
+    calls' CV) and, per variant, the median over cycles of its ratio to the
+    base that cycle, in % (None for the base)."""
     import statistics
+    import sys
 
-    meds = [[] for _ in fns]
-    cvs = [[] for _ in fns]
-    for f in fns:
-        f()  # warm-up once each, then rounds without a cold first call
-    for i in in_turn_order(rounds, len(fns)):
-        t = _batched(fns[i], iters, warmup=warmup)
-        meds[i].append(t.median_s * 1e3)
-        cvs[i].append(t.cv)
-    times = [(statistics.median(m), statistics.median(c)) for m, c in zip(meds, cvs, strict=True)]
-    pcts = [None] + [(median_ratio(m, meds[0]) - 1) * 100 for m in meds[1:]]
-    return times, pcts
+    times = interleaved(sys.modules["torch"], fns, cycles=cycles)
+    stats = [(statistics.median(t) * 1e3, statistics.pstdev(t) / statistics.mean(t)) for t in times]
+    pcts = [None] + [(median_ratio(t, times[0]) - 1) * 100 for t in times[1:]]
+    return stats, pcts
 
 
 def _torch_rope(torch, cos, sin):
@@ -160,7 +132,7 @@ def _counts() -> dict:
     }
 
 
-def _rows(torch, ap, iters):
+def _rows(torch, ap, cycles):
     from ..ops import flash
     from ..ops.tuning import best_config
     from ..reference import alibi_slopes
@@ -187,7 +159,7 @@ def _rows(torch, ap, iters):
                         functools.partial(base, alibi_slopes="default"),
                         functools.partial(base, rope=(cos, sin)),
                     ],
-                    iters,
+                    cycles,
                 )
                 names = ("base", "alibi", "rope_fused")
                 for name, (ms, cv), pct in zip(names, times, pcts, strict=True):
@@ -200,7 +172,7 @@ def _rows(torch, ap, iters):
             plain = flash.prepare(q, k, v, causal=causal)
             fused = flash.prepare(q, k, v, causal=causal, rope=(cos, sin))
             row["rope_kernel"] = fused.reason
-            times, pcts = _paired([plain.launch, fused.launch], iters)
+            times, pcts = _paired([plain.launch, fused.launch], cycles)
             (
                 (row["base_kernel_ms"], row["base_kernel_cv"]),
                 (
@@ -211,23 +183,40 @@ def _rows(torch, ap, iters):
             row["rope_in_kernel_pct"] = pcts[1]
             del plain, fused
             if not causal:  # RoPE does not depend on the mask: once per N
-                row["rope_ms"], row["rope_cv"] = _time(
-                    lambda q=q, k=k: (ap.rope(q, cos, sin), ap.rope(k, cos, sin)), iters
+                # Each pass in turn with the plain call: its time as % of it.
+                (
+                    (
+                        (_, _),
+                        (row["rope_ms"], row["rope_cv"]),
+                        (row["torch_rope_ms"], row["torch_rope_cv"]),
+                    ),
+                    pcts,
+                ) = _paired(
+                    [
+                        call,
+                        lambda q=q, k=k: (ap.rope(q, cos, sin), ap.rope(k, cos, sin)),
+                        lambda q=q, k=k: (torch_rope(q), torch_rope(k)),
+                    ],
+                    cycles,
                 )
-                row["rope_pct"] = row["rope_ms"] / row["base_ms"] * 100
-                row["torch_rope_ms"], row["torch_rope_cv"] = _time(
-                    lambda q=q, k=k: (torch_rope(q), torch_rope(k)), iters
-                )
-            row["sdpa_ms"], row["sdpa_cv"] = _time(
-                lambda c=causal, q=q, k=k, v=v: f(q, k, v, is_causal=c), iters
-            )
+                row["rope_pct"] = 100 + pcts[1]
+                row["torch_rope_pct"] = 100 + pcts[2]
             bias = None
             try:
                 bias = _bias(torch, slopes, n, causal)
-                row["sdpa_bias_ms"], row["sdpa_bias_cv"] = _time(
-                    lambda q=q, k=k, v=v, bias=bias: f(q, k, v, attn_mask=bias), iters
+                (
+                    (
+                        (row["sdpa_ms"], row["sdpa_cv"]),
+                        (row["sdpa_bias_ms"], row["sdpa_bias_cv"]),
+                    ),
+                    (_, row["sdpa_bias_pct"]),
+                ) = _paired(
+                    [
+                        lambda c=causal, q=q, k=k, v=v: f(q, k, v, is_causal=c),
+                        lambda q=q, k=k, v=v, bias=bias: f(q, k, v, attn_mask=bias),
+                    ],
+                    cycles,
                 )
-                row["sdpa_bias_pct"] = (row["sdpa_bias_ms"] / row["sdpa_ms"] - 1) * 100
             except RuntimeError as e:  # e.g. out of memory for the N x N bias
                 row["sdpa_error"] = str(e).splitlines()[0][:120]
             finally:
@@ -236,11 +225,13 @@ def _rows(torch, ap, iters):
                 row["flex_skipped"] = f"Flex measured at N={LENGTHS[0]} only (compile time)"
             else:
                 try:
-                    row["flex_ms"], row["flex_cv"] = _time(flex_plain(q, k, v, causal), iters)
-                    row["flex_alibi_ms"], row["flex_alibi_cv"] = _time(
-                        flex_alibi(q, k, v, causal), iters
-                    )
-                    row["flex_alibi_pct"] = (row["flex_alibi_ms"] / row["flex_ms"] - 1) * 100
+                    (
+                        (
+                            (row["flex_ms"], row["flex_cv"]),
+                            (row["flex_alibi_ms"], row["flex_alibi_cv"]),
+                        ),
+                        (_, row["flex_alibi_pct"]),
+                    ) = _paired([flex_plain(q, k, v, causal), flex_alibi(q, k, v, causal)], cycles)
                 except Exception as e:  # noqa: BLE001 - a compile failure is a result
                     row["flex_error"] = str(e).splitlines()[0][:120]
             rows.append(row)
@@ -259,7 +250,7 @@ def _rows(torch, ap, iters):
                         functools.partial(ap.flash_attention, q, ke, ve, causal=causal),
                         functools.partial(ap.flash_attention, q, kg, vg, causal=causal),
                     ],
-                    iters,
+                    cycles,
                 )
                 gqa.append(
                     {
@@ -295,18 +286,17 @@ def run(args) -> list[dict]:
 
     import attention_proto as ap
 
-    iters = 10 if getattr(args, "quick", False) else ITERATIONS
-    rows, gqa = _rows(torch, ap, iters)
+    cycles = 30 if getattr(args, "quick", False) else CYCLES
+    rows, gqa = _rows(torch, ap, cycles)
     counts = _counts()
     result = {
         "run": run_block(
             "variants",
             args,
             {
-                "rows": iters,
-                "gqa": iters,
-                "paired_rounds": ROUNDS,
-                "paired_order": "rotated per round",
+                "rows": cycles,
+                "gqa": cycles,
+                "timing": "call by call in turn (callpath.interleaved), ratios per cycle",
             },
         ),
         "env": env,
