@@ -95,8 +95,10 @@ def test_the_plan_is_measured_ascending_and_compiled():
 
 
 def test_alibi_and_rope_calls_adapt_the_plans_tile():
-    # ALiBi: the key part on the tensor cores at steps (d)/(e), 176 keys where
-    # D=128's 192 leaves no room for the key block; RoPE: the plan's grid
+    # ALiBi at steps (d)/(e): causal, the key part as S's start on the plan's
+    # tile, the diagonal's key tile first then ascending on 128 x 128; without
+    # the mask, one turn from the diagonal, the start value where the plan has
+    # 192 keys, else the key part on the tensor cores. RoPE: the plan's grid
     # where the rotation compiles without spills there (128 x 128), else one
     # CTA per block.
     for (d, causal), entries in flash.HOPPER_PLAN.items():
@@ -104,14 +106,21 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
             plain = flash.hopper_config(d, causal, k)
             alibi_cfg = flash.hopper_config(d, causal, k, alibi=True)
             if plain.step >= 4 and causal:
-                # Causal: the key part as S's start, on the plan's own tile.
-                assert alibi_cfg == replace(plain, alibi_start=True)
+                order = 3 if (plain.block_m, plain.block_n) == (128, 128) else None
+                assert alibi_cfg == replace(plain, alibi_start=True, key_order=order)
+            elif plain.step >= 4 and plain.block_n == 192:
+                assert alibi_cfg == replace(plain, alibi_start=True, key_order=2)
             elif plain.step >= 4:
-                assert alibi_cfg.alibi_mma and flash_hopper.fits_alibi_mma(alibi_cfg, d)
-                narrow = (d, plain.block_n) == (128, 192)
-                assert alibi_cfg.block_n == (176 if narrow else plain.block_n)
+                assert alibi_cfg == replace(plain, alibi_mma=True, key_order=2)
+                assert flash_hopper.fits_alibi_mma(alibi_cfg, d)
             else:
                 assert alibi_cfg == plain
+            with_rope = flash.hopper_config(d, causal, k, alibi=True, rope=True)
+            if plain.step >= 4:  # ALiBi with RoPE: the tensor cores' key part
+                assert with_rope.alibi_mma and not with_rope.alibi_start
+                assert with_rope.key_order == (None if causal else 2)
+                narrow = (d, plain.block_n) == (128, 192)
+                assert with_rope.block_n == (176 if narrow else plain.block_n)
             rope_cfg = flash.hopper_config(d, causal, k, rope=True)
             # Q rotated ahead by the producer's warps where its second buffer
             # fits beside a 128-row plan tile (the plan's grid kept), else by
@@ -143,7 +152,8 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
     assert not flash.hopper_config(128, False, 8192, rope=True).rope_ahead
     assert not flash.hopper_config(128, True, 8192, alibi=True, rope=True).rope_ahead
     assert flash.hopper_config(128, True, 8192, alibi=True).alibi_start
-    assert flash.hopper_config(128, False, 8192, alibi=True).alibi_mma
+    assert flash.hopper_config(128, False, 8192, alibi=True).alibi_start
+    assert flash.hopper_config(128, False, 2048, alibi=True).alibi_mma
     assert flash.hopper_config(128, True, 2048, alibi=True).alibi_start
     assert flash.hopper_config(64, True, 8192, alibi=True).alibi_start
     assert flash.hopper_config(64, False, 8192, alibi=True).alibi_mma

@@ -64,6 +64,19 @@ SANITIZED = [
     (128, flash_hopper.HopperConfig(128, 176, 5, alibi_mma=True), True, 2),
     (64, flash_hopper.HopperConfig(192, 128, 5, alibi_mma=True, rope_tables=True), True, 1),
     (64, flash_hopper.HopperConfig(128, 64, 3), True, 1),
+    # ALiBi's dispatched key orders (one turn; the diagonal's tile, then ascending).
+    (
+        128,
+        flash_hopper.HopperConfig(128, 128, 5, True, o_tma=1, alibi_mma=True, key_order=2),
+        True,
+        0,
+    ),
+    (
+        128,
+        flash_hopper.HopperConfig(128, 128, 5, True, o_tma=1, alibi_start=True, key_order=3),
+        True,
+        0,
+    ),
     (128, flash_hopper.HopperConfig(128, 128, 2), False, 0),
     (128, flash_hopper.HopperConfig(128, 128, 5, persistent=True, rope_tables=True), False, 1),
     (64, flash_hopper.HopperConfig(192, 128, 5, rope_tables=True), False, 2),
@@ -412,6 +425,43 @@ def test_alibi_key_part_as_the_scores_start_matches_fp64(rng, cfg, causal, monke
     # dtypes, both head dims (192 query rows: D=64 only), slopes up to 1, the
     # standard slopes, Nq != Nk both ways, N = 17 and 97, GQA; the persistent
     # grid on 3 CTAs, so one CTA's items start S on both sides of the diagonal.
+    monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
+    shapes = [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700), (1, 4, 1, 1025, 300), (2, 2, 2, 17, 97)]
+    for d in flash_hopper.HEAD_DIMS:
+        if cfg.block_m == 192 and d != 64:
+            continue
+        for dtype in flash_hopper.DTYPES:
+            for b, h, kvh, nq, nk in shapes:
+                q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+                slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
+                if b == 1 and h == 8:
+                    slopes = ap.reference.alibi_slopes(h).astype(np.float32)[None]
+                _check_alibi(q, k, v, slopes, causal, cfg, dtype)
+
+
+ALIBI_ORDERS = [
+    # What flash.hopper_config dispatches (one turn from the diagonal without
+    # the mask, the diagonal's tile then ascending causal on 128 x 128), and
+    # each order on each form beyond it; steps (d) and (e).
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_mma=True, key_order=2),
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_start=True, key_order=3),
+    flash_hopper.HopperConfig(128, 192, 5, persistent=True, o_tma=2, alibi_start=True, key_order=2),
+    flash_hopper.HopperConfig(192, 128, 5, persistent=True, o_tma=1, alibi_mma=True, key_order=2),
+    flash_hopper.HopperConfig(128, 128, 4, alibi_start=True, key_order=2),
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_mma=True, key_order=3),
+    flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_start=True, key_order=0),
+]
+
+
+@pytest.mark.parametrize("cfg", ALIBI_ORDERS, ids=lambda c: c.label())
+@pytest.mark.parametrize("causal", [False, True])
+def test_alibi_in_each_key_order_matches_fp64(rng, cfg, causal, monkeypatch):
+    # KEY_ORDER 0 / 2 / 3 visit every key tile of an item once, in another
+    # order than the zig-zag (flash_alibi.h): the diagonal past either end
+    # (Nq != Nk both ways), a partial last tile, N = 17 and 97, GQA, slopes
+    # up to 1 and the standard ones, lse; the persistent grid on 3 CTAs, so
+    # one CTA's items start on both sides of the diagonal. Both dtypes; 192
+    # query rows at D=64 only.
     monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
     shapes = [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700), (1, 4, 1, 1025, 300), (2, 2, 2, 17, 97)]
     for d in flash_hopper.HEAD_DIMS:

@@ -108,40 +108,78 @@ def test_without_a_gpu_the_suite_skips_and_writes_nothing(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
-def test_paired_rounds_rotate_the_order_and_ratio_round_by_round(monkeypatch):
-    # Each fn holds each place of a round equally often, every timing is warmed
-    # by PAIRED_WARMUP calls (2 read the RoPE kernel's cost at 8K causal more
-    # than twice too high, session 16), and each variant's % is the median of
-    # its per-round ratios to the base, not the ratio of the medians.
+class _FakeCuda:
+    """torch.cuda's events and synchronize on a fake GPU clock: each fn call
+    advances it by the call's duration, each event reads it when recorded."""
+
+    def __init__(self):
+        self.clock, self.syncs = 0.0, 0
+        outer = self
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                self.at = None
+
+            def record(self):
+                self.at = outer.clock
+
+            def synchronize(self):
+                pass
+
+            def elapsed_time(self, end):
+                return end.at - self.at  # ms
+
+        self.Event = Event
+
+    def synchronize(self):
+        self.syncs += 1
+
+
+def test_interleaved_pairs_fns_call_by_call_and_ratios_cycle_by_cycle(monkeypatch):
+    # The fns called in turn back to back, each cycle starting one place
+    # further along; an event pair around every call; the first cycle of each
+    # chunk (after an idle GPU) left out; the variants' % the median of the
+    # per-cycle ratios to the base (variants._paired), not the medians' ratio.
+    import statistics
+    import sys
     from types import SimpleNamespace
 
-    from attention_proto.bench import variants
+    from attention_proto.bench import callpath, variants
 
-    base = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # the card drifting round by round
-    ratio = {"a": [1.0] * 6, "b": [1.5, 1.5, 1.5, 1.1, 1.1, 1.1], "c": [0.9] * 6}
-    order, warmups = [], []
-    calls = dict.fromkeys(ratio, 0)
+    cuda = _FakeCuda()
+    torch = SimpleNamespace(cuda=cuda)
+    calls = []  # (name, ms) in call order
+    # The card slows call by call; "b" costs 1.5x in its first 12 calls, 1.1x after.
+    cost = {"a": 1.0, "b": 1.5, "c": 0.9}
 
-    def fake_batched(fn, iters, warmup):
-        name = fn()
-        r = calls[name]
-        calls[name] += 1
-        order.append(name)
-        warmups.append(warmup)
-        return SimpleNamespace(median_s=base[r] * ratio[name][r] * 1e-3, cv=0.01)
+    def call(name):
+        seen = sum(1 for n, _ in calls if n == name)
+        ms = (1.0 + 0.01 * len(calls)) * (1.1 if name == "b" and seen >= 12 else cost[name])
+        calls.append((name, ms))
+        cuda.clock += ms
 
-    monkeypatch.setattr(variants, "_batched", fake_batched)
-    fns = [lambda n=n: n for n in ratio]
-    assert variants.ROUNDS == 6
-    (a, b, c), pcts = variants._paired(fns, iters=10)
-    rounds = [order[i : i + 3] for i in range(0, len(order), 3)]
-    assert len(rounds) == variants.ROUNDS
-    for name in ratio:
-        places = sorted(r.index(name) for r in rounds)
-        assert places == [0, 0, 1, 1, 2, 2], (name, places)
-    assert set(warmups) == {variants.PAIRED_WARMUP} and variants.PAIRED_WARMUP >= 15
-    assert pcts[0] is None
-    # Median of the ratios (1.5 x 3, 1.1 x 3): +30 %; the medians' ratio would
-    # read 4.45 / 3.5, +27.1 %.
-    assert pcts[1] == pytest.approx(30.0) and pcts[2] == pytest.approx(-10.0)
-    assert a[0] == pytest.approx(3.5) and b[0] == pytest.approx(4.45)
+    fns = [lambda n=n: call(n) for n in cost]
+    times = callpath.interleaved(torch, fns, cycles=20, chunk=10, warmup=1)
+    assert [n for n, _ in calls[:3]] == ["a", "b", "c"]  # warm-up: each once
+    timed = calls[3:]
+    cycles = [timed[i : i + 3] for i in range(0, len(timed), 3)]
+    assert len(cycles) == 2 * 11  # two chunks of 10 cycles, each after a dropped one
+    names = list(cost)
+    for i, cycle in enumerate(cycles):
+        start = (i % 11) + 10 * (i // 11)  # rotation: chunk offset + cycle in chunk
+        assert [n for n, _ in cycle] == [names[(k + start) % 3] for k in range(3)], i
+    kept = [c for i, c in enumerate(cycles) if i % 11]  # the first of each chunk left out
+    for j, name in enumerate(names):
+        expected = [ms * 1e-3 for c in kept for n, ms in c if n == name]
+        assert times[j] == pytest.approx(expected)
+    assert cuda.syncs == 2
+    ratios = [b / a for a, b in zip(times[0], times[1], strict=True)]
+    assert callpath.median_ratio(times[1], times[0]) == pytest.approx(statistics.median(ratios))
+    # _paired: medians per call (ms) and the per-cycle ratios' median, in %.
+    calls.clear()
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    stats, pcts = variants._paired(fns, 20)
+    assert pcts[0] is None and len(stats) == 3
+    assert pcts[2] == pytest.approx(-10.0, abs=1.0)  # c: 0.9x, the drift cancels
+    # ms per call: the base's 1.0 ms on a card slowed 1.0-1.7x over those calls.
+    assert 1.0 < stats[0][0] < 1.7 and stats[0][1] > 0

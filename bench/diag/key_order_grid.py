@@ -11,11 +11,11 @@ raise rows' max at most steps, and each raise rescales the output. D=128 and
 64, H=32, B*N = 16K tokens, bf16, the standard slopes. From session 20 (the
 first call, a0e979d, timed orders 0-2 in turn, on three cases).
 
---slack: RESCALE_SLACK 8 (a row's max raised only when a tile's exceeds it
-by more than 2^8) against 0, on the plain plan and ALiBi's forms and orders.
+Session 20's call 3 (50b2e30) ran a --slack mode, since removed with the
+RESCALE_SLACK constant it timed (docs/gpu-notes.md).
 
-    python3 bench/diag/key_order_grid.py [--cycles 60] [--slack] [--prebuild]
-Writes $OUT/key_order_grid.json (--slack: key_order_slack.json). Run it alone on the card."""
+    python3 bench/diag/key_order_grid.py [--cycles 60] [--prebuild]
+Writes $OUT/key_order_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
 
@@ -35,10 +35,6 @@ def kernels(d, n, causal):
     plan = flash.hopper_config(d, causal, n)
     dispatched = flash.hopper_config(d, causal, n, alibi=True)
     start = replace(plan, alibi_start=True)
-    if "--slack" in sys.argv:
-        from attention_proto.ops import flash_hopper
-
-        return slack_kernels(plan, flash_hopper.with_alibi_mma(plan, d), start, causal)
     # Under the mask orders 1 and 2 are the same (descending from the diagonal).
     orders = (1, 3) if causal else (1, 2, 3)
     rows = [("plain", plan, False, {})]
@@ -48,23 +44,6 @@ def kernels(d, n, causal):
         alibi_forms.append(("start", start))
     for form, cfg in alibi_forms:
         rows += [(f"alibi_{form}_order{o}", cfg, True, {"KEY_ORDER": o}) for o in orders]
-    return rows
-
-
-def slack_kernels(plan, mma, start, causal):
-    """--slack: RESCALE_SLACK 8 against 0, on the plain plan and ALiBi's forms
-    (ALIBI=2 on the tile its key block fits, as dispatched)."""
-    s8 = {"RESCALE_SLACK": 8}
-    rows = [("plain", plan, False, {}), ("plain_slack8", plan, False, s8)]
-    if causal:
-        for o in (1, 3, 0):
-            rows.append((f"alibi_start_order{o}_slack8", start, True, {"KEY_ORDER": o} | s8))
-        rows.append(("alibi_start_order1", start, True, {"KEY_ORDER": 1}))
-        return rows
-    for form, cfg in (("start", start), ("mma", mma)):
-        rows.append((f"alibi_{form}_order2", cfg, True, {"KEY_ORDER": 2}))
-        for o in (2, 3, 0):
-            rows.append((f"alibi_{form}_order{o}_slack8", cfg, True, {"KEY_ORDER": o} | s8))
     return rows
 
 
@@ -130,18 +109,6 @@ def main():
             row[f"{name}_ms"] = round(statistics.median(times) * 1e3, 4)
             row[f"{name}_over_plain_pct"] = round((median_ratio(times, per_round[0]) - 1) * 100, 2)
             row[f"{name}_cv"] = round(statistics.pstdev(times) / statistics.mean(times), 4)
-        if "--slack" in sys.argv:
-            # Each slack kernel's output against its slack-0 twin (the same
-            # order where timed, else ALiBi's default order's): max |diff|.
-            outs = {x: torch.as_tensor(preps[x]()).float().clone() for x in names}
-            for x in names:
-                if x.endswith("_slack8"):
-                    twin = x[: -len("_slack8")]
-                    if twin not in outs:  # the same form's slack-0 kernel
-                        form = twin.rsplit("_order", 1)[0]
-                        twin = next(y for y in outs if y.startswith(form) and "slack" not in y)
-                    row[f"{x}_max_abs_diff"] = float((outs[x] - outs[twin]).abs().max())
-            del outs
         rows.append(row)
         print(
             f"D={d} N={n} causal={int(causal)} plain {row['plain_ms']} ms: "
@@ -149,8 +116,7 @@ def main():
             flush=True,
         )
         del preps
-    name = "key_order_slack" if "--slack" in sys.argv else "key_order_grid"
-    write_diagnostic(name, torch.cuda.get_device_name(), rows)
+    write_diagnostic("key_order_grid", torch.cuda.get_device_name(), rows)
 
 
 if __name__ == "__main__":

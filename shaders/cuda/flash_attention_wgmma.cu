@@ -96,17 +96,10 @@ typedef half_bits T;
 // (flash_alibi.h), 2 the diagonal's tile then down to the first, then up from
 // past the diagonal (one turn), 3 the diagonal's tile then the others
 // ascending. ALiBi takes 1 by default (its max settles in the first steps);
-// without ALiBi only a timing probe sets it.
+// the host's HopperConfig.key_order picks another (flash.hopper_config).
 #ifndef KEY_ORDER
 #define KEY_ORDER (ALIBI ? 1 : 0)
 #endif
-// RESCALE_SLACK (0-8, steps (b)-(e)): a row's running max is raised only when
-// a tile's exceeds it by more than this many exponent (log2) units, so most
-// steps skip the output's rescale; 0 raises it at every increase.
-#ifndef RESCALE_SLACK
-#define RESCALE_SLACK 0
-#endif
-static_assert(RESCALE_SLACK >= 0 && RESCALE_SLACK <= 8, "RESCALE_SLACK: 0-8");
 static_assert(KEY_ORDER >= 0 && KEY_ORDER <= 3,
               "KEY_ORDER: 0 ascending, 1 nearest first, 2 one turn, 3 diagonal then ascending");
 static_assert(!KEY_SPLIT || KEY_ORDER == 0, "KEY_SPLIT: ascending keys");
@@ -357,12 +350,6 @@ softmax_before_rescale(float (&s)[BLOCK_N / 8][4], float (&row_max)[2], float (&
   for (int h = 0; h < 2; ++h) {
     new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 1));
     new_max[h] = fmaxf(new_max[h], __shfl_xor_sync(0xffffffffu, new_max[h], 2));
-#if RESCALE_SLACK
-    // The row keeps its max while the tile's exceeds it by at most
-    // RESCALE_SLACK in exponent (log2) units: no rescale, and this step's P
-    // reaches at most 2^RESCALE_SLACK (exact: the sum and lse use the same max).
-    if ((new_max[h] - row_max[h]) * scale_log2 <= float(RESCALE_SLACK)) new_max[h] = row_max[h];
-#endif
     grew |= new_max[h] != row_max[h];
     base[h] = new_max[h] == AP_NEG_INF ? 0.f : new_max[h] * scale_log2;
   }

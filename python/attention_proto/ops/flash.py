@@ -497,10 +497,9 @@ ROPE_AHEAD_TILES = {(128, True): (128, 128, 1)}  # (block_m, block_n, o_tma)
 
 def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     """The HopperConfig the dispatcher runs (HOPPER_PLAN). With ALiBi, steps
-    (d)/(e) add its key part on the tensor cores (alibi_mma; bench variants at
-    13285a9: ALiBi +1.3 to +8.7 % over the plain call, against +5.9 to +14.9 %
-    per score at 4fd9d01), on a narrower key tile where the key block does not
-    fit beside the tiles, or, causal, as S's start value (alibi_start).
+    (d)/(e) add its key part on the tensor cores (alibi_mma), on a narrower key
+    tile where the key block does not fit beside the tiles, or as S's start
+    value (alibi_start), each with its order of key tiles (key_order).
     With RoPE, on 128-row tiles where Q's second buffer fits, the producer's
     warps rotate each item's Q one item ahead
     (rope_ahead), and on ROPE_AHEAD_TILES' tile where a plan tile has no room
@@ -514,23 +513,30 @@ def hopper_config(d, causal=False, seqlen_k=0, alibi=False, rope=False):
     step, block_m, block_n, persistent, o_tma = [e for k, e in entries if seqlen_k >= k][-1]
     cfg = flash_hopper.HopperConfig(block_m, block_n, step, persistent=persistent, o_tma=o_tma)
     if alibi and step >= 4:
-        # Causal ALiBi calls (without RoPE) at steps (d)/(e) take ALiBi's key part as
-        # the S wgmma's start value (alibi_start, ALIBI=3) on the plan's own tile;
-        # calls without the causal mask take it on the tensor cores (alibi_mma, on
-        # 176 keys where the plan has 192). Under the mask ALIBI=3 (and 1) treat every
-        # key tile as linear in the key, the diagonal's too. bench/diag/
-        # alibi_start_grid.py (H200, b2093a2, kernel only, in turn, 8 rounds, over
-        # the plain plan): causal D=128 2K +1.8 % against +3.0 % for alibi_mma with the
-        # causal linear form it does not keep (+4.3 % without it at cc1ab00), 4K
-        # +0.4 / +0.9 % and 8K -1.0 to +1.7 % (the same kernel in two columns and two
-        # passes) against +4.6-5.6 % for alibi_mma on 128 x 176 at 14f774a; D=64 8K
-        # +1.7 %, against +3.7 % for alibi_mma at cc1ab00 (its diagonal's tiles per
-        # score, as kept for it). Without the mask ALIBI=3 measured +5.5 % at 2K
-        # against +2.6 % (and within a point of alibi_mma at 4K and 8K).
+        # ALiBi's form and key order by kernel-only cycles over the plain plan, timed
+        # call by call (bench/diag/key_order_grid.py, H200, 915a6d7 and 50b2e30,
+        # 150 cycles, the two calls within 0.8 point; docs/gpu-notes.md, session 20):
+        # - Causal, without RoPE: the key part as S's start value (alibi_start,
+        #   ALIBI=3; every causal tile is linear in the key). On 128 x 128 the
+        #   diagonal's tile, then ascending (key_order 3): D=128 2K +4.0 % against
+        #   +6.0 / +6.8 % for the zig-zag; 128 x 192 and D=64 keep the zig-zag
+        #   (D=128 8K +7.0 / +7.1 % against +8.6 %; D=64 8K +10.1 % against +9.9 %).
+        # - Without the mask, one turn from the diagonal (key_order 2); the zig-zag
+        #   costs even the plain kernel 2-3 % at D=128. Where the plan has 192 keys
+        #   the start value on them (8K +5.8 %; the tensor cores' key part on 176
+        #   keys +6.6 / +6.8 %, zig-zag +7.8 %); elsewhere the tensor cores (D=128
+        #   2K +3.9 / +3.8 % against +5.7 % for the start value and +5.4 % as
+        #   dispatched before; D=64 8K +7.2 / +7.1 % against +12.0 % and +10.4 %).
+        # - With RoPE (not measured with ALIBI=3): the tensor cores' key part, one
+        #   turn without the mask.
         if not rope and causal:
-            cfg = replace(cfg, alibi_start=True)
+            order = 3 if (block_m, block_n) == (128, 128) else None
+            cfg = replace(cfg, alibi_start=True, key_order=order)
+        elif not rope and block_n == 192:
+            cfg = replace(cfg, alibi_start=True, key_order=2)
         else:
             cfg = flash_hopper.with_alibi_mma(cfg, d)
+            cfg = cfg if causal else replace(cfg, key_order=2)
     if rope and block_m == 128 and step >= 4:
         ahead = replace(cfg, rope_ahead=True)
         if flash_hopper.builds(ahead, d, rope=1):
@@ -554,7 +560,15 @@ def hopper_plan_words(cfg):
     alibi += ", ALiBi keys as the scores' start" if cfg.alibi_start else ""
     store = ", output by TMA store" if cfg.o_tma else ""
     ahead = ", Q rotated one item ahead by the producer's warps" if cfg.rope_ahead else ""
-    return f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi}{store}{ahead}"
+    order = {
+        0: ", key tiles ascending",
+        1: ", key tiles nearest the diagonal first",
+        2: ", key tiles in one turn from the diagonal",
+        3: ", the diagonal's key tile first, then ascending",
+    }.get(cfg.key_order, "")
+    return (
+        f"step {cfg.step} on {cfg.block_m} x {cfg.block_n} tiles{grid}{alibi}{order}{store}{ahead}"
+    )
 
 
 def hopper_plan_configs(alibi=False, rope=False):

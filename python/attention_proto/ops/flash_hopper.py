@@ -131,6 +131,13 @@ class HopperConfig:
     # step's softmax (EARLY_Q), so the next item's Q load starts sooner;
     # steps (d)/(e).
     early_q: bool = False
+    # The order of an item's key tiles (KEY_ORDER): None the kernel's own (with
+    # ALiBi 1, nearest the diagonal first, zig-zag; else 0, ascending), 2 the
+    # diagonal's tile down to the first, then up from past it, 3 the diagonal's
+    # tile, then the others ascending. Any order gives the same result (the
+    # online softmax takes keys in any order); the time differs
+    # (bench/diag/key_order_grid.py). Not with key_split.
+    key_order: int | None = None
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -172,6 +179,11 @@ class HopperConfig:
             )
         if self.o_tma and self.key_split:
             raise ValueError(f"[{ENTRY}] o_tma is built without key_split, got {self.label()}")
+        if self.key_order not in (None, 0, 1, 2, 3) or (self.key_order and self.key_split):
+            raise ValueError(
+                f"[{ENTRY}] key_order must be None, 0, 1, 2 or 3 (not 1-3 with key_split), got "
+                f"{self.key_order!r} on {self.label()}"
+            )
         if self.o_tma not in (0, 1, 2) or (self.o_tma == 2 and self.block_n < self.block_m):
             raise ValueError(
                 f"[{ENTRY}] o_tma must be 0, 1 or 2 (2: the output tile in a V stage, "
@@ -208,6 +220,7 @@ class HopperConfig:
         suffix += "ks" if self.key_split else ""
         suffix += {0: "", 1: "ot", 2: "ov"}.get(self.o_tma, f"o{self.o_tma}")
         suffix += "eq" if self.early_q else ""
+        suffix += f"k{self.key_order}" if self.key_order is not None else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -360,6 +373,7 @@ def spec_constants(
         | ({"EARLY_Q": 1} if config.early_q else {})
         | ({"ALIBI": 3 if config.alibi_start else 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {})
+        | ({"KEY_ORDER": config.key_order} if config.key_order is not None else {})
     )
 
 
