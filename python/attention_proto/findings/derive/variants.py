@@ -26,6 +26,14 @@ def derive(run) -> list[dict]:
     return f.records
 
 
+def _timed(f) -> str:
+    """How the run timed its pairs (session 20 moved from batches to call by call)."""
+    how = f.run.meta.get("iterations", {}).get("timing", "")
+    if "interleaved" in how:
+        return "timed call by call in turn (one clock), the median of per-cycle ratios"
+    return "each timed in batches of its own calls, in turn"
+
+
 def _tag(causal) -> str:
     return "causal" if causal else "full"
 
@@ -109,7 +117,7 @@ def _fused_cost(f, rows, causal, n, *, column, label, tag, call, peers_note, our
         "variants",
         f"{label} fused into flash_attention: its cost, {_tag(causal)} mask",
         f"{call} against the same call without{plain}, public calls, D=128, H=32, bf16, same "
-        f"run{peers_note}: {'; '.join(parts)}.",
+        f"run, {_timed(f)}{peers_note}: {'; '.join(parts)}.",
         ["proto7", tag, "fused", _tag(causal)],
         metric=f"{column}_overhead_pct_max",
         value=worst[column + "_pct"],
