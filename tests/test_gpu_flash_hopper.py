@@ -408,6 +408,23 @@ def test_alibi_key_part_on_tensor_cores_matches_fp64(rng, cfg, causal, monkeypat
                 _check_alibi(q, k, v, slopes, causal, cfg, dtype)
 
 
+def _check_alibi_cases(rng, cfg, causal):
+    """_check_alibi on both head dims (192 query rows: D=64 only) and dtypes,
+    over Nq != Nk both ways, N = 17 and 97 and GQA; slopes up to 1, the
+    standard ones on the 8-head case."""
+    shapes = [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700), (1, 4, 1, 1025, 300), (2, 2, 2, 17, 97)]
+    for d in flash_hopper.HEAD_DIMS:
+        if cfg.block_m == 192 and d != 64:
+            continue
+        for dtype in flash_hopper.DTYPES:
+            for b, h, kvh, nq, nk in shapes:
+                q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
+                slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
+                if b == 1 and h == 8:
+                    slopes = ap.reference.alibi_slopes(h).astype(np.float32)[None]
+                _check_alibi(q, k, v, slopes, causal, cfg, dtype)
+
+
 ALIBI_START = [
     flash_hopper.HopperConfig(128, 128, 5, persistent=True, o_tma=1, alibi_start=True),
     flash_hopper.HopperConfig(128, 192, 5, persistent=True, alibi_start=True),
@@ -426,17 +443,7 @@ def test_alibi_key_part_as_the_scores_start_matches_fp64(rng, cfg, causal, monke
     # standard slopes, Nq != Nk both ways, N = 17 and 97, GQA; the persistent
     # grid on 3 CTAs, so one CTA's items start S on both sides of the diagonal.
     monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
-    shapes = [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700), (1, 4, 1, 1025, 300), (2, 2, 2, 17, 97)]
-    for d in flash_hopper.HEAD_DIMS:
-        if cfg.block_m == 192 and d != 64:
-            continue
-        for dtype in flash_hopper.DTYPES:
-            for b, h, kvh, nq, nk in shapes:
-                q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
-                slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
-                if b == 1 and h == 8:
-                    slopes = ap.reference.alibi_slopes(h).astype(np.float32)[None]
-                _check_alibi(q, k, v, slopes, causal, cfg, dtype)
+    _check_alibi_cases(rng, cfg, causal)
 
 
 ALIBI_ORDERS = [
@@ -463,17 +470,7 @@ def test_alibi_in_each_key_order_matches_fp64(rng, cfg, causal, monkeypatch):
     # one CTA's items start on both sides of the diagonal. Both dtypes; 192
     # query rows at D=64 only.
     monkeypatch.setattr(flash_hopper, "PERSISTENT_MAX_CTAS", 3)
-    shapes = [(2, 4, 2, 300, 1025), (1, 8, 8, 1000, 700), (1, 4, 1, 1025, 300), (2, 2, 2, 17, 97)]
-    for d in flash_hopper.HEAD_DIMS:
-        if cfg.block_m == 192 and d != 64:
-            continue
-        for dtype in flash_hopper.DTYPES:
-            for b, h, kvh, nq, nk in shapes:
-                q, k, v = _inputs(rng, b, h, nq, nk, d, dtype, kvh=kvh)
-                slopes = rng.uniform(0.01, 1.0, (b, h)).astype(np.float32)
-                if b == 1 and h == 8:
-                    slopes = ap.reference.alibi_slopes(h).astype(np.float32)[None]
-                _check_alibi(q, k, v, slopes, causal, cfg, dtype)
+    _check_alibi_cases(rng, cfg, causal)
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -12,7 +12,6 @@ Writes $OUT/alibi_start_grid.json. Run it alone on the card."""
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 from dataclasses import replace
 
@@ -53,8 +52,9 @@ def main():
         prebuild()
         return
     import torch
+    from grid_rows import case_row
 
-    from attention_proto.bench.callpath import _in_turn, median_ratio
+    from attention_proto.bench.callpath import _in_turn
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash_hopper
 
@@ -74,17 +74,7 @@ def main():
         names = list(preps)
         _, per_round = _in_turn(torch, [preps[x].launch for x in names], rounds, 6, rotate=True)
         fl = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
-        row = {"d": d, "n": n, "causal": causal, "rounds": rounds, "configs": labels}
-        for name, times in zip(names, per_round, strict=True):
-            row[f"{name}_ms"] = round(statistics.median(times) * 1e3, 4)
-            row[f"{name}_tflops"] = round(fl / statistics.median(times) / 1e12, 1)
-            row[f"{name}_over_plain_pct"] = round((median_ratio(times, per_round[0]) - 1) * 100, 2)
-        rows.append(row)
-        print(
-            f"D={d} N={n} causal={int(causal)} plain {labels['plain']} {row['plain_ms']} ms: "
-            + ", ".join(f"{x} {labels[x]} {row[f'{x}_over_plain_pct']:+.1f}%" for x in names[1:]),
-            flush=True,
-        )
+        rows.append(case_row(d, n, causal, names, per_round, labels, fl, rounds=rounds))
         del preps
     write_diagnostic("alibi_start_grid", torch.cuda.get_device_name(), rows)
 

@@ -20,7 +20,6 @@ Writes $OUT/key_order_grid.json. Run it alone on the card."""
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 from dataclasses import replace
 
@@ -48,11 +47,9 @@ def kernels(d, n, causal):
 
 
 def spec(d, causal, cfg, alibi, extra):
-    from attention_proto import runtime
     from attention_proto.ops import flash_hopper
 
-    constants = flash_hopper.spec_constants(d, "bfloat16", causal, cfg, alibi) | extra
-    return runtime.kernel_spec(flash_hopper.ENTRY, flash_hopper.SOURCE, constants)
+    return flash_hopper.spec(d, "bfloat16", causal, cfg, alibi, extra=extra)
 
 
 def prebuild():
@@ -72,8 +69,9 @@ def main():
         prebuild()
         return
     import torch
+    from grid_rows import case_row
 
-    from attention_proto.bench.callpath import interleaved, median_ratio
+    from attention_proto.bench.callpath import interleaved
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash_hopper
 
@@ -104,17 +102,7 @@ def main():
             labels[name] = f"{cfg.label()} {extra}"
         names = list(preps)
         per_round = interleaved(torch, [preps[x].launch for x in names], cycles=cycles)
-        row = {"d": d, "n": n, "causal": causal, "cycles": cycles, "configs": labels}
-        for name, times in zip(names, per_round, strict=True):
-            row[f"{name}_ms"] = round(statistics.median(times) * 1e3, 4)
-            row[f"{name}_over_plain_pct"] = round((median_ratio(times, per_round[0]) - 1) * 100, 2)
-            row[f"{name}_cv"] = round(statistics.pstdev(times) / statistics.mean(times), 4)
-        rows.append(row)
-        print(
-            f"D={d} N={n} causal={int(causal)} plain {row['plain_ms']} ms: "
-            + ", ".join(f"{x} {row[f'{x}_over_plain_pct']:+.1f}%" for x in names[1:]),
-            flush=True,
-        )
+        rows.append(case_row(d, n, causal, names, per_round, labels, cycles=cycles))
         del preps
     write_diagnostic("key_order_grid", torch.cuda.get_device_name(), rows)
 

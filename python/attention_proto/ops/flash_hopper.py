@@ -329,24 +329,11 @@ def spec(
     config: HopperConfig = HopperConfig(),
     alibi: bool = False,
     rope: int = 0,
+    extra: dict | None = None,
 ):
     """`alibi` adds ALIBI=1 and `rope` ROPE=1 (NeoX) or 2 (GPT-J), each left out
-    when off, so the plain kernels keep their names and archive entries."""
-    return runtime.kernel_spec(
-        ENTRY, SOURCE, spec_constants(head_dim, dtype, causal, config, alibi, rope)
-    )
-
-
-def spec_constants(
-    head_dim: int,
-    dtype: str,
-    causal: bool,
-    config: HopperConfig = HopperConfig(),
-    alibi: bool = False,
-    rope: int = 0,
-) -> dict:
-    """spec's constants, in the order that names the kernel (checked as spec
-    checks them); a diagnostic may add a switch to them."""
+    when off, so the plain kernels keep their names and archive entries.
+    `extra`: constants a diagnostic adds last (bench/diag/key_order_grid.py)."""
     why = refusal(config, head_dim, rope)
     if why is not None:
         raise ValueError(why)
@@ -355,7 +342,7 @@ def spec_constants(
             f"[{ENTRY}] key_split is built without the causal mask, ALiBi or RoPE, got "
             f"causal={bool(causal)}, alibi={bool(alibi)}, rope={rope}"
         )
-    return (
+    constants = (
         {
             "HEAD_DIM": head_dim,
             "BLOCK_M": config.block_m,
@@ -375,6 +362,7 @@ def spec_constants(
         | ({"ROPE": int(rope)} if rope else {})
         | ({"KEY_ORDER": config.key_order} if config.key_order is not None else {})
     )
+    return runtime.kernel_spec(ENTRY, SOURCE, constants | (extra or {}))
 
 
 def all_specs():
