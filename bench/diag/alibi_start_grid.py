@@ -11,7 +11,6 @@ Writes $OUT/alibi_start_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 
@@ -34,22 +33,17 @@ def kernels(d, n, causal):
     return rows
 
 
-def prebuild():
-    from attention_proto import runtime
-    from attention_proto.ops import flash_hopper
-
-    specs = [
-        flash_hopper.spec(d, "bfloat16", causal, cfg, alibi)
-        for d, n, causal in CASES + WIDE
-        for _, cfg, alibi in kernels(d, n, causal)
-    ]
-    specs = list({s.name: s for s in specs}.values())
-    print(runtime.prebuild(specs, "sm_90a", jobs=os.cpu_count() or 1), flush=True)
-
-
 def main():
     if "--prebuild" in sys.argv:
-        prebuild()
+        from grid_rows import prebuild
+
+        from attention_proto.ops import flash_hopper
+
+        prebuild(
+            flash_hopper.spec(d, "bfloat16", causal, cfg, alibi)
+            for d, n, causal in CASES + WIDE
+            for _, cfg, alibi in kernels(d, n, causal)
+        )
         return
     import torch
     from grid_rows import case_row

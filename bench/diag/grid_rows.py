@@ -25,3 +25,14 @@ def case_row(d, n, causal, names, times, labels, flops=None, **fields) -> dict:
         flush=True,
     )
     return row
+
+
+def prebuild(specs) -> None:
+    """Compiles a grid's kernels (each once) for sm_90a into the archive, in
+    parallel: the --prebuild step of a development call."""
+    import os
+
+    from attention_proto import runtime
+
+    specs = list({s.name: s for s in specs}.values())
+    print(runtime.prebuild(specs, "sm_90a", jobs=os.cpu_count() or 1), flush=True)

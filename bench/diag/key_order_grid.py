@@ -19,7 +19,6 @@ Writes $OUT/key_order_grid.json. Run it alone on the card."""
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 
@@ -52,21 +51,15 @@ def spec(d, causal, cfg, alibi, extra):
     return flash_hopper.spec(d, "bfloat16", causal, cfg, alibi, extra=extra)
 
 
-def prebuild():
-    from attention_proto import runtime
-
-    specs = [
-        spec(d, causal, cfg, alibi, extra)
-        for d, n, causal in CASES
-        for _, cfg, alibi, extra in kernels(d, n, causal)
-    ]
-    specs = list({s.name: s for s in specs}.values())
-    print(runtime.prebuild(specs, "sm_90a", jobs=os.cpu_count() or 1), flush=True)
-
-
 def main():
     if "--prebuild" in sys.argv:
-        prebuild()
+        from grid_rows import prebuild
+
+        prebuild(
+            spec(d, causal, cfg, alibi, extra)
+            for d, n, causal in CASES
+            for _, cfg, alibi, extra in kernels(d, n, causal)
+        )
         return
     import torch
     from grid_rows import case_row
