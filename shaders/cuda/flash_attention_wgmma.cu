@@ -589,7 +589,7 @@ __device__ __forceinline__ void start_accumulators(float (&o)[HEAD_DIM / 8][4], 
 // whole item.
 struct WorkItem {
   int head, batch, kv_head, m0, n_end;
-  int first_tile, both_sides, more_below; // KEY_ORDER 1, 2: where the order starts
+  int first_tile, both_sides, more_below; // KEY_ORDER 1-3: where the order starts
   int n_begin, part, slot;
 };
 

@@ -79,14 +79,16 @@ def _in_turn(torch, fns, rounds, batches=10, rotate=False):
 
 def interleaved(torch, fns, cycles=60, chunk=10, warmup=2):
     """Each fn's GPU seconds per call, the fns called in turn back to back
-    (cycle c starts at fns[c % len(fns)]), an event pair on the current
-    stream around every call: neighbouring calls share the card's clock and
-    temperature, so the ratio of two fns taken cycle by cycle (median_ratio)
-    holds to a fraction of a percent where batch timings taken in turn drift
-    by a point or two (bench/diag/alibi_public_gap.py, H200). The host stays
-    ahead of the GPU within a chunk of cycles; the first cycle of each chunk
-    (started from an idle GPU) is left out. Returns per-fn lists, one entry a
-    cycle, in cycle order."""
+    (each cycle starting one fn further along), an event pair on the current
+    stream around every call. Neighbouring calls share the card's clock: at
+    its power limit an H200's clock follows the kernel it runs (4-5 % apart
+    between the plain and ALiBi kernels, bench/diag/clock_probe.py), so fns
+    timed each in its own batches are compared at two clocks. Taken cycle by
+    cycle (median_ratio), an A/A ratio holds within 0.1 % where batches in
+    turn spread by up to 1.2 % (bench/diag/alibi_public_gap.py). The host
+    stays ahead of the GPU within a chunk of cycles; the first cycle of each
+    chunk (started from an idle GPU) is left out. Returns per-fn lists, one
+    entry a cycle, in cycle order."""
     count = len(fns)
     for _ in range(warmup):
         for f in fns:
@@ -106,7 +108,6 @@ def interleaved(torch, fns, cycles=60, chunk=10, warmup=2):
                 start.record()
                 fns[i]()
                 end.record()
-        events[todo][0][1].synchronize()
         torch.cuda.synchronize()
         for c in range(1, todo + 1):
             for i in range(count):
