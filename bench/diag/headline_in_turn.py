@@ -5,7 +5,11 @@ times, so that a drift of the card's clock spreads over all three; each ratio
 is the median over the rounds of that round's ratio. bench hopper times them
 one after another instead (session 14: its kernel-only column gave the causal
 8K plan 504 TFLOP/s where bench/ab_sweep.py's in-turn relaunch gave 538-541).
-Run it alone on the card.
+Since session 20 the same three are also timed call by call
+(callpath.interleaved, CYCLES cycles), so all run at one clock: at its power
+limit the H200's clock follows the kernel, and batches compare each kernel
+at its own clock (docs/gpu-notes.md, session 20); the *_interleaved ratios
+say how far that moves the headline. Run it alone on the card.
 
     python3 bench/diag/headline_in_turn.py [--rounds 7]
 Writes $OUT/headline_in_turn.json."""
@@ -15,12 +19,14 @@ from __future__ import annotations
 import statistics
 import sys
 
+CYCLES = 120
+
 
 def main():
     import torch
 
     import attention_proto as ap
-    from attention_proto.bench.callpath import _in_turn, _sdpa
+    from attention_proto.bench.callpath import _in_turn, _sdpa, interleaved, median_ratio
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash
 
@@ -45,6 +51,9 @@ def main():
                 ours, relaunch, peer = per_round
                 public = statistics.median(c / p for p, c in zip(ours, peer, strict=True))
                 kernel = statistics.median(c / k for k, c in zip(relaunch, peer, strict=True))
+                calls = interleaved(torch, fns, cycles=CYCLES)
+                public_one_clock = median_ratio(calls[2], calls[0])  # cuDNN / ours
+                kernel_one_clock = median_ratio(calls[2], calls[1])
                 rows.append(
                     {
                         "n": n,
@@ -54,13 +63,17 @@ def main():
                         "tflops_public_kernel_cudnn": [round(x, 1) for x in tflops],
                         "public_over_cudnn": round(public, 4),
                         "kernel_over_cudnn": round(kernel, 4),
+                        "public_over_cudnn_interleaved": round(public_one_clock, 4),
+                        "kernel_over_cudnn_interleaved": round(kernel_one_clock, 4),
                         "rounds": rounds,
+                        "cycles": CYCLES,
                     }
                 )
                 print(
                     f"N={n:>5} D={d:>3} causal={int(causal)} {plan.config.label():<18}"
                     f" public {tflops[0]:.0f} kernel {tflops[1]:.0f} cudnn {tflops[2]:.0f}"
-                    f"  public/cudnn {public:.3f}x kernel/cudnn {kernel:.3f}x",
+                    f"  public/cudnn {public:.3f}x kernel/cudnn {kernel:.3f}x"
+                    f"  call by call {public_one_clock:.3f}x / {kernel_one_clock:.3f}x",
                     flush=True,
                 )
                 del plan
