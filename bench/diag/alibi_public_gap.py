@@ -6,11 +6,13 @@ variants times them) and the Prepared objects the dispatcher builds for them,
 relaunched (kernel only), and the ALiBi call given torch's current stream
 (stream=..., the call's general branch: since the standard slopes take the
 common call's branch as the plain call does, this is the branch every
-ALiBi call took before). Timed three ways: bench variants' _paired (batches of
-REPEAT after PAIRED_WARMUP calls, rotated rounds), callpath._in_turn (as
-alibi_start_grid.py) and callpath.interleaved (an event pair around every
-call, the fns in turn back to back); the plain call a second time as an A/A
-control; then each public call's host time per call. The
+ALiBi call took before). Timed two ways: callpath._in_turn (batches of
+each fn's own calls, rounds in turn, as bench variants timed until session
+20) and callpath.interleaved (an event pair around every call, the fns in
+turn back to back); the plain call a second time as an A/A
+control; then each public call's host time per call. Session 20's calls at
+a0e979d and 915a6d7 also timed bench variants' batch pairing of then
+(paired_* columns); since 50b2e30 that pairing is call by call itself. The
 dispatch reasons are printed, so a different kernel would show. D=128, H=32,
 B*N = 16K tokens, bf16, the standard slopes.
 
@@ -32,7 +34,6 @@ def main():
     import attention_proto as ap
     from attention_proto.bench.callpath import _host_time, _in_turn, interleaved, median_ratio
     from attention_proto.bench.common import write_diagnostic
-    from attention_proto.bench.variants import _paired
     from attention_proto.ops import flash
 
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
@@ -51,11 +52,6 @@ def main():
         fns = [public, alibi, prep_plain.launch, prep_alibi.launch, alibi_stream, again]
         row = {"d": d, "n": n, "causal": causal, "rounds": rounds}
         row["plain_reason"], row["alibi_reason"] = prep_plain.reason, prep_alibi.reason
-        times, pcts = _paired(fns, 30, rounds=rounds)
-        for name, (ms, cv), pct in zip(names, times, pcts, strict=True):
-            row[f"paired_{name}_ms"], row[f"paired_{name}_cv"] = round(ms, 4), round(cv, 4)
-            if pct is not None:
-                row[f"paired_{name}_over_public_plain_pct"] = round(pct, 2)
         _, per_round = _in_turn(torch, fns, rounds, 6, rotate=True)
         for name, t in zip(names, per_round, strict=True):
             row[f"in_turn_{name}_over_public_plain_pct"] = round(

@@ -69,9 +69,12 @@ def main():
     from attention_proto.ops import flash_hopper
 
     class Ordered(flash_hopper.Prepared):
-        """The dispatcher's Prepared with extra constants (KEY_ORDER, RESCALE_SLACK)."""
+        """The dispatcher's Prepared with extra constants (KEY_ORDER), set
+        before Prepared's constructor builds the kernel from spec()."""
 
-        extra = {}
+        def __init__(self, *args, extra, **kwargs):
+            self.extra = extra
+            super().__init__(*args, **kwargs)
 
         def spec(self):
             p = self.problem
@@ -89,9 +92,8 @@ def main():
         )
         preps, labels = {}, {}
         for name, cfg, alibi, extra in kernels(d, n, causal):
-            Ordered.extra = extra
             kw = {"alibi_slopes": "default"} if alibi else {}
-            preps[name] = Ordered(q, k, v, causal=causal, config=cfg, **kw)
+            preps[name] = Ordered(q, k, v, causal=causal, config=cfg, extra=extra, **kw)
             labels[name] = f"{cfg.label()} {extra}"
         names = list(preps)
         per_round = interleaved(torch, [preps[x].launch for x in names], cycles=cycles)
