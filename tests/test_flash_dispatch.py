@@ -157,3 +157,34 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
     assert flash.hopper_config(128, True, 2048, alibi=True).alibi_start
     assert flash.hopper_config(64, True, 8192, alibi=True).alibi_start
     assert flash.hopper_config(64, False, 8192, alibi=True).alibi_mma
+
+
+def test_rope_passes_rule_follows_the_measured_table():
+    # ROPE_PASSES_FROM_KEYS (bench/diag/rope_path_grid.py): q by the standalone
+    # pass from these key counts on, and with ALiBi at every length.
+    assert set(flash.ROPE_PASSES_FROM_KEYS) == set(flash.HOPPER_PLAN)
+    for (d, causal), from_keys in flash.ROPE_PASSES_FROM_KEYS.items():
+        for nk in (512, 1024, 2048, 4095, 4096, 8191, 8192, 16384):
+            assert flash.rope_passes_rule(d, causal, nk) == (nk >= from_keys), (d, causal, nk)
+            assert flash.rope_passes_rule(d, causal, nk, alibi=True)
+    assert not flash.rope_passes_rule(128, False, 2048)
+    assert flash.rope_passes_rule(128, False, 4096) and flash.rope_passes_rule(64, False, 512)
+    assert not flash.rope_passes_rule(128, True, 4096) and flash.rope_passes_rule(128, True, 8192)
+    assert not flash.rope_passes_rule(64, True, 2048) and flash.rope_passes_rule(64, True, 4096)
+
+
+def test_rope_by_passes_only_where_the_wgmma_plan_is_dispatched(monkeypatch):
+    k = np.zeros((1, 2, 8192, 128), np.float16)
+    # Without an sm_90a GPU (or with the switch off) the mma.sync kernel rotates q.
+    monkeypatch.setattr(debug, "dispatch_hopper", False)
+    assert not flash.rope_by_passes(_q(8192), k, False)
+    monkeypatch.setattr(flash, "dispatch", lambda q, causal, *a, **kw: ("wgmma", "test"))
+    assert flash.rope_by_passes(_q(8192), k, False)
+    assert flash.rope_by_passes(_q(8192), k, True)
+    assert not flash.rope_by_passes(_q(2048), k[:, :, :2048], False)
+    assert flash.rope_by_passes(_q(2048), k[:, :, :2048], False, alibi=True)
+    # Keys, not queries, set the length (Nq < Nk: decode-like prefill chunks).
+    assert flash.rope_by_passes(_q(600), k, False)
+    # A config= names the kernel that rotates q; malformed k is left to the checks.
+    assert not flash.rope_by_passes(_q(8192), k, False, config=flash.hopper_config(128, False))
+    assert not flash.rope_by_passes(_q(8192), k[0], False)

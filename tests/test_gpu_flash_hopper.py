@@ -710,12 +710,14 @@ def test_rope_calls_take_the_wgmma_kernel():
 @pytest.mark.parametrize("d", flash_hopper.HEAD_DIMS)
 @pytest.mark.parametrize("n", [2000, 4100])
 @pytest.mark.parametrize("causal", [False, True])
-def test_alibi_with_rope_takes_the_plans_kernel(causal, n, d):
-    # Both at once: the plan's tile with ALiBi's key part on the tensor cores
-    # (D=128: below 4K keys the persistent grid on 128 x 128, from 4K the wide
-    # tile, 176 keys, one CTA per block; D=64: three consumer warpgroups on 192
-    # x 128, one CTA per block, or below 4K causal keys step (c)), against FP64
-    # on rotated q and k with the bias.
+def test_alibi_with_rope_kernel_and_public_call(causal, n, d):
+    # Both at once. The kernel with both (the plan's tile with ALiBi's key part
+    # on the tensor cores: D=128 below 4K keys the persistent grid on 128 x 128,
+    # from 4K 176 keys one CTA per block; D=64 three consumer warpgroups on 192 x
+    # 128, or below 4K causal keys step (c)) on keys already rotated; and the
+    # public call, which rotates q and k by the standalone pass and then runs
+    # the ALiBi plan (flash.rope_by_passes). Each against FP64 on rotated q and
+    # k with the bias.
     torch = pytest.importorskip("torch")
     from attention_proto.ops import flash
 
@@ -723,18 +725,66 @@ def test_alibi_with_rope_takes_the_plans_kernel(causal, n, d):
     q, k, v = (
         torch.randn(1, 2, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3)
     )
-    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, d))
+    tables = ap.rope_tables(n, d)
+    cos, sin = (torch.from_numpy(x).cuda() for x in tables)
     slopes = torch.tensor([[0.5, 0.03]], device="cuda", dtype=torch.float32)
-    prep = flash.prepare(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
-    assert prep.config == flash.hopper_config(d, causal, n, alibi=True, rope=True)
-    out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
     rq, rk = ap.rope(q, cos, sin), ap.rope(k, cos, sin)
+    cfg = flash.hopper_config(d, causal, n, alibi=True, rope=True)
+    host = [to_dtype(x.float().cpu().numpy(), "bfloat16") for x in (q, rk, v)]
+    kernel = flash_hopper.Prepared(
+        *host, causal=causal, config=cfg, alibi_slopes=slopes.cpu().numpy(), rope=tables
+    )
+    out_kernel = kernel()
+    assert flash.rope_by_passes(q, k, causal, alibi=True)
+    out = ap.flash_attention(q, k, v, causal=causal, alibi_slopes=slopes, rope=(cos, sin))
+    two_step = ap.flash_attention(rq, rk, v, causal=causal, alibi_slopes=slopes)
     torch.cuda.synchronize()
+    assert torch.equal(out, two_step)  # the same passes and the same ALiBi plan
     np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
     bias = _alibi_bias(slopes.cpu().numpy(), n, n)
-    assert_close_to_reference(
-        out.float().cpu().numpy(), *np_in, "bfloat16", causal=causal, bias=bias
+    for o in (out_kernel, out.float().cpu().numpy()):
+        assert_close_to_reference(o, *np_in, "bfloat16", causal=causal, bias=bias)
+
+
+# rope= calls the passes serve (flash.ROPE_PASSES_FROM_KEYS): D=64 full at any
+# length, D=64 causal from 4K keys, D=128 full from 4K, causal from 8K; Nq < Nk
+# (q at positions from Nk - Nq), GQA, both conventions.
+ROPE_PASS_CASES = [(64, False, 600, 700), (64, True, 1500, 4100), (128, False, 600, 4100)]
+ROPE_PASS_CASES += [(128, True, 1000, 8200)]
+
+
+@pytest.mark.parametrize("d, causal, nq, nk", ROPE_PASS_CASES)
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_rope_calls_the_passes_serve_match_fp64(d, causal, nq, nk, interleaved):
+    torch = pytest.importorskip("torch")
+    from attention_proto.ops import flash
+
+    g = torch.Generator(device="cuda").manual_seed(nq + d)
+    q = torch.randn(1, 2, nq, d, device="cuda", dtype=torch.bfloat16, generator=g)
+    k, v = (
+        torch.randn(1, 1, nk, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "kv"
     )
+    cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(nk + 5, d))
+    assert flash.rope_by_passes(q, k, causal)
+    assert not flash.rope_by_passes(q, k, causal, config=flash.hopper_config(d, causal, nk))
+    out = ap.flash_attention(q, k, v, causal=causal, rope=(cos, sin), rope_interleaved=interleaved)
+    rq = ap.rope(q, cos, sin, offset=nk - nq, interleaved=interleaved)
+    rk = ap.rope(k, cos, sin, interleaved=interleaved)
+    two_step = ap.flash_attention(rq, rk, v, causal=causal)
+    torch.cuda.synchronize()
+    assert torch.equal(out, two_step)
+    # The standalone pass against FP64 RoPE, then attention against FP64.
+    ref_q = ap.reference.rope(
+        q.float().cpu().numpy(),
+        cos=cos.cpu().numpy(),
+        sin=sin.cpu().numpy(),
+        offset=nk - nq,
+        interleaved=interleaved,
+    )
+    err = np.abs(rq.float().cpu().numpy() - ref_q).max()
+    assert err <= 2**-8 * np.abs(ref_q).max(), err
+    np_in = [x.float().cpu().numpy() for x in (rq, rk, v)]
+    assert_close_to_reference(out.float().cpu().numpy(), *np_in, "bfloat16", causal=causal)
 
 
 # The key split (KEY_SPLIT): the last round's items as parts of their key

@@ -24,8 +24,9 @@ call by call. Alternating, both run at the same clock (A/A within 0.1 %).
   beside it a plain torch RoPE (the same arithmetic in torch ops) on q and k.
   RoPE fused: flash_attention(q, k, v, rope=(cos, sin)) (k rotated by one
   standalone pass, q by the kernel: one item ahead by the producer's warps
-  where the dispatch takes rope_ahead, else before its key loop) against base;
-  beside it,
+  where the dispatch takes rope_ahead, else before its key loop; where that
+  measured slower, q by the same pass and then the plain plan, as rope_path
+  says: flash.rope_by_passes) against base; beside it,
   kernel only, the dispatched ROPE kernel (on sm_90a the wgmma kernel; until
   session 11 the mma.sync kernel) on keys already rotated (as a KV cache holds
   them) against the dispatched plain kernel: the fused rotation's own cost,
@@ -172,6 +173,9 @@ def _rows(torch, ap, cycles):
             plain = flash.prepare(q, k, v, causal=causal)
             fused = flash.prepare(q, k, v, causal=causal, rope=(cos, sin))
             row["rope_kernel"] = fused.reason
+            # What the public rope= call runs here (flash.rope_by_passes).
+            by_passes = flash.rope_by_passes(q, k, causal)
+            row["rope_path"] = ROPE_PATHS[by_passes]
             times, pcts = _paired([plain.launch, fused.launch], cycles)
             (
                 (row["base_kernel_ms"], row["base_kernel_cv"]),
@@ -273,8 +277,15 @@ def _rows(torch, ap, cycles):
 
 ROPE_FUSED_DESIGN = (
     "k rotated by one standalone pass; q in the kernel, by the producer's warps one item "
-    "ahead (rope_ahead) where the dispatch takes it, else by the consumers before the key loop"
+    "ahead (rope_ahead) where the dispatch takes it, else by the consumers before the key "
+    "loop; since session 21, by the same pass where flash.rope_by_passes says (the row's "
+    "rope_path)"
 )
+# A row's rope_path, by flash.rope_by_passes.
+ROPE_PATHS = {
+    False: "k by the standalone pass, q in the kernel",
+    True: "q and k by the standalone pass, then the plain plan",
+}
 
 
 def run(args) -> list[dict]:

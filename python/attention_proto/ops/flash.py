@@ -383,20 +383,22 @@ def _alibi_key(slopes):
     return alibi.torch_key(OP, slopes)
 
 
-def _rotated_keys(q, k, v, rope, interleaved, stream):
-    """(k rotated, buffers the attention launch must mark used) for rope=: k is
-    rotated once by the standalone pass; the kernel rotates q. Rotating each K
-    tile inside the kernel instead repeats the work for every query block: +41-58
-    % of attention time on an H200 (session 5, docs/gpu-notes.md), where this
-    pass reads and writes K once. rope= is checked here first, so its errors name
-    flash_attention; a k the attention would refuse is left to its own checks."""
+def _rotated_inputs(q, k, v, rope, interleaved, stream, q_too=False):
+    """(q, k, buffers the attention launch must mark used, rope left for the
+    kernel) for rope=: k is rotated once by the standalone pass, and with
+    `q_too` (torch inputs, rope_by_passes) q as well, leaving the kernel none;
+    else the kernel rotates q. Rotating each K tile inside the kernel instead
+    repeats the work for every query block: +41-58 % of attention time on an
+    H200 (session 5, docs/gpu-notes.md), where this pass reads and writes K
+    once. rope= is checked here first, so its errors name flash_attention; a k
+    the attention would refuse is left to its own checks."""
     if not isinstance(rope, (tuple, list)) or len(rope) != 2:
         raise TypeError(
             f"[{OP}] rope must be None or a (cos, sin) pair of tables, got {tensors.describe(rope)}"
         )
     qs, ks = tuple(getattr(q, "shape", ())), tuple(getattr(k, "shape", ()))
     if len(qs) != 4 or len(ks) != 4 or qs[3] not in HEAD_DIMS or ks[3] != qs[3] or ks[0] != qs[0]:
-        return k, []  # the attention's own checks name what is wrong with q and k
+        return q, k, [], rope  # the attention's own checks name what is wrong with q and k
     if qs[2] > ks[2]:
         raise ValueError(
             f"[{OP}] rope needs seqlen_q <= seqlen_k (query i sits at position "
@@ -412,13 +414,21 @@ def _rotated_keys(q, k, v, rope, interleaved, stream):
     cos, sin = rope
     try:
         if torch_in:  # torch's allocator on the call's stream: reuse is stream-ordered
-            return rope_ops.rope(k, cos, sin, interleaved=interleaved, stream=stream), []
-        # Other arrays: the rotated k's stream-ordered buffer may be freed only
-        # after the attention kernel, so that launch marks it used as well.
-        prepared = rope_ops.Prepared(k, cos, sin, interleaved=interleaved, stream=stream)
-        return prepared(), prepared.owned
+            k = rope_ops.rope(k, cos, sin, interleaved=interleaved, stream=stream)
+        else:
+            # Other arrays: the rotated k's stream-ordered buffer may be freed
+            # only after the attention kernel, so that launch marks it used too.
+            prepared = rope_ops.Prepared(k, cos, sin, interleaved=interleaved, stream=stream)
+            return q, prepared(), prepared.owned, rope
     except (TypeError, ValueError) as e:
         raise type(e)(f"[{OP}] k for rope=: {e}") from e
+    if not (q_too and torch_in):
+        return q, k, [], rope
+    try:  # query i sits at position i + Nk - Nq
+        q = rope_ops.rope(q, cos, sin, offset=ks[2] - qs[2], interleaved=interleaved, stream=stream)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"[{OP}] q for rope=: {e}") from e
+    return q, k, [], None
 
 
 def _rope_key(rope, interleaved):
@@ -601,6 +611,47 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     if causal and -(-n // hopper_config(d, causal).block_m) > attention_front.GRID_YZ_MAX:
         return "mma_sync", "too many query blocks for the wgmma kernel's causal grid"
     return "wgmma", f"D={d}, N={n} on sm_90a: the wgmma kernel"
+
+
+# rope= calls on the wgmma plan that rotate q by the standalone pass as well
+# as k, then run the plain plan (rather than q inside the kernel), by head dim
+# and mask: from this many keys; with ALiBi, at every length.
+# bench/diag/rope_path_grid.py (H200, 267ce09, public calls timed call by call,
+# 60 cycles, each over the plain call; docs/gpu-notes.md, session 21), q in the
+# kernel against the passes:
+# - D=128 full: +18.5 / +10.2 % against +26.5 / +13.9 % at 1K / 2K; from 4K,
+#   where the plan's 128 x 192 leaves the rotating kernel one CTA per block,
+#   +14.8 / +9.8 / +7.2 % against +7.3 / +3.9 / +2.1 % at 4K / 8K / 16K.
+# - D=128 causal: +24.1 / +14.8 / +9.0 % against +37.5 / +21.2 / +11.8 % at
+#   1K / 2K / 4K (q rotated ahead on 128 x 128); +10.1 / +10.1 % against
+#   +6.8 / +4.0 % at 8K / 16K.
+# - D=64 full (192 x 128, three consumer warpgroups): the passes at every
+#   length, +18.9 / +11.8 / +6.3 / +3.4 / +1.8 % against +27.1 / +16.9 / +9.7 /
+#   +6.0 / +3.9 % at 1K-16K.
+# - D=64 causal: below 4K (step (c)) +21.6 / +12.3 % against +27.8 / +16.3 %;
+#   from 4K +16.1 / +10.1 / +5.7 % against +10.3 / +6.0 / +3.3 %.
+# - ALiBi with RoPE (D=128, each case above): the passes then the ALiBi plan
+#   by 3.6 to 41.3 points (the kernel with both runs the tensor cores' key part
+#   on its own tile, one CTA per block).
+ROPE_PASSES_FROM_KEYS = {(128, False): 4096, (128, True): 8192, (64, False): 0, (64, True): 4096}
+
+
+def rope_passes_rule(d, causal, seqlen_k, alibi=False) -> bool:
+    """ROPE_PASSES_FROM_KEYS for a call the wgmma plan runs: True where q is
+    better rotated by the standalone pass than inside the kernel."""
+    return alibi or seqlen_k >= ROPE_PASSES_FROM_KEYS.get((d, bool(causal)), 1 << 62)
+
+
+def rope_by_passes(q, k, causal, alibi=False, config=None) -> bool:
+    """Whether flash_attention(rope=...) with torch tensors rotates q by the
+    standalone pass too, then runs the plain (or ALiBi) plan: only where the
+    dispatch picks the wgmma plan itself (a config= keeps the rotation in the
+    kernel it names; the mma.sync kernel rotates q itself) and
+    rope_passes_rule says so."""
+    ks = getattr(k, "shape", ())
+    if config is not None or len(ks) != 4 or dispatch(q, causal)[0] != "wgmma":
+        return False
+    return rope_passes_rule(int(q.shape[3]), causal, int(ks[2]), alibi)
 
 
 def prepare(q, k, v, *, causal=False, alibi_slopes=None, rope=None, config=None, **kwargs):
@@ -829,7 +880,9 @@ def flash_attention(
     rope=(cos, sin) applies rotary embeddings to q and k: k by one standalone
     pass (attention_proto.rope, on the call's stream, into a new array), q inside
     the kernel, once, before its key loop (a separate specialization, ROPE; without it
-    the kernel is unchanged). Key j turns by row j of the tables and query i
+    the kernel is unchanged). Where that measured slower on the wgmma plan (torch
+    tensors; rope_by_passes: longer keys, and ALiBi with RoPE), the pass rotates q
+    too and the plain (or ALiBi) plan runs. Key j turns by row j of the tables and query i
     by row i + Nk - Nq (bottom-right, as the causal mask aligns; needs Nq <= Nk).
     Tables as attention_proto.rope_tables makes them, float32 [>= Nk, D/2], on
     the device like q; pairs (x[i], x[i + D/2]) (GPT-NeoX), or (x[2i], x[2i+1])
@@ -838,7 +891,10 @@ def flash_attention(
     """
     keep = []
     if rope is not None:
-        k, keep = _rotated_keys(q, k, v, rope, rope_interleaved, stream)
+        q_too = tensors.is_torch(q) and rope_by_passes(
+            q, k, causal, alibi_slopes is not None, config
+        )
+        q, k, keep, rope = _rotated_inputs(q, k, v, rope, rope_interleaved, stream, q_too)
     if tensors.is_torch(q):
         return _call_torch(
             q,

@@ -195,7 +195,10 @@ def _rope_fused(f, rows, causal, n, design) -> None:
         call=f"flash_attention with rope=(cos, sin) ({design})",
         peers_note="",
         ours="",
-        after=lambda r: f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "",
+        after=lambda r: (
+            (f", {r['rope_path']}" if "rope_path" in r else "")
+            + (f"; standalone q+k {r['rope_pct']:.1f}% of base" if "rope_pct" in r else "")
+        ),
     )
 
 
