@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The verification of one commit before issues are resolved, in two device
+# The verification of one commit before issues are resolved, in three device
 # calls back to back (each fits the 10-minute limit; sessions 13 and 14 ran
 # them as inline commands, this script only names them):
 #   A: racecheck, synccheck and initcheck on the small GPU tests
@@ -9,7 +9,7 @@
 #      `bench variants` (bench/gpu_run.sh).
 # Carry the prebuilt archive (bash bench/prebuild_archive.sh; carry
 # [".archive.tgz"]) and pass the commit: the tree travels without .git.
-#   ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B
+#   ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B|C ["script.py args" ...]
 # Results and logs under $OUT (at most 8 files come back: logs are archived).
 set -uo pipefail
 OUT=${OUT:-$(pwd)/out}
@@ -41,10 +41,22 @@ A)
   [ "$sanitize" -eq 0 ] && [ "$memcheck" -eq 0 ] && [ "$bench" -eq 0 ]
   ;;
 B)
-  SHARDS=8 SKIP_MEMCHECK=1 bash bench/gpu_run.sh variants
+  SHARDS=8 SKIP_MEMCHECK=1 SKIP_BENCH=1 bash bench/gpu_run.sh
+  ;;
+C)
+  SKIP_TESTS=1 SKIP_MEMCHECK=1 bash bench/gpu_run.sh variants
+  bench=$?
+  shift
+  for job in "$@"; do
+    # shellcheck disable=SC2086  # the job's arguments split on purpose
+    timeout 300 python3 bench/diag/$job >"$OUT/${job%%.py*}.log" 2>&1
+    echo "[${job%%.py*}] rc=$?"
+    tail -12 "$OUT/${job%%.py*}.log"
+  done
+  [ "$bench" -eq 0 ]
   ;;
 *)
-  echo "usage: ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B" >&2
+  echo "usage: ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B|C [diag ...]" >&2
   exit 2
   ;;
 esac

@@ -10,7 +10,12 @@ call back to back, then the two alternating; nvidia-smi samples the SM clock,
 the power and the power-cap reason every 50 ms meanwhile. Prints each phase's
 GPU time per call (events around the phase) and its samples' medians.
 
-    python3 bench/diag/clock_probe.py
+With --cudnn (session 21): the same three phases for bench hopper's headline
+cases (H*D = 2048, B*N = 16K tokens), our public call against cuDNN through
+SDPA, where bench/diag/headline_in_turn.py read the causal ratios over cuDNN
+4-12 % apart between batches and call by call.
+
+    python3 bench/diag/clock_probe.py [--cudnn]
 Writes $OUT/clock_probe.json. Run it alone on the card."""
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import functools
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 CASES = ((128, 8192, True), (128, 2048, False))
+HEADLINE_CASES = ((128, 8192, True), (128, 8192, False), (64, 8192, True))
 PHASE_S = 3.0
 QUERY = "timestamp,clocks.sm,power.draw,clocks_event_reasons.sw_power_cap"
 
@@ -62,18 +69,25 @@ def main():
         stdout=open(log, "w"),
     )
     rows = []
+    peer = "--cudnn" in sys.argv
     try:
-        for d, n, causal in CASES:
-            b = 16384 // n
-            q, k, v = (torch.randn(b, 32, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
+        for d, n, causal in HEADLINE_CASES if peer else CASES:
+            b, h = 16384 // n, 2048 // d if peer else 32
+            q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
             plain = functools.partial(ap.flash_attention, q, k, v, causal=causal)
-            alibi = functools.partial(plain, alibi_slopes="default")
+            if peer:  # the second fn: cuDNN (named "alibi" in the phases' code)
+                from attention_proto.bench.callpath import _sdpa
+
+                alibi = functools.partial(_sdpa(torch, "CUDNN_ATTENTION"), q, k, v, causal)
+            else:
+                alibi = functools.partial(plain, alibi_slopes="default")
             for f in (plain, alibi):
                 for _ in range(10):
                     f()
             torch.cuda.synchronize()
             per_call = plain_ms = None
-            for phase, fns in (("plain", [plain]), ("alibi", [alibi]), ("both", [plain, alibi])):
+            second = "cudnn" if peer else "alibi"
+            for phase, fns in (("plain", [plain]), (second, [alibi]), ("both", [plain, alibi])):
                 start, end = (
                     torch.cuda.Event(enable_timing=True),
                     torch.cuda.Event(enable_timing=True),
