@@ -20,6 +20,8 @@ def _results():
             r = {"n": n, "batch": 16384 // n, "heads": 32, "head_dim": 128, "causal": causal}
             r.update(base_ms=1.0, base_cv=0.01, alibi_ms=1.004, alibi_cv=0.01, alibi_pct=0.4)
             r.update(rope_fused_ms=1.05, rope_fused_cv=0.01, rope_fused_pct=5.0)
+            if n == 8192:  # since session 21: what the public rope= call ran
+                r["rope_path"] = "q and k by the standalone pass, then the plain plan"
             # Since session 8: the same variants on the mma.sync kernel beside the
             # public calls (at N=8192 only here: older files lack them).
             if n == 8192:
@@ -80,7 +82,9 @@ def test_derivation_of_a_results_file(tmp_path):
     rope = records["variants.rope-standalone@nvidia-h200"]
     assert rope["evidence"]["value"] == 3.0
     fused = records["variants.rope-fused.causal@nvidia-h200"]
-    assert fused["evidence"]["value"] == 5.0 and "standalone" not in fused["content"]
+    assert fused["evidence"]["value"] == 5.0 and "standalone q+k" not in fused["content"]
+    full_rope = records["variants.rope-fused.full@nvidia-h200"]["content"]
+    assert "+5.0% (1.000 -> 1.050 ms), q and k by the standalone pass, then the plain" in full_rope
     assert (
         "fused RoPE the constant ROPE (NeoX or GPT-J): 16 more"
         in (records["variants.constants@nvidia-h200"]["content"])
