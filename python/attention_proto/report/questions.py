@@ -56,16 +56,43 @@ def tiles(doc: Doc, plots: str) -> None:
             "",
         )
     cudnn = doc.find("flash.vs-sdpa-cudnn.")
+    hopper = doc.find("hopper.vs-cudnn.")
     if cudnn:
         doc.add(
-            f"cuDNN stays ahead: ours runs at {doc.span(cudnn)} its speed at N = 8K "
-            f"({doc.cite_all(cudnn)}); mma.sync at 255 registers leaves no room to overlap "
-            "softmax with the matrix units, which is what a wgmma/TMA kernel would change.",
+            f"cuDNN stays ahead of the mma.sync kernel: it runs at {doc.span(cudnn)} cuDNN's "
+            f"speed at N = 8K ({doc.cite_all(cudnn)}); mma.sync at 255 registers leaves no room "
+            "to overlap softmax with the matrix units, which is what a wgmma/TMA kernel changes.",
             "",
         )
+    if hopper:
+        steps = doc.find("hopper.ablation.")
+        wins = doc.get("hopper.mma-sync-wins")
+        best = doc.get("hopper.best-variant")
+        doc.add(
+            "**The Hopper wgmma kernel** (what flash_attention runs on sm_90a from N = 512, "
+            "flash.HOPPER_PLAN's tile per D, mask and key count): at N = 8K the public call "
+            f"runs at {doc.span(hopper)} cuDNN's speed ({doc.cite_all(hopper)}), each timed in "
+            "batches of its own calls, in turn. "
+            + (
+                f"Its ablation steps, (a) wgmma with cp.async to (e) warp-specialized "
+                f"ping-pong, gain {doc.span(steps)} over step (a) at the longest N "
+                f"({doc.cite_all(steps)}); "
+                if steps
+                else ""
+            )
+            + (f"the best tiles: {best['content']} {doc.cite(best)} " if best else "")
+            + (
+                f"The mma.sync kernel beats every wgmma variant in {doc.value(wins)} "
+                f"{doc.cite(wins)}."
+                if wins
+                else ""
+            ),
+            "",
+        )
+    untried = "" if hopper else ", a wgmma/TMA kernel"
     doc.add(
         f"Not yet measured: fp16 (it shares the bf16 entry), GPUs other than the "
-        f"{doc.gpu_name}, head dims other than 64 and 128, a wgmma/TMA kernel.",
+        f"{doc.gpu_name}, head dims other than 64 and 128{untried}.",
         "",
     )
 
@@ -367,9 +394,11 @@ def recommendations(doc: Doc, plots: str) -> None:
             "to shorten next.",
             "",
         )
+    against_public = rec is not None and "public flash_attention call" in rec["content"]
     doc.add(
-        "Not yet measured: the Triton twin against our Hopper wgmma kernel once it is "
-        "dispatched; frameworks other than torch.",
+        "Not yet measured: "
+        + ("" if against_public else "the Triton twin against the public call's wgmma kernel; ")
+        + "frameworks other than torch.",
         "",
     )
 

@@ -201,7 +201,7 @@ def _recommendation(f, pairs, speed, n) -> None:
     spills = max((t["spill_bytes"] for _, t in pairs), default=0)
     twin_wgmma = any(t["HGMMA"] for _, t in pairs) and not any(h["HGMMA"] for h, _ in pairs)
     if hand == "cuda_public":
-        hand_words = "public flash_attention call (the kernel it dispatches)"
+        hand_words = "public flash_attention call as dispatched"
     if min(ratios) >= 1.0:
         verdict = "for the dense flash forward the DSL is the faster route on this GPU" + (
             " (it reaches wgmma, which our mma.sync kernel does not"
