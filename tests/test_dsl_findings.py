@@ -50,7 +50,9 @@ def _speed(public: bool):
                 r.update(cuda_mma_sync_tflops=320.0, cuda_mma_sync_cv=0.01)
                 r.update(sdpa_cudnn_tflops=500.0, sdpa_cudnn_cv=0.01, autotune_best="cfg")
                 if public:
-                    r.update(cuda_public_tflops=500.0, cuda_public_cv=0.01)
+                    # The twin ahead at one shorter N (D=64 causal 1K), as at 3aa92f1.
+                    lead = d == 64 and causal and n == 1024
+                    r.update(cuda_public_tflops=380.0 if lead else 500.0, cuda_public_cv=0.01)
                     r["public_kernel"] = f"D={d}, N={n} on sm_90a: the wgmma kernel"
                 rows.append(r)
     return rows
@@ -86,7 +88,8 @@ def test_the_twin_is_held_against_the_public_call_where_the_run_timed_it(tmp_pat
     assert "1.25x the mma.sync kernel" in speed["content"]
     rec = records["dsl.recommendation@nvidia-h200"]
     assert rec["evidence"]["value"] == 0.8
-    assert "the hand-written kernel is the faster route in every case" in rec["content"]
+    assert "the hand-written kernel is the faster route in all of them" in rec["content"]
+    assert "; at shorter N the twin leads at D=64 causal N=1024 (1.05x)." in rec["content"]
     assert "(1.25-1.25x our mma.sync kernel)" in rec["content"]
     assert "DSL is the faster route" not in rec["content"]
 

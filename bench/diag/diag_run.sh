@@ -3,8 +3,12 @@
 # from .archive.tgz when carried (bench/prebuild_archive.sh, or a diag's
 # --prebuild packed the same way), then run each script given, in order, each
 # alone on the card, with its log under $OUT.
-#   bash bench/diag/diag_run.sh "key_order_grid.py --rounds 8" "alibi_public_gap.py"
+#   ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/diag/diag_run.sh "key_order_grid.py --rounds 8" "alibi_public_gap.py"
+# The revision is required: the tree travels without .git, and git on the
+# device answered with an older commit in session 21.
 set -uo pipefail
+: "${ATTENTION_PROTO_GIT_REVISION:?pass the commit: the tree travels without .git}"
+export ATTENTION_PROTO_GIT_REVISION
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$(pwd)/out}
 mkdir -p "$OUT"

@@ -79,7 +79,9 @@ def main():
                 }
                 names = list(fns)
                 times = interleaved(torch, [fns[x] for x in names], cycles=cycles)
-                row = case_row(d, n, causal, names, times, labels, fused_vs_passes_max_abs=err)
+                row = case_row(
+                    d, n, causal, names, times, labels, fused_vs_passes_max_abs=err, cycles=cycles
+                )
                 # What the passes save over the fused call, in points of plain.
                 row["passes_gain_pts"] = round(
                     row["fused_over_plain_pct"] - row["passes_over_plain_pct"], 2

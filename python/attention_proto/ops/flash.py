@@ -625,9 +625,9 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
 # - D=128 causal: +24.1 / +14.8 / +9.0 % against +37.5 / +21.2 / +11.8 % at
 #   1K / 2K / 4K (q rotated ahead on 128 x 128); +10.1 / +10.1 % against
 #   +6.8 / +4.0 % at 8K / 16K.
-# - D=64 full (192 x 128, three consumer warpgroups): the passes at every
-#   length, +18.9 / +11.8 / +6.3 / +3.4 / +1.8 % against +27.1 / +16.9 / +9.7 /
-#   +6.0 / +3.9 % at 1K-16K.
+# - D=64 full (192 x 128, three consumer warpgroups): the passes win at every
+#   length, +27.1 / +16.9 / +9.7 / +6.0 / +3.9 % against +18.9 / +11.8 / +6.3 /
+#   +3.4 / +1.8 % at 1K-16K.
 # - D=64 causal: below 4K (step (c)) +21.6 / +12.3 % against +27.8 / +16.3 %;
 #   from 4K +16.1 / +10.1 / +5.7 % against +10.3 / +6.0 / +3.3 %.
 # - ALiBi with RoPE (D=128, each case above): the passes then the ALiBi plan

@@ -210,12 +210,25 @@ def _recommendation(f, pairs, speed, n) -> None:
             else ""
         )
     elif max(ratios) < 1.0:
-        verdict = "the hand-written kernel is the faster route in every case"
+        verdict = "the hand-written kernel is the faster route in all of them"
     else:
-        verdict = "neither route is the faster in every case"
+        verdict = "neither route is the faster in all of them"
     beside = (
         f" ({min(mma):.2f}-{max(mma):.2f}x our mma.sync kernel)" if hand != "cuda_mma_sync" else ""
     )
+    # Shorter N, where the longest N's verdict may not hold: the cases it misses.
+    ahead = [
+        f"D={r['head_dim']}{' causal' if r['causal'] else ''} N={r['seqlen']} "
+        f"({r['triton_autotune_tflops'] / r[f'{hand}_tflops']:.2f}x)"
+        for r in speed
+        if r not in ok
+        and f"{hand}_tflops" in r
+        and "triton_autotune_tflops" in r
+        and (r["triton_autotune_tflops"] >= r[f"{hand}_tflops"]) != (min(ratios) >= 1.0)
+    ]
+    if ahead:
+        side = "the hand-written call leads" if min(ratios) >= 1.0 else "the twin leads"
+        verdict += f"; at shorter N {side} at {', '.join(ahead)}"
     f.add(
         "recommendation",
         "dsl",
