@@ -124,8 +124,20 @@ def test_in_turn_ratios_are_what_the_finding_states(tmp_path):
     assert vs["evidence"]["value"] == pytest.approx(1.0123)
     assert vs["evidence"]["cv"] == pytest.approx(0.004)
     assert "1.012x cuDNN" in vs["content"] and "kernel only 1.005x" in vs["content"]
-    assert "timed in turn" in vs["content"]
+    assert "timed in turn" in vs["content"] and "call by call" not in vs["content"]
     findings.validate(vs)
+    # Since session 21 the headline lengths are also timed call by call.
+    for r in results["rows"]:
+        if r["seqlen"] in hopper.TARGET_LENGTHS:
+            r.update(
+                public_over_cudnn_interleaved=1.1051, public_kernel_over_cudnn_interleaved=1.109
+            )
+    path.write_text(json.dumps(results))
+    by = {r["id"].split("@")[0]: r for r in derive_runs([load_run(path, tmp_path)])}
+    vs = by["hopper.vs-cudnn.d128.causal"]
+    assert vs["evidence"]["value"] == pytest.approx(1.0123)  # the headline stays the batches'
+    assert "Timed call by call in turn instead" in vs["content"]
+    assert "1.105x (kernel only 1.109x)" in vs["content"]
 
 
 def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):
@@ -148,6 +160,32 @@ def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):
     assert out["public_tflops"] == pytest.approx(2.0)  # 2e12 FLOP / median 1.0 s
     assert out["sdpa_cudnn_tflops"] == pytest.approx(2e12 / 1.1 / 1e12)
     assert out["public_cv"] > 0
+
+
+def test_the_headline_lengths_add_call_by_call_ratios(monkeypatch):
+    from attention_proto.bench import callpath
+
+    per_round = [[1.0, 1.0, 1.0]] * 3
+
+    def fake_in_turn(torch, fns, rounds, batches, rotate):
+        return None, per_round
+
+    # Cycles: ours 1.0, 1.0, 1.0; relaunch 0.9 each; cuDNN 1.2, 1.0, 1.1 s.
+    calls = [[1.0, 1.0, 1.0], [0.9, 0.9, 0.9], [1.2, 1.0, 1.1]]
+    seen = {}
+
+    def fake_interleaved(torch, fns, cycles):
+        seen["cycles"], seen["fns"] = cycles, len(fns)
+        return calls
+
+    monkeypatch.setattr(callpath, "_in_turn", fake_in_turn)
+    monkeypatch.setattr(callpath, "interleaved", fake_interleaved)
+    fns = {"public": None, "public_kernel": None, "sdpa_cudnn": None}
+    out = hopper._headline(None, fns, 2e12, rounds=3, cycles=7)
+    assert seen == {"cycles": 7, "fns": 3}
+    assert out["public_over_cudnn_interleaved"] == pytest.approx(1.1)
+    assert out["public_kernel_over_cudnn_interleaved"] == pytest.approx(1.1 / 0.9)
+    assert "public_over_cudnn_interleaved" not in hopper._headline(None, fns, 2e12, rounds=3)
 
 
 def test_issue_11_lengths_take_more_rounds_each_a_multiple_of_the_three():

@@ -9,7 +9,13 @@ TFLOP/s = 4*B*H*N^2*D / t, halved for causal. Every number is timed with
 torch events around batches of back-to-back calls (bench.callpath), median
 over batches; the headline three (public call, its relaunch, cuDNN) in turn,
 round by round (twice the rounds at N = 8K, 16K), and their ratios to cuDNN
-per round (_headline). Each input tensor is 64 MB, larger than L2.
+per round (_headline); at N = 8K and 16K also call by call in turn
+(callpath.interleaved), where all three run at one clock: at its power limit
+the H200 sets its clock by the kernel it runs, and alone cuDNN's causal kernel
+ran at a 13 % higher clock than ours (session 21, bench/diag/clock_probe.py
+--cudnn). The batch ratios stay the headline (each op alone, as a loop of it
+runs); the one-clock ratios stand beside them. Each input tensor is 64 MB,
+larger than L2.
 """
 
 from __future__ import annotations
@@ -126,6 +132,7 @@ HEADLINE_ROUNDS, HEADLINE_BATCHES = 6, 6  # rounds: a multiple of the three
 # Issue 11's lengths take twice the rounds: there the ratio sits within 1-2 %
 # of 1.0 and the rounds' CV reached 9 % (session 15).
 TARGET_LENGTHS, TARGET_ROUNDS = (8192, 16384), 12
+HEADLINE_CYCLES = 120  # call by call at TARGET_LENGTHS (headline_in_turn.py's count)
 
 
 def headline_rounds(n: int) -> int:
@@ -133,7 +140,7 @@ def headline_rounds(n: int) -> int:
     return TARGET_ROUNDS if n in TARGET_LENGTHS else HEADLINE_ROUNDS
 
 
-def _headline(torch, fns, fl, rounds=HEADLINE_ROUNDS) -> dict:
+def _headline(torch, fns, fl, rounds=HEADLINE_ROUNDS, cycles=0) -> dict:
     """The public call, its plan's relaunch and cuDNN timed in turn,
     `rounds` rounds of HEADLINE_BATCHES batches each, so a drift of
     the card's clock spreads over all three (timed one after another, the
@@ -142,9 +149,11 @@ def _headline(torch, fns, fl, rounds=HEADLINE_ROUNDS) -> dict:
     in a fixed order the public call, always first, ran 1-2 % faster than its
     plan's relaunch, always second, at D=128 in session 15). TFLOP/s from
     the median over rounds, CV over the rounds, and each ratio to cuDNN as
-    the median of the rounds' ratios (above 1: faster)."""
+    the median of the rounds' ratios (above 1: faster). With `cycles`, the
+    three again call by call in turn (interleaved): *_over_cudnn_interleaved,
+    the median of the cycles' ratios, at one clock."""
     from ..timing import summarize
-    from .callpath import _in_turn, median_ratio
+    from .callpath import _in_turn, interleaved, median_ratio
 
     names = list(fns)
     _, per_round = _in_turn(torch, list(fns.values()), rounds, HEADLINE_BATCHES, rotate=True)
@@ -159,6 +168,11 @@ def _headline(torch, fns, fl, rounds=HEADLINE_ROUNDS) -> dict:
         ratios = [c / t for t, c in zip(ours, peer, strict=True)]
         out[f"{name}_over_cudnn"] = median_ratio(peer, ours)
         out[f"{name}_over_cudnn_cv"] = summarize(ratios).cv
+    if cycles:
+        calls = interleaved(torch, list(fns.values()), cycles=cycles)
+        peer = calls[names.index("sdpa_cudnn")]
+        for name in ("public", "public_kernel"):
+            out[f"{name}_over_cudnn_interleaved"] = median_ratio(peer, calls[names.index(name)])
     return out
 
 
@@ -192,7 +206,8 @@ def _row(torch, ap, d, causal, n, peers, flex, quick):
         "sdpa_cudnn": lambda x=qkv: peers["sdpa_cudnn"](*x, causal),
     }
     try:
-        row.update(_headline(torch, fns, fl, headline_rounds(n)))
+        cycles = HEADLINE_CYCLES if n in TARGET_LENGTHS else 0
+        row.update(_headline(torch, fns, fl, headline_rounds(n), cycles))
     except Exception as e:  # noqa: BLE001 - a refusal is reported, not fatal
         row["headline_error"] = str(e).splitlines()[0][:120]
     del plan
@@ -286,6 +301,7 @@ def run(args) -> list[dict]:
                     "repeat": REPEAT,
                     "order": "rotated per round",
                 },
+                "headline_interleaved": {"cycles": HEADLINE_CYCLES, "at": list(TARGET_LENGTHS)},
             },
         ),
         "gemm_tflops": gemm,

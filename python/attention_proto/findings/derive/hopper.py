@@ -127,7 +127,14 @@ def _peers(f, hd, causal, rows, n) -> None:
         f"TFLOP/s, same run, bf16, B*N = 16K tokens: {per_n}. At N={head['seqlen']} the "
         f"public call ({head.get('public_kernel', '?')}; {head.get('public_config', '?')}) "
         f"runs at {ratio:.3f}x cuDNN through SDPA (kernel only {kratio:.3f}x; {timing}); "
-        f"against {others or 'no other peer'}.",
+        f"against {others or 'no other peer'}."
+        + (
+            f" Timed call by call in turn instead (one clock: at its power limit the card "
+            f"sets its clock by the kernel it runs): {head['public_over_cudnn_interleaved']:.3f}x "
+            f"(kernel only {head.get('public_kernel_over_cudnn_interleaved', float('nan')):.3f}x)."
+            if "public_over_cudnn_interleaved" in head
+            else ""
+        ),
         ["proto1", "hopper", "cudnn", "peers", f"d{hd}", tag],
         metric="public_over_cudnn",
         value=ratio,
