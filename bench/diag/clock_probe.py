@@ -12,7 +12,7 @@ GPU time per call (events around the phase) and its samples' medians.
 
 With --cudnn (session 21): the same three phases for bench hopper's headline
 cases (H*D = 2048, B*N = 16K tokens), our public call against cuDNN through
-SDPA, where bench/diag/headline_in_turn.py read the causal ratios over cuDNN
+SDPA, where bench/diag/headline_in_turn.py (267ce09) read the causal ratios over cuDNN
 4-12 % apart between batches and call by call.
 
     python3 bench/diag/clock_probe.py [--cudnn]
@@ -75,19 +75,19 @@ def main():
             b, h = 16384 // n, 2048 // d if peer else 32
             q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in "qkv")
             plain = functools.partial(ap.flash_attention, q, k, v, causal=causal)
-            if peer:  # the second fn: cuDNN (named "alibi" in the phases' code)
+            if peer:  # the second fn: cuDNN, else ALiBi's call
                 from attention_proto.bench.callpath import _sdpa
 
-                alibi = functools.partial(_sdpa(torch, "CUDNN_ATTENTION"), q, k, v, causal)
+                other = functools.partial(_sdpa(torch, "CUDNN_ATTENTION"), q, k, v, causal)
             else:
-                alibi = functools.partial(plain, alibi_slopes="default")
-            for f in (plain, alibi):
+                other = functools.partial(plain, alibi_slopes="default")
+            for f in (plain, other):
                 for _ in range(10):
                     f()
             torch.cuda.synchronize()
             per_call = plain_ms = None
             second = "cudnn" if peer else "alibi"
-            for phase, fns in (("plain", [plain]), (second, [alibi]), ("both", [plain, alibi])):
+            for phase, fns in (("plain", [plain]), (second, [other]), ("both", [plain, other])):
                 start, end = (
                     torch.cuda.Event(enable_timing=True),
                     torch.cuda.Event(enable_timing=True),

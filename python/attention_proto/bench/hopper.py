@@ -132,7 +132,7 @@ HEADLINE_ROUNDS, HEADLINE_BATCHES = 6, 6  # rounds: a multiple of the three
 # Issue 11's lengths take twice the rounds: there the ratio sits within 1-2 %
 # of 1.0 and the rounds' CV reached 9 % (session 15).
 TARGET_LENGTHS, TARGET_ROUNDS = (8192, 16384), 12
-HEADLINE_CYCLES = 120  # call by call at TARGET_LENGTHS (headline_in_turn.py's count)
+HEADLINE_CYCLES = 120  # call by call at TARGET_LENGTHS (bench/diag/headline_in_turn.py's, 267ce09)
 
 
 def headline_rounds(n: int) -> int:

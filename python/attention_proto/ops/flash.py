@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import asdict, dataclass, replace
 
@@ -422,7 +423,7 @@ def _rotated_inputs(q, k, v, rope, interleaved, stream, q_too=False):
             return q, prepared(), prepared.owned, rope
     except (TypeError, ValueError) as e:
         raise type(e)(f"[{OP}] k for rope=: {e}") from e
-    if not (q_too and torch_in):
+    if not q_too:  # (other arrays returned above: q_too is for torch inputs)
         return q, k, [], rope
     try:  # query i sits at position i + Nk - Nq
         q = rope_ops.rope(q, cos, sin, offset=ks[2] - qs[2], interleaved=interleaved, stream=stream)
@@ -590,6 +591,15 @@ def hopper_plan_configs(alibi=False, rope=False):
     }
 
 
+@functools.cache
+def _wgmma_device() -> bool:
+    """Whether this process's GPU is sm_90a: asked once, since dispatch() runs on
+    every rope= call (rope_by_passes) and properties() builds a dict a call."""
+    from . import flash_hopper  # imports this module
+
+    return cuda.is_available() and cuda.properties()["arch"] == flash_hopper.ARCH
+
+
 def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=None):
     """(kernel, reason): "wgmma" or "mma_sync" for a problem, and why."""
     if not debug.dispatch_hopper and config is None:
@@ -606,7 +616,7 @@ def dispatch(q, causal, alibi_slopes=None, rope=None, config=None, stitch_mode=N
     d, n = int(shape[3]), int(shape[2])
     if n < HOPPER_MIN_SEQLEN_Q.get(d, 1 << 62):
         return "mma_sync", f"D={d}, N={n}: the wgmma kernel was not faster there"
-    if not cuda.is_available() or cuda.properties()["arch"] != flash_hopper.ARCH:
+    if not _wgmma_device():
         return "mma_sync", "the wgmma kernel needs an sm_90a GPU"
     if causal and -(-n // hopper_config(d, causal).block_m) > attention_front.GRID_YZ_MAX:
         return "mma_sync", "too many query blocks for the wgmma kernel's causal grid"
