@@ -138,6 +138,7 @@ def test_in_turn_ratios_are_what_the_finding_states(tmp_path):
     assert vs["evidence"]["value"] == pytest.approx(1.0123)  # the headline stays the batches'
     assert "Timed call by call in turn instead" in vs["content"]
     assert "1.105x (kernel only 1.109x)" in vs["content"]
+    assert vs["evidence"]["config"]["call_by_call_over_cudnn"] == pytest.approx(1.1051)
 
 
 def test_the_headline_ratio_is_the_median_of_round_ratios(monkeypatch):

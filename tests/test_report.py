@@ -64,3 +64,15 @@ def test_committed_synthesis_is_current(records):
     assert committed == report.markdown(records, "docs/synthesis"), (
         "SYNTHESIS.md is stale: run `python -m attention_proto.report` and commit"
     )
+
+
+def test_the_hopper_sentence_adds_the_call_by_call_ratios_only_when_every_case_has_one():
+    from attention_proto.report.questions import _call_by_call
+
+    def rec(value, cbc=None):
+        config = {"head_dim": 128} | ({} if cbc is None else {"call_by_call_over_cudnn": cbc})
+        return {"evidence": {"value": value, "unit": "x", "config": config}}
+
+    both = _call_by_call([rec(1.01, 1.103), rec(1.009, 0.979)])
+    assert "call by call" in both and "0.979x-1.1x" in both
+    assert _call_by_call([rec(1.01, 1.103), rec(1.009)]) == ""  # an older run: batches only

@@ -143,7 +143,12 @@ def _peers(f, hd, causal, rows, n) -> None:
         if in_turn
         else ratio_cv(head.get("public_cv"), head.get("sdpa_cudnn_cv")),
         n=n,
-        config={"head_dim": hd, "causal": causal, "seqlen": head["seqlen"]},
+        config={"head_dim": hd, "causal": causal, "seqlen": head["seqlen"]}
+        | (
+            {"call_by_call_over_cudnn": head["public_over_cudnn_interleaved"]}
+            if "public_over_cudnn_interleaved" in head
+            else {}
+        ),
     )
 
 
