@@ -241,7 +241,9 @@ def test_compiled_parameters_match_the_packed_block(spec, compiled):
     # With ALIBI or ROPE the slopes', cos' and sin's pointers follow lse.
     c = _constants(spec)
     variants = c.get("ALIBI") or c.get("ROPE")
-    prefix = PACKED_PREFIX + ([(200 + 8 * i, 8) for i in range(3)] if variants else [])
+    # ALIBI_WINDOW: the heads' norms after them (alibi_norms).
+    extras = 4 if c.get("ALIBI_WINDOW") else 3 if variants else 0
+    prefix = PACKED_PREFIX + [(200 + 8 * i, 8) for i in range(extras)]
     if c.get("KEY_SPLIT"):  # the parts' scratch pointer follows lse
         prefix = PACKED_PREFIX + [(200, 8)]
     assert layout[: len(prefix)] == prefix, layout
@@ -440,3 +442,36 @@ def test_output_tma_store_is_built_where_its_tile_fits():
     assert "O_TMA=2" in flash_hopper.spec(128, "bfloat16", False, in_v).constants_description
     with pytest.raises(ValueError, match="block_n >= block_m"):
         flash_hopper.HopperConfig(192, 128, 5, o_tma=2)
+
+
+def test_alibi_window_is_built_only_where_it_can_run():
+    # Steps (d)/(e), a key order from the diagonal, and only on ALiBi calls:
+    # without ALiBi the plain kernel (and its archive entry) is unchanged.
+    with pytest.raises(ValueError, match="alibi_window needs step 4 or 5"):
+        flash_hopper.HopperConfig(128, 64, 3, alibi_window=True)
+    with pytest.raises(ValueError, match="key order from the diagonal"):
+        flash_hopper.HopperConfig(128, 128, 5, key_order=0, alibi_window=True)
+    cfg = flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_window=True)
+    assert cfg.label().endswith("aw")
+    plain = flash_hopper.spec(128, "bfloat16", False, cfg)
+    assert (
+        plain.name
+        == flash_hopper.spec(128, "bfloat16", False, replace(cfg, alibi_window=False)).name
+    )
+    assert "ALIBI_WINDOW" in _constants(flash_hopper.spec(128, "bfloat16", False, cfg, alibi=True))
+    names = {s.name for s in SPECS}
+    assert {s.name for s in flash_hopper.window_specs()} <= names
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [s for s in flash_hopper.window_specs() if s.entry == flash_hopper.NORMS_ENTRY],
+    ids=lambda s: s.name,
+)
+def test_the_norms_kernel_takes_its_attention_kernels_parameters(spec, compiled):
+    # One argument block serves both launches (Prepared checks it again): the
+    # same parameters at the same offsets, the TMA descriptors included.
+    binary = compiled[spec.name].binary
+    layout = sass.parameter_layout(binary, flash_hopper.NORMS_ENTRY)
+    assert layout == sass.parameter_layout(binary, flash_hopper.ENTRY)
+    assert len(layout) == 2 + 5 + 4 + (4 if _constants(spec).get("O_TMA") else 3)

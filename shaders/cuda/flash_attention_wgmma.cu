@@ -92,6 +92,13 @@ typedef half_bits T;
 #ifndef ROPE_AHEAD
 #define ROPE_AHEAD 0
 #endif
+// ALIBI_WINDOW 1: each item skips the key tiles whose every exponent is below
+// exp2's zero (alibi_window; docs/variants-cost.md, session 22), bounded from
+// the largest |q| of the item's head and |k| of its kv head, which
+// flash_attention_wgmma_norms writes first (alibi_norms).
+#ifndef ALIBI_WINDOW
+#define ALIBI_WINDOW 0
+#endif
 // KEY_ORDER (key_tile): 0 ascending, 1 nearest the block's diagonal first
 // (flash_alibi.h), 2 the diagonal's tile then down to the first, then up from
 // past the diagonal (one turn), 3 the diagonal's tile then the others
@@ -103,6 +110,8 @@ typedef half_bits T;
 static_assert(KEY_ORDER >= 0 && KEY_ORDER <= 3,
               "KEY_ORDER: 0 ascending, 1 nearest first, 2 one turn, 3 diagonal then ascending");
 static_assert(!KEY_SPLIT || KEY_ORDER == 0, "KEY_SPLIT: ascending keys");
+static_assert(!ALIBI_WINDOW || (ALIBI && KEY_ORDER && HOPPER_STEP >= 4),
+              "ALIBI_WINDOW: ALiBi, a key order from the diagonal, steps (d), (e)");
 static_assert(O_TMA >= 0 && O_TMA <= 2 && (!O_TMA || (HOPPER_STEP >= 4 && !KEY_SPLIT)),
               "O_TMA: 0, 1 or 2, steps (d), (e) without KEY_SPLIT");
 static_assert(!EARLY_Q || HOPPER_STEP >= 4, "EARLY_Q: steps (d), (e)");
@@ -694,18 +703,134 @@ __device__ __forceinline__ void write_part(const float (&o_acc)[HEAD_DIM / 8][4]
 // Key tile of step n: ascending (a KEY_SPLIT part from its first tile), or
 // by KEY_ORDER from the tile nearest the diagonal.
 __device__ __forceinline__ int key_tile(const WorkItem &w, int n) {
+  // ALIBI_WINDOW: the order runs over the window's tiles, from n_begin on.
+  const int base = ALIBI_WINDOW ? w.n_begin : 0;
 #if KEY_ORDER == 1
-  return nearest_first_tile(n, w.first_tile, w.both_sides, w.more_below);
+  return base + nearest_first_tile(n, w.first_tile, w.both_sides, w.more_below);
 #elif KEY_ORDER == 2
-  return n <= w.first_tile ? w.first_tile - n : n;
+  return base + (n <= w.first_tile ? w.first_tile - n : n);
 #elif KEY_ORDER == 3
-  return n == 0 ? w.first_tile : n <= w.first_tile ? n - 1 : n;
+  return base + (n == 0 ? w.first_tile : n <= w.first_tile ? n - 1 : n);
 #elif KEY_SPLIT
   return w.n_begin + n;
 #else
   return n;
 #endif
 }
+
+#if ALIBI_WINDOW
+// The item's key tiles cut to the ones that can hold a nonzero weight. Row i
+// (key position P = i + diag) has its nearest key j* = clamp(P, 0, seqlen_k -
+// 1) at distance d*, and key j at d* + |j - j*| (keys lie on one side of P when
+// P is outside them). With |q_i . k_j| <= qmax kmax (alibi_norms), the row's
+// max is at least j*'s exponent, -scale qmax kmax - slope d*, so a key with
+// slope |j - j*| > 2 scale qmax kmax + 130 ln 2 has an exponent below -130 in
+// log2 units, where the kernel's exp2 gives exactly 0 (ex2.approx.ftz flushes
+// below -126, exp2_poly writes 0 from -127 down): skipping its tile drops
+// nothing. Keeps the key order's start (the diagonal's tile, inside the
+// window) and recounts its sides; slopes <= 0, or bounds that are not finite
+// (inf or NaN inputs), keep every tile.
+__device__ __forceinline__ WorkItem alibi_window(WorkItem w, const AttentionParams &p,
+                                                 const float *__restrict__ slopes,
+                                                 const float *__restrict__ norms) {
+  if (w.n_end == 0) return w;
+  const float slope = slopes[(long long)w.batch * p.alibi_stride + w.head];
+  const float qmax = norms[w.batch * p.heads + w.head];
+  const float kmax = norms[p.batch * p.heads + w.batch * p.kv_heads + w.kv_head];
+  const float reach = (2.f * p.scale * qmax * kmax + 130.f * 0.6931472f) / slope;
+  if (!(slope > 0.f) || !(reach < 1e9f)) return w;
+  const long long diag = (long long)p.seqlen_k - p.seqlen_q, last_key = p.seqlen_k - 1;
+  const int last_row = min(w.m0 + BLOCK_M, p.seqlen_q) - 1;
+  const long long lo_pos = min(max(w.m0 + diag, 0LL), last_key);
+  const long long hi_pos = min(max(last_row + diag, 0LL), last_key);
+  const long long r = (long long)ceilf(reach);
+  const int lo = lo_pos - r <= 0 ? 0 : int((lo_pos - r) / BLOCK_N);
+  const int hi = int(min((hi_pos + r) / BLOCK_N, (long long)w.n_end - 1));
+  const int first = min(max(w.first_tile, lo), hi);
+  w.n_begin = lo, w.n_end = hi - lo + 1, w.first_tile = first - lo;
+  const int tiles_below = w.first_tile, tiles_above = w.n_end - 1 - w.first_tile;
+  w.both_sides = min(tiles_below, tiles_above);
+  w.more_below = tiles_below > tiles_above;
+  return w;
+}
+
+// max that keeps NaN (fmaxf drops it): a NaN row makes the bound NaN, which
+// alibi_window reads as "keep every tile".
+__device__ __forceinline__ float max_keep_nan(float a, float b) {
+  float m;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(m) : "f"(a), "f"(b));
+  return m;
+}
+
+// Per (batch, head) of q, then per (batch, kv head) of k, the largest row
+// norm, into alibi_norms (float32, batch * (heads + kv_heads)), for
+// alibi_window: launched before the attention kernel, on its stream, with
+// its parameters. One CTA a head; each lane reads 16 bytes of a row.
+extern "C" __global__ void __launch_bounds__(256) flash_attention_wgmma_norms(
+    const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
+    const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o, float *__restrict__ lse,
+    const float *__restrict__ alibi_slopes, const float *__restrict__ rope_cos,
+    const float *__restrict__ rope_sin, float *__restrict__ alibi_norms,
+    const __grid_constant__ TensorMap tmap_q, const __grid_constant__ TensorMap tmap_k,
+    const __grid_constant__ TensorMap tmap_v
+#if O_TMA
+    ,
+    const __grid_constant__ TensorMap tmap_o
+#endif
+) {
+  constexpr int kLanesPerRow = HEAD_DIM / 8; // 8 elements (16 bytes) a lane
+  constexpr int kRowsPerWarp = 32 / kLanesPerRow;
+  const int c = int(blockIdx.x), q_heads = p.batch * p.heads;
+  const bool is_q = c < q_heads;
+  const int heads = is_q ? p.heads : p.kv_heads, hb = is_q ? c : c - q_heads;
+  const T *base = is_q ? q + (hb / heads) * st.q[0] + (hb % heads) * st.q[1]
+                       : k + (hb / heads) * st.k[0] + (hb % heads) * st.k[1];
+  const long long row_stride = is_q ? st.q[2] : st.k[2];
+  const int rows = is_q ? p.seqlen_q : p.seqlen_k;
+  const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  const int sub = lane / kLanesPerRow, col = (lane % kLanesPerRow) * 8;
+  float best = 0.f;
+  // kUnroll rows a lane in flight; every lane runs the same trips (the
+  // shuffles need the whole warp).
+  constexpr int kUnroll = 8, kTripRows = 8 * kRowsPerWarp;
+  for (int r0 = warp * kRowsPerWarp + sub; r0 - sub < rows; r0 += kTripRows * kUnroll) {
+    uint4 raw[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int r = r0 + u * kTripRows;
+      raw[u] = r < rows ? *reinterpret_cast<const uint4 *>(base + r * row_stride + col)
+                        : make_uint4(0u, 0u, 0u, 0u);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const unsigned words[4] = {raw[u].x, raw[u].y, raw[u].z, raw[u].w};
+      float sq = 0.f;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float a = Storage<DTYPE>::load(half_bits(words[e] & 0xffffu));
+        const float b = Storage<DTYPE>::load(half_bits(words[e] >> 16));
+        sq = fmaf(a, a, fmaf(b, b, sq));
+      }
+#pragma unroll
+      for (int m = kLanesPerRow / 2; m >= 1; m >>= 1)
+        sq += __shfl_xor_sync(0xffffffffu, sq, m);
+      best = max_keep_nan(best, sq);
+    }
+  }
+#pragma unroll
+  for (int m = 16; m >= 1; m >>= 1)
+    best = max_keep_nan(best, __shfl_xor_sync(0xffffffffu, best, m));
+  __shared__ float warp_best[8];
+  if (lane == 0) warp_best[warp] = best;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float all = warp_best[0];
+    for (int i = 1; i < 8; ++i)
+      all = max_keep_nan(all, warp_best[i]);
+    alibi_norms[c] = sqrtf(all);
+  }
+}
+#endif
 
 // ALiBi's slope of the item's head in raw-score units (negative: the bias
 // lowers far keys); 0 without ALiBi.
@@ -808,6 +933,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
                           ,
                           const float *__restrict__ alibi_slopes,
                           const float *__restrict__ rope_cos, const float *__restrict__ rope_sin
+#endif
+#if ALIBI_WINDOW
+                          ,
+                          float *__restrict__ alibi_norms
 #endif
 #if HOPPER_STEP >= 3
                           ,
@@ -912,6 +1041,16 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
   const int total_work = PERSISTENT ? split.whole + split.items * split.parts : 1;
   const auto next_work = [](int i) { return PERSISTENT ? persistent_work(i) : i; };
   const int first_work = next_work(0);
+  // Work id w's item (ALIBI_WINDOW: cut to its window; producer and consumers
+  // compute the same one).
+  const auto work = [&](int w) {
+    const WorkItem whole = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+#if ALIBI_WINDOW
+    return alibi_window(whole, p, slopes, alibi_norms);
+#else
+    return whole;
+#endif
+  };
   // Each role is one branch of this if/else (ptxas honours setmaxnreg's
   // register budgets per branch only so).
   // The role test is made warp-uniform (a broadcast of lane 0's warpgroup) so
@@ -930,14 +1069,14 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
         for (; q_next <= last; ++q_next) {
           const int wq = next_work(q_next);
           if (wq >= total_work) return;
-          const WorkItem qi = PERSISTENT ? persistent_item(p, wq, m_blocks, split) : block_item(p);
+          const WorkItem qi = work(wq);
           if (q_next >= 2) mbarrier_wait(q_empty(q_next), q_phase(q_next - 2));
           tma_tile<BLOCK_M>(q_at(q_next), tmap_q, q_full(q_next), qi.m0, qi.head, qi.batch);
         }
       };
 #endif
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
-        const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+        const WorkItem item = work(w);
 #if !ROPE_AHEAD
         // Item i's Q, once the consumers' S wgmmas on item i - 1's are done.
         const auto load_q = [&] {
@@ -989,7 +1128,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
       // while the consumers work on item i), then the generic-proxy writes
       // ordered before the consumers' wgmmas read them.
       for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
-        const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+        const WorkItem item = work(w);
         mbarrier_wait(q_full(i), q_phase(i));
         if (item.n_end > 0)
           rotate_q_rows<BLOCK_M, kRotators, 2>(q_at(i), 0, p.seqlen_q - item.m0, item.m0 + diag,
@@ -1011,7 +1150,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1)
     if (kPingPong && wg == kWarpgroups - 1) pass_turn(wg);
     int it = 0; // key tiles consumed, over every item
     for (int i = 0, w = first_work; w < total_work; w = next_work(++i)) {
-      const WorkItem item = PERSISTENT ? persistent_item(p, w, m_blocks, split) : block_item(p);
+      const WorkItem item = work(w);
       const int m0 = item.m0, n_end = item.n_end;
       const float alibi_slope = item_alibi_slope(p, item, slopes);
       start_accumulators(o_acc[0], row_max[0], row_sum[0]);

@@ -138,6 +138,12 @@ class HopperConfig:
     # online softmax takes keys in any order); the time differs
     # (bench/diag/key_order_grid.py). Not with key_split.
     key_order: int | None = None
+    # ALiBi calls skip the key tiles whose every weight is exactly 0 in the
+    # kernel's arithmetic (ALIBI_WINDOW, alibi_window in the kernel): a first
+    # kernel (NORMS_ENTRY) writes each head's largest |q| and |k|, which bound
+    # every score. Steps (d)/(e), a key order from the diagonal (not
+    # key_order 0), calls with alibi_slopes only (the plain kernel is unchanged).
+    alibi_window: bool = False
 
     def __post_init__(self):
         if self.block_m not in BLOCK_MS or self.block_n not in BLOCK_NS:
@@ -184,6 +190,11 @@ class HopperConfig:
                 f"[{ENTRY}] key_order must be None, 0, 1, 2 or 3 (not 1-3 with key_split), got "
                 f"{self.key_order!r} on {self.label()}"
             )
+        if self.alibi_window and (self.step < 4 or self.key_order == 0 or self.key_split):
+            raise ValueError(
+                f"[{ENTRY}] alibi_window needs step 4 or 5, a key order from the diagonal "
+                f"(key_order None, 1, 2 or 3) and no key_split, got {self.label()}"
+            )
         if self.o_tma not in (0, 1, 2) or (self.o_tma == 2 and self.block_n < self.block_m):
             raise ValueError(
                 f"[{ENTRY}] o_tma must be 0, 1 or 2 (2: the output tile in a V stage, "
@@ -221,6 +232,7 @@ class HopperConfig:
         suffix += {0: "", 1: "ot", 2: "ov"}.get(self.o_tma, f"o{self.o_tma}")
         suffix += "eq" if self.early_q else ""
         suffix += f"k{self.key_order}" if self.key_order is not None else ""
+        suffix += "aw" if self.alibi_window else ""
         return f"m{self.block_m}n{self.block_n}step{self.step}" + suffix
 
 
@@ -342,7 +354,14 @@ def spec(
             f"[{ENTRY}] key_split is built without the causal mask, ALiBi or RoPE, got "
             f"causal={bool(causal)}, alibi={bool(alibi)}, rope={rope}"
         )
-    constants = (
+    return runtime.kernel_spec(
+        ENTRY, SOURCE, constants(head_dim, dtype, causal, config, alibi, rope, extra)
+    )
+
+
+def constants(head_dim, dtype, causal, config, alibi=False, rope=0, extra=None) -> dict:
+    """spec()'s constants, in the order that names the kernel."""
+    return (
         {
             "HEAD_DIM": head_dim,
             "BLOCK_M": config.block_m,
@@ -361,8 +380,23 @@ def spec(
         | ({"ALIBI": 3 if config.alibi_start else 2 if config.alibi_mma else 1} if alibi else {})
         | ({"ROPE": int(rope)} if rope else {})
         | ({"KEY_ORDER": config.key_order} if config.key_order is not None else {})
+        | ({"ALIBI_WINDOW": 1} if alibi and config.alibi_window else {})
+        | (extra or {})
     )
-    return runtime.kernel_spec(ENTRY, SOURCE, constants | (extra or {}))
+
+
+# ALIBI_WINDOW's first kernel: each head's largest row norm of q and of k.
+NORMS_ENTRY = "flash_attention_wgmma_norms"
+NORMS_THREADS = 256
+
+
+def norms_spec(head_dim: int, dtype: str, causal: bool, config: HopperConfig, rope: int = 0):
+    """The norms kernel of an ALiBi window call, built with its attention
+    kernel's constants: it takes that kernel's parameters (one argument block
+    serves both launches)."""
+    return runtime.kernel_spec(
+        NORMS_ENTRY, SOURCE, constants(head_dim, dtype, causal, config, True, rope)
+    )
 
 
 def all_specs():
@@ -501,6 +535,7 @@ def variant_specs():
             for cfg in sorted(mma | start, key=HopperConfig.label)
             if (cfg.alibi_start or fits_alibi_mma(cfg, d)) and builds(cfg, d)
         ]
+        + window_specs()
         + [
             # A call with ALiBi and RoPE both: the plan's kernel for it.
             spec(d, t, c, cfg, alibi=True, rope=mode)
@@ -510,6 +545,37 @@ def variant_specs():
             for mode in flash.ROPE_MODES.values()
         ]
     )
+
+
+# ALIBI_WINDOW beyond the plan's tiles: the GPU tests' other key orders (D=128).
+WINDOW_TEST_CONFIGS = (
+    HopperConfig(128, 128, 4, alibi_start=True),
+    HopperConfig(128, 128, 5, persistent=True, alibi_mma=True, key_order=3),
+)
+
+
+def window_specs() -> list:
+    """ALIBI_WINDOW's kernels, each with its norms kernel: the ALiBi plan's
+    configurations at steps (d)/(e) (not dispatched yet) and
+    WINDOW_TEST_CONFIGS, both dtypes and masks."""
+    plan = {
+        (d, c): dict.fromkeys(
+            cfg for k, _ in entries if (cfg := flash.hopper_config(d, c, k, True)).step >= 4
+        )
+        for (d, c), entries in flash.HOPPER_PLAN.items()
+    }
+    for c in (False, True):
+        plan[128, c] = {**plan[128, c], **dict.fromkeys(WINDOW_TEST_CONFIGS)}
+    return [
+        made
+        for (d, c), configs in plan.items()
+        for cfg in configs
+        for t in DTYPES
+        for made in (
+            spec(d, t, c, replace(cfg, alibi_window=True), alibi=True),
+            norms_spec(d, t, c, replace(cfg, alibi_window=True)),
+        )
+    ]
 
 
 def probe_spec(dtype: str = "bfloat16", **checks):
@@ -575,6 +641,11 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         self.extra_pointers = 0 if alibi_slopes is None and rope is None else 3
         if self.config.key_split:
             self.extra_pointers = 1
+        # ALIBI_WINDOW: the heads' norms after cos and sin (alibi_window).
+        self.window = self.config.alibi_window and alibi_slopes is not None
+        if self.window:
+            self.extra_pointers = 4
+        self._norms = None
         self.split_parts, self.split_tiles, self.split_items = 1, 0, 0
         self._scratch = None
         super().__init__(q, k, v, **kwargs)
@@ -595,6 +666,15 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
         args = place_tensor_maps(self.plan.args, [bytes(128)] * len(rows), layout)
         self.map_offsets = [offset for offset, _ in layout[-len(rows) :]]
         steps = [(self.pipeline, self.grid(), self.block(), self.shared_bytes())]
+        if self.window:
+            p = self.problem
+            norms = runtime.pipeline(
+                norms_spec(p.head_dim, p.dtype, p.causal, self.config, self.rope_mode)
+            )
+            # One argument block for both, as the merge kernel's below.
+            if norms.parameter_layout(len(layout)) != layout:
+                raise RuntimeError(f"[{NORMS_ENTRY}] its parameters differ from {ENTRY}'s")
+            steps.insert(0, (norms, [self.norms_floats, 1, 1], [NORMS_THREADS, 1, 1], 0))
         if self.split_parts > 1:
             p = self.problem
             merge = runtime.pipeline(merge_spec(p.head_dim, p.dtype, self.config.block_m))
@@ -679,6 +759,13 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
                 self.split_items = last_round_items(items, self.ctas())
 
     @property
+    def norms_floats(self) -> int:
+        """ALIBI_WINDOW's norms (float32): one per (batch, head) of q, then one
+        per (batch, kv head) of k; 0 without the window."""
+        p = self.problem
+        return p.batch * (p.heads + p.kv_heads) if self.window else 0
+
+    @property
     def split_floats(self) -> int:
         """The key split's scratch (flash_key_split.h): each part's rows and
         each row's max and sum, float32; 0 where this problem is not split."""
@@ -712,6 +799,14 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
             )
             self.owned += attention_front.owned_buffers(self._scratch)
             return [self._scratch.address]
+        if self.window:
+            # From the outputs' allocator, on the call's stream; the norms
+            # kernel writes every float before the attention kernel reads it.
+            self._norms = attention_front.allocate(
+                (self.norms_floats,), "float32", self.q, self.stream, self.on_current
+            )
+            self.owned += attention_front.owned_buffers(self._norms)
+            return [*self.variant_addresses(), self._norms.address]
         return self.variant_addresses() if self.extra_pointers else []
 
     def query_blocks(self) -> int:
