@@ -793,8 +793,8 @@ def _call_torch(
     elif plan.extra_pointers:  # slopes, cos and sin (either kernel, with ALiBi or RoPE)
         tables = (rope[0].data_ptr(), rope[1].data_ptr()) if rope is not None else (0, 0)
         addresses += [slopes or plan.alibi_address, *tables]
-        if plan.norms_floats:  # the ALiBi window's heads' norms, freed stream-ordered
-            norms = streams.new_output(q, (plan.norms_floats,), _float32(), s, on_current)
+        if plan.window_floats:  # the ALiBi window's heads' norms, freed stream-ordered
+            norms = streams.new_output(q, (plan.window_floats,), _float32(), s, on_current)
             addresses.append(norms.data_ptr())
     plan.run_plan(s, addresses)
     return (o, lse) if return_lse else o
@@ -828,14 +828,14 @@ def _torch_plan(
     # Its tail: lse, then the kernel's extra pointers (slopes, cos, sin; none
     # on the plain wgmma kernel).
     plan.scratch_floats = getattr(plan, "split_floats", 0)  # the wgmma kernel's key split
-    plan.norms_floats = getattr(plan, "norms_floats", 0)  # the wgmma kernel's ALiBi window
+    plan.window_floats = getattr(plan, "norms_floats", 0)  # the wgmma kernel's ALiBi window
     plan.plain = (
         plan.o_like_q
         and not return_lse
         and (alibi_slopes is None or isinstance(alibi_slopes, str))
         and rope is None
         and not plan.scratch_floats
-        and not plan.norms_floats
+        and not plan.window_floats
     )
     plan.tail = (0, plan.alibi_address, 0, 0)[: 1 + plan.extra_pointers]
     plan.run_plan = plan.plan.run
