@@ -100,11 +100,14 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
     # the mask, one turn from the diagonal, the start value where the plan has
     # 192 keys, else the key part on the tensor cores. RoPE: the plan's grid
     # where the rotation compiles without spills there (128 x 128), else one
-    # CTA per block.
+    # CTA per block. ALiBi without RoPE at steps (d)/(e) adds its window of
+    # key tiles (alibi_window).
     for (d, causal), entries in flash.HOPPER_PLAN.items():
         for k, _ in entries:
             plain = flash.hopper_config(d, causal, k)
             alibi_cfg = flash.hopper_config(d, causal, k, alibi=True)
+            assert alibi_cfg.alibi_window == (plain.step >= 4)
+            alibi_cfg = replace(alibi_cfg, alibi_window=False)
             if plain.step >= 4 and causal:
                 order = 3 if (plain.block_m, plain.block_n) == (128, 128) else None
                 assert alibi_cfg == replace(plain, alibi_start=True, key_order=order)
@@ -116,6 +119,7 @@ def test_alibi_and_rope_calls_adapt_the_plans_tile():
             else:
                 assert alibi_cfg == plain
             with_rope = flash.hopper_config(d, causal, k, alibi=True, rope=True)
+            assert not with_rope.alibi_window
             if plain.step >= 4:  # ALiBi with RoPE: the tensor cores' key part
                 assert with_rope.alibi_mma and not with_rope.alibi_start
                 assert with_rope.key_order == (None if causal else 2)

@@ -44,6 +44,11 @@ SHAPES = [
 ]
 
 
+def _plan(d, causal, n):
+    """The ALiBi plan's configuration without its window (the comparator)."""
+    return replace(flash.hopper_config(d, causal, n, True), alibi_window=False)
+
+
 def _outputs(q, k, v, slopes, causal, cfg):
     prep = flash_hopper.Prepared(
         q, k, v, causal=causal, return_lse=True, config=cfg, alibi_slopes=slopes
@@ -87,7 +92,8 @@ def _check_window(rng, cfg, d, causal, monkeypatch, dtypes=flash_hopper.DTYPES):
 
 @pytest.mark.parametrize("d, causal, n", PLAN_CASES)
 def test_window_equals_the_plan_kernel_bit_for_bit(rng, d, causal, n, monkeypatch):
-    _check_window(rng, flash.hopper_config(d, causal, n, True), d, causal, monkeypatch)
+    assert flash.hopper_config(d, causal, n, True).alibi_window  # what ALiBi calls run
+    _check_window(rng, _plan(d, causal, n), d, causal, monkeypatch)
 
 
 @pytest.mark.parametrize("cfg", OTHER_ORDERS, ids=lambda c: c.label())
@@ -110,7 +116,7 @@ def test_window_skips_far_keys(rng, causal):
     rows = slice(3072, n) if causal else slice(0, 1024)
     v_far = v.copy()
     v_far[:, :, far] = np.nan
-    cfg = flash.hopper_config(d, causal, n, True)
+    cfg = _plan(d, causal, n)
     out_w, _ = _outputs(q, k, v_far, slopes, causal, replace(cfg, alibi_window=True))
     out, _ = _outputs(q, k, v_far, slopes, causal, cfg)
     assert np.isnan(np.asarray(out, np.float32)[:, :, rows]).all()  # the poison reaches them
@@ -126,7 +132,7 @@ def test_window_keeps_every_tile_for_nan_inputs(rng):
     q, k, v = attention_inputs(rng, 1, 2, 600, 600, 128, "bfloat16")
     k[0, 1, 5, 0] = np.nan
     slopes = np.array([[1.0, 1.0]], np.float32)
-    cfg = flash.hopper_config(128, False, 600, True)
+    cfg = _plan(128, False, 600)
     out_w, lse_w = _outputs(q, k, v, slopes, False, replace(cfg, alibi_window=True))
     out, lse = _outputs(q, k, v, slopes, False, cfg)
     # NaN where the other has NaN (the payloads may differ), equal elsewhere.
@@ -136,13 +142,17 @@ def test_window_keeps_every_tile_for_nan_inputs(rng):
 
 
 def test_window_through_the_torch_call(rng):
-    # The public call with config=: its norms come from torch's allocator on
-    # the current stream; equal to the prepared call bit for bit.
+    # The public call (the dispatch takes the window): its norms come from
+    # torch's allocator on the current stream; equal to the prepared call and to
+    # the plan's kernel without the window, bit for bit.
     torch = pytest.importorskip("torch")
-    cfg = replace(flash.hopper_config(128, True, 2048, True), alibi_window=True)
+    cfg = _plan(128, True, 2048)
     q, k, v = (torch.randn(2, 8, 2048, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    got = ap.flash_attention(q, k, v, causal=True, alibi_slopes="default", config=cfg)
-    want = flash_hopper.Prepared(q, k, v, causal=True, config=cfg, alibi_slopes="default")()
+    got = ap.flash_attention(q, k, v, causal=True, alibi_slopes="default")  # dispatched
+    plan = flash.prepare(q, k, v, causal=True, alibi_slopes="default", allocate=False)
+    assert plan.config.alibi_window
+    window = replace(cfg, alibi_window=True)
+    want = flash_hopper.Prepared(q, k, v, causal=True, config=window, alibi_slopes="default")()
     assert torch.equal(got, want)
-    base = ap.flash_attention(q, k, v, causal=True, alibi_slopes="default")
+    base = ap.flash_attention(q, k, v, causal=True, alibi_slopes="default", config=cfg)
     assert torch.equal(got, base)  # the plan's kernel without the window

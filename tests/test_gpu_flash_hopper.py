@@ -94,6 +94,15 @@ SANITIZED = [
         1,
     ),
     (64, flash_hopper.HopperConfig(128, 128, 4, rope_ahead=True), True, 2),
+    # ALiBi's window (its norms kernel first), as dispatched at 2K without the mask.
+    (
+        128,
+        flash_hopper.HopperConfig(
+            128, 128, 5, True, o_tma=1, alibi_mma=True, key_order=2, alibi_window=True
+        ),
+        True,
+        0,
+    ),
 ]
 
 

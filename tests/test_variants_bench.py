@@ -187,3 +187,18 @@ def test_interleaved_pairs_fns_call_by_call_and_ratios_cycle_by_cycle(monkeypatc
     assert pcts[2] == pytest.approx(-10.0, abs=1.0)  # c: 0.9x, the drift cancels
     # ms per call: the base's 1.0 ms on a card slowed 1.0-1.7x over those calls.
     assert 1.0 < stats[0][0] < 1.7 and stats[0][1] > 0
+
+
+def test_the_alibi_finding_names_the_alibi_calls_kernel(tmp_path):
+    # Since session 22 the rows carry what the ALiBi call ran (its window, say).
+    results = _results()
+    for r in results["rows"]:
+        r["alibi_kernel"] = "D=128, N=2048 on sm_90a: the wgmma kernel, ALiBi's window of key tiles"
+    path = tmp_path / "2026-11-29-h200-variants.json"
+    path.write_text(json.dumps(results))
+    records = {r["id"].split("@")[0]: r for r in derive_runs([load_run(path, tmp_path, {})])}
+    for tag in ("full", "causal"):
+        content = records[f"variants.alibi-fused.{tag}"]["content"]
+        assert "(the ALiBi call: D=128, N=2048 on sm_90a" in content
+        assert "window of key tiles" in content
+    assert "ALiBi call" not in records["variants.rope-fused.full"]["content"]

@@ -153,6 +153,9 @@ def _rows(torch, ap, cycles):
             call = functools.partial(ap.flash_attention, q, k, v, causal=causal)
             mma_sync = functools.partial(call, config=best_config(D, "bfloat16", causal))
             row["base_kernel"] = flash.prepare(q, k, v, causal=causal, allocate=False).reason
+            row["alibi_kernel"] = flash.prepare(
+                q, k, v, causal=causal, alibi_slopes="default", allocate=False
+            ).reason
             for base, suffix in ((call, ""), (mma_sync, "_mma_sync")):
                 times, pcts = _paired(
                     [

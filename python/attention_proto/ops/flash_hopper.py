@@ -511,13 +511,16 @@ def variant_specs():
     variants = ({"alibi": True}, *({"rope": mode} for mode in flash.ROPE_MODES.values()))
     # ALIBI=2: the ALiBi calls' plan and the other configurations' tiles with
     # it, at each head dim where the key block fits.
-    mma = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_mma} | {
+    # The plan's ALiBi configurations without their window (window_specs adds
+    # them with it): what the window's GPU tests compare against.
+    plan = {replace(c, alibi_window=False) for c in flash.hopper_plan_configs(alibi=True)}
+    mma = {c for c in plan if c.alibi_mma} | {
         replace(c, alibi_mma=True) for c in configs if c.step >= 4
     }
     # ALIBI=3: the causal ALiBi calls' plans (flash.hopper_config), the GPU
     # tests' small-case tile among them.
-    start = {c for c in flash.hopper_plan_configs(alibi=True) if c.alibi_start}
-    return (
+    start = {c for c in plan if c.alibi_start}
+    made = (
         [
             spec(d, t, c, cfg, **variant)
             for variant in variants
@@ -545,6 +548,8 @@ def variant_specs():
             for mode in flash.ROPE_MODES.values()
         ]
     )
+    # One spec a name: the ALiBi plan's kernels come with and without window_specs.
+    return list({x.name: x for x in made}.values())
 
 
 # ALIBI_WINDOW beyond the plan's tiles: the GPU tests' other key orders (D=128).
@@ -556,7 +561,7 @@ WINDOW_TEST_CONFIGS = (
 
 def window_specs() -> list:
     """ALIBI_WINDOW's kernels, each with its norms kernel: the ALiBi plan's
-    configurations at steps (d)/(e) (not dispatched yet) and
+    configurations at steps (d)/(e) (flash.hopper_config dispatches them) and
     WINDOW_TEST_CONFIGS, both dtypes and masks."""
     plan = {
         (d, c): dict.fromkeys(

@@ -112,6 +112,8 @@ def _fused_cost(f, rows, causal, n, *, column, label, tag, call, peers_note, our
     worst = max(rows, key=lambda r: r[column + "_pct"])
     stem = column.replace("_fused", "")
     plain = f" (the plain call: {rows[0]['base_kernel']})" if "base_kernel" in rows[0] else ""
+    if stem == "alibi" and "alibi_kernel" in rows[0]:  # since the ALiBi window (session 22)
+        plain += f" (the ALiBi call: {rows[0]['alibi_kernel']})"
     f.add(
         f"{stem}-fused.{_tag(causal)}",
         "variants",
