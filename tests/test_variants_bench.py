@@ -200,5 +200,5 @@ def test_the_alibi_finding_names_the_alibi_calls_kernel(tmp_path):
     for tag in ("full", "causal"):
         content = records[f"variants.alibi-fused.{tag}"]["content"]
         assert "(the ALiBi call: D=128, N=2048 on sm_90a" in content
-        assert "window of key tiles" in content
+        assert "window of key tiles" in content and "depends on the data" in content
     assert "ALiBi call" not in records["variants.rope-fused.full"]["content"]
