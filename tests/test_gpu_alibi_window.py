@@ -34,7 +34,7 @@ OTHER_ORDERS = [
     flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_mma=True, key_order=3),
 ]
 # (b, h, kvh, nq, nk): Nq != Nk both ways, a partial last tile, N = 17 and 97,
-# GQA and MQA, and one long case where the window cuts most tiles.
+# GQA and MQA, and one long case where the steeper heads' windows cut many tiles.
 SHAPES = [
     (2, 4, 2, 300, 1025),
     (1, 8, 8, 1000, 700),
