@@ -202,3 +202,24 @@ def test_the_alibi_finding_names_the_alibi_calls_kernel(tmp_path):
         assert "(the ALiBi call: D=128, N=2048 on sm_90a" in content
         assert "window of key tiles" in content and "depends on the data" in content
     assert "ALiBi call" not in records["variants.rope-fused.full"]["content"]
+
+
+def test_counts_include_the_wgmma_plans_alibi_kernels_and_their_norms_kernels(tmp_path):
+    from attention_proto.bench import variants
+    from attention_proto.ops import flash_hopper
+
+    counts = variants._counts()
+    alibi = variants.hopper_plan_specs(alibi=True)
+    plain = variants.hopper_plan_specs(alibi=False)
+    assert counts["hopper_alibi"] == len(alibi) and counts["hopper_defaults"] == len(plain)
+    norms = {n for n in alibi if n.startswith(flash_hopper.NORMS_ENTRY + "_")}
+    # One norms kernel per windowed ALiBi kernel; the plain plan has none.
+    assert norms and len(norms) == sum("ALIBI_WINDOW" in n for n in alibi - norms)
+    assert not plain & alibi
+    results = _results()
+    results["variant_counts"] |= {"hopper_defaults": 14, "hopper_alibi": 26}
+    path = tmp_path / "2026-11-29-h200-variants.json"
+    path.write_text(json.dumps(results))
+    records = {r["id"].split("@")[0]: r for r in derive_runs([load_run(path, tmp_path, {})])}
+    content = records["variants.constants"]["content"]
+    assert "on the wgmma plan ALiBi adds 26 kernels beside its 14" in content

@@ -121,7 +121,9 @@ def _bias(torch, slopes, n, causal):
 
 
 def _counts() -> dict:
-    """Kernel variants each constant adds to the catalog (and so the archive)."""
+    """Kernel variants each constant adds to the catalog (and so the archive):
+    the mma.sync kernel's tuned defaults, and (since session 22) the wgmma
+    plan's, whose ALiBi kernels bring their window's norms kernels."""
     from ..ops import flash, rope
 
     return {
@@ -130,7 +132,26 @@ def _counts() -> dict:
         "flash_rope": len(flash.rope_specs()),
         "rope_standalone": len(rope.all_specs()),
         "gqa": 0,  # a runtime argument (kv heads), no extra kernel
+        "hopper_defaults": len(hopper_plan_specs(alibi=False)),
+        "hopper_alibi": len(hopper_plan_specs(alibi=True)),
     }
+
+
+def hopper_plan_specs(alibi: bool) -> set:
+    """The names of the kernels the wgmma plan compiles for every (D, mask,
+    key count) entry and dtype, plain or with ALiBi (with its window, the
+    attention kernel and its norms kernel)."""
+    from ..ops import flash, flash_hopper
+
+    names = set()
+    for (d, causal), entries in flash.HOPPER_PLAN.items():
+        for keys, _ in entries:
+            cfg = flash.hopper_config(d, causal, keys, alibi)
+            for dtype in flash_hopper.DTYPES:
+                names.add(flash_hopper.spec(d, dtype, causal, cfg, alibi=alibi).name)
+                if alibi and cfg.alibi_window:
+                    names.add(flash_hopper.norms_spec(d, dtype, causal, cfg).name)
+    return names
 
 
 def _rows(torch, ap, cycles):

@@ -176,6 +176,13 @@ def _constants(f, counts) -> None:
             if "flash_rope" in counts
             else ""
         )
+        + (
+            f"; on the wgmma plan ALiBi adds {counts['hopper_alibi']} kernels beside its "
+            f"{counts['hopper_defaults']} (per D, mask, key count and dtype; its window's norms "
+            "kernels among them)"
+            if "hopper_alibi" in counts
+            else ""
+        )
         + f"; standalone RoPE is "
         f"{counts['rope_standalone']} kernels (D 64/128, fp16/bf16, NeoX/GPT-J); GQA is a "
         f"runtime argument (kv heads) and adds {counts['gqa']}.",
