@@ -29,10 +29,7 @@ PLAN_CASES = [
     for n in (2048, 8192)
     if flash.hopper_config(d, causal, n, True).step >= 4
 ]
-OTHER_ORDERS = [
-    flash_hopper.HopperConfig(128, 128, 4, alibi_start=True),
-    flash_hopper.HopperConfig(128, 128, 5, persistent=True, alibi_mma=True, key_order=3),
-]
+OTHER_ORDERS = [replace(c, alibi_window=False) for c in flash_hopper.WINDOW_TEST_CONFIGS]
 # (b, h, kvh, nq, nk): Nq != Nk both ways, a partial last tile, N = 17 and 97,
 # GQA and MQA, and one long case where the steeper heads' windows cut many tiles.
 SHAPES = [

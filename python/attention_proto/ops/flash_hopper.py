@@ -520,7 +520,7 @@ def variant_specs():
     # ALIBI=3: the causal ALiBi calls' plans (flash.hopper_config), the GPU
     # tests' small-case tile among them.
     start = {c for c in plan if c.alibi_start}
-    made = (
+    return (
         [
             spec(d, t, c, cfg, **variant)
             for variant in variants
@@ -548,14 +548,12 @@ def variant_specs():
             for mode in flash.ROPE_MODES.values()
         ]
     )
-    # One spec a name: the ALiBi plan's kernels come with and without window_specs.
-    return list({x.name: x for x in made}.values())
 
 
 # ALIBI_WINDOW beyond the plan's tiles: the GPU tests' other key orders (D=128).
 WINDOW_TEST_CONFIGS = (
-    HopperConfig(128, 128, 4, alibi_start=True),
-    HopperConfig(128, 128, 5, persistent=True, alibi_mma=True, key_order=3),
+    HopperConfig(128, 128, 4, alibi_start=True, alibi_window=True),
+    HopperConfig(128, 128, 5, persistent=True, alibi_mma=True, key_order=3, alibi_window=True),
 )
 
 
@@ -565,21 +563,18 @@ def window_specs() -> list:
     WINDOW_TEST_CONFIGS, both dtypes and masks."""
     plan = {
         (d, c): dict.fromkeys(
-            cfg for k, _ in entries if (cfg := flash.hopper_config(d, c, k, True)).step >= 4
+            cfg for k, _ in entries if (cfg := flash.hopper_config(d, c, k, True)).alibi_window
         )
         for (d, c), entries in flash.HOPPER_PLAN.items()
     }
     for c in (False, True):
-        plan[128, c] = {**plan[128, c], **dict.fromkeys(WINDOW_TEST_CONFIGS)}
+        plan[128, c] |= dict.fromkeys(WINDOW_TEST_CONFIGS)
     return [
         made
         for (d, c), configs in plan.items()
         for cfg in configs
         for t in DTYPES
-        for made in (
-            spec(d, t, c, replace(cfg, alibi_window=True), alibi=True),
-            norms_spec(d, t, c, replace(cfg, alibi_window=True)),
-        )
+        for made in (spec(d, t, c, cfg, alibi=True), norms_spec(d, t, c, cfg))
     ]
 
 
@@ -804,6 +799,7 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
             )
             self.owned += attention_front.owned_buffers(self._scratch)
             return [self._scratch.address]
+        addresses = self.variant_addresses() if self.extra_pointers else []
         if self.window:
             # From the outputs' allocator, on the call's stream; the norms
             # kernel writes every float before the attention kernel reads it.
@@ -811,8 +807,8 @@ class Prepared(flash.FusedVariants, attention_front.PreparedAttention):
                 (self.norms_floats,), "float32", self.q, self.stream, self.on_current
             )
             self.owned += attention_front.owned_buffers(self._norms)
-            return [*self.variant_addresses(), self._norms.address]
-        return self.variant_addresses() if self.extra_pointers else []
+            addresses.append(self._norms.address)
+        return addresses
 
     def query_blocks(self) -> int:
         return -(-self.problem.seqlen_q // self.config.block_m)
