@@ -13,8 +13,13 @@ steps (d)/(e). Also prints, per case, the key tiles the windows keep (from
 the norms the kernel sees, by the kernel's own rule, recomputed here) and one
 check: the window's output equals the call without it bit for bit.
 
-    python3 bench/diag/alibi_window_grid.py [--cycles 60]
-Writes $OUT/alibi_window_grid.json. Run it alone on the card."""
+--scale S multiplies q and k by S: larger norms widen every window, down to
+none skipped (the window's floor: its norms pass on top of the per-score
+cost). The inputs stay finite in bf16.
+
+    python3 bench/diag/alibi_window_grid.py [--cycles 60] [--scale 1]
+Writes $OUT/alibi_window_grid.json (alibi_window_grid_scale<S>.json for S != 1).
+Run it alone on the card."""
 
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ def main():
     from grid_rows import case_row
 
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
+    scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 1.0
     rows = []
     for d in (128, 64):
         for causal in (False, True):
@@ -86,6 +92,7 @@ def main():
                     torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
                     for _ in "qkv"
                 )
+                q, k = q * scale, k * scale
                 fns = _calls(ap, q, k, v, causal, plan)
                 same = torch.equal(fns["alibi"](), fns["window"]())
                 slopes = ap.reference.alibi_slopes(h)
@@ -104,11 +111,13 @@ def main():
                     cycles=cycles,
                     bitwise_equal=same,
                     tiles_kept=round(kept, 4),
+                    input_scale=scale,
                 )
                 print(f"   tiles kept {kept:.3f}, window == alibi bit for bit: {same}", flush=True)
                 rows.append(row)
                 del q, k, v, fns
-    write_diagnostic("alibi_window_grid", torch.cuda.get_device_name(), rows)
+    name = "alibi_window_grid" + ("" if scale == 1 else f"_scale{scale:g}")
+    write_diagnostic(name, torch.cuda.get_device_name(), rows, input_scale=scale)
 
 
 if __name__ == "__main__":
