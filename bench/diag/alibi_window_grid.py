@@ -17,7 +17,9 @@ check: the window's output equals the call without it bit for bit.
 none skipped (the window's floor: its norms pass on top of the per-score
 cost). The inputs stay finite in bf16.
 
-    python3 bench/diag/alibi_window_grid.py [--cycles 60] [--scale 1]
+--lengths 2048,8192 (the default) names the sequence lengths.
+
+    python3 bench/diag/alibi_window_grid.py [--cycles 60] [--scale 1] [--lengths 2048,8192]
 Writes $OUT/alibi_window_grid.json (alibi_window_grid_scale<S>.json for S != 1).
 Run it alone on the card."""
 
@@ -78,10 +80,13 @@ def main():
 
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 1.0
+    lengths = LENGTHS
+    if "--lengths" in sys.argv:
+        lengths = tuple(int(x) for x in sys.argv[sys.argv.index("--lengths") + 1].split(","))
     rows = []
     for d in (128, 64):
         for causal in (False, True):
-            for n in LENGTHS:
+            for n in lengths:
                 window = flash.hopper_config(d, causal, n, True)
                 plan = replace(window, alibi_window=False)
                 if plan.step < 4:
@@ -117,6 +122,7 @@ def main():
                 rows.append(row)
                 del q, k, v, fns
     name = "alibi_window_grid" + ("" if scale == 1 else f"_scale{scale:g}")
+    name += "" if lengths == LENGTHS else "_n" + "-".join(map(str, lengths))
     write_diagnostic(name, torch.cuda.get_device_name(), rows, input_scale=scale)
 
 
