@@ -153,3 +153,65 @@ def test_window_through_the_torch_call(rng):
     assert torch.equal(got, want)
     base = ap.flash_attention(q, k, v, causal=True, alibi_slopes="default", config=cfg)
     assert torch.equal(got, base)  # the plan's kernel without the window
+
+
+def _keeps_all(slope, seqlen_k) -> bool:
+    """The norms kernel's window_keeps_all in float32: a slope <= 0 (or NaN),
+    or 130 ln 2 / slope alone at least seqlen_k."""
+    floor = np.float32(130) * np.float32(0.6931472)
+    s = np.float32(slope)
+    return not s > 0 or floor / s >= np.float32(seqlen_k)
+
+
+def test_norms_pass_reads_only_heads_a_window_can_cut(rng):
+    # The norms kernel's own output: each head's largest row norm where its
+    # window can cut a key, +inf unread where it cannot (a GQA kv head: only
+    # when every q head of its group cannot). Then the call equals the plan's
+    # kernel without the window bit for bit.
+    torch = pytest.importorskip("torch")
+    b, h, kvh, n, d = 2, 8, 2, 2048, 128
+    q = torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16)
+    k, v = (torch.randn(b, kvh, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    # Batch 0: kv head 0's group (q heads 0-3) all below 130 ln 2 / N, one
+    # negative; kv head 1's group mixed. Batch 1: the standard slopes' steep end
+    # against shallow ones.
+    slopes = np.array(
+        [
+            [0.01, 0.02, -0.5, 0.04, 0.5, 0.01, 0.0, 0.03],
+            [0.9, 0.2, 0.044, 0.0439, 0.01, 0.02, 0.01, 0.02],
+        ],
+        np.float32,
+    )
+    cfg = _plan(d, False, n)
+    prep = flash_hopper.Prepared(
+        q,
+        k,
+        v,
+        config=replace(cfg, alibi_window=True),
+        alibi_slopes=torch.from_numpy(slopes).cuda(),
+    )
+    got = prep()
+    norms = prep._norms.keepalive.cpu().numpy()
+    q_norms = torch.linalg.vector_norm(q.float(), dim=-1).amax(-1).cpu().numpy()  # [b, h]
+    k_norms = torch.linalg.vector_norm(k.float(), dim=-1).amax(-1).cpu().numpy()  # [b, kvh]
+    group = h // kvh
+    want = [
+        np.inf if _keeps_all(slopes[bi, hi], n) else q_norms[bi, hi]
+        for bi in range(b)
+        for hi in range(h)
+    ]
+    want += [
+        np.inf
+        if all(_keeps_all(slopes[bi, g], n) for g in range(kh * group, (kh + 1) * group))
+        else k_norms[bi, kh]
+        for bi in range(b)
+        for kh in range(kvh)
+    ]
+    want = np.array(want, np.float32)
+    assert np.isinf(want).sum() == 14 and np.isfinite(want).sum() == 6  # both kinds present
+    np.testing.assert_array_equal(np.isinf(norms), np.isinf(want))
+    np.testing.assert_allclose(norms, want, rtol=1e-5)
+    base = flash_hopper.Prepared(
+        q, k, v, config=cfg, alibi_slopes=torch.from_numpy(slopes).cuda()
+    )()
+    assert torch.equal(got, base)

@@ -730,6 +730,9 @@ __device__ __forceinline__ int key_tile(const WorkItem &w, int n) {
 // nothing. Keeps the key order's start (the diagonal's tile, inside the
 // window) and recounts its sides; slopes <= 0, or bounds that are not finite
 // (inf or NaN inputs), keep every tile.
+// The reach's part without the norms, 130 ln 2 (keys at slope * distance).
+constexpr float kWindowExponentFloor = 130.f * 0.6931472f;
+
 __device__ __forceinline__ WorkItem alibi_window(WorkItem w, const AttentionParams &p,
                                                  const float *__restrict__ slopes,
                                                  const float *__restrict__ norms) {
@@ -737,7 +740,7 @@ __device__ __forceinline__ WorkItem alibi_window(WorkItem w, const AttentionPara
   const float slope = slopes[(long long)w.batch * p.alibi_stride + w.head];
   const float qmax = norms[w.batch * p.heads + w.head];
   const float kmax = norms[p.batch * p.heads + w.batch * p.kv_heads + w.kv_head];
-  const float reach = (2.f * p.scale * qmax * kmax + 130.f * 0.6931472f) / slope;
+  const float reach = (2.f * p.scale * qmax * kmax + kWindowExponentFloor) / slope;
   if (!(slope > 0.f) || !(reach < 1e9f)) return w;
   const long long diag = (long long)p.seqlen_k - p.seqlen_q, last_key = p.seqlen_k - 1;
   const int last_row = min(w.m0 + BLOCK_M, p.seqlen_q) - 1;
@@ -762,10 +765,22 @@ __device__ __forceinline__ float max_keep_nan(float a, float b) {
   return m;
 }
 
+// Whether a head's window keeps every key whatever its norms: a slope <= 0
+// (or NaN), or 130 ln 2 / slope alone reaching past seqlen_k. alibi_window's
+// reach is at least that (the norms' term adds, and float rounding is
+// monotone), so every window of the head spans all its keys.
+__device__ __forceinline__ bool window_keeps_all(float slope, int seqlen_k) {
+  return !(slope > 0.f) || kWindowExponentFloor / slope >= float(seqlen_k);
+}
+
 // Per (batch, head) of q, then per (batch, kv head) of k, the largest row
 // norm, into alibi_norms (float32, batch * (heads + kv_heads)), for
 // alibi_window: launched before the attention kernel, on its stream, with
-// its parameters. One CTA a head; each lane reads 16 bytes of a row.
+// its parameters. One CTA a head; each lane reads 16 bytes of a row. A head
+// whose window keeps every key (window_keeps_all; for k, every q head of its
+// group) gets +inf unread: its windows stay whole, as the norms would leave
+// them, and the pass reads only what can cut a window (at 2K keys and the
+// standard slopes, 17 of 32 heads).
 extern "C" __global__ void __launch_bounds__(256) flash_attention_wgmma_norms(
     const AttentionParams p, const AttentionStrides st, const T *__restrict__ q,
     const T *__restrict__ k, const T *__restrict__ v, T *__restrict__ o, float *__restrict__ lse,
@@ -787,6 +802,16 @@ extern "C" __global__ void __launch_bounds__(256) flash_attention_wgmma_norms(
                        : k + (hb / heads) * st.k[0] + (hb % heads) * st.k[1];
   const long long row_stride = is_q ? st.q[2] : st.k[2];
   const int rows = is_q ? p.seqlen_q : p.seqlen_k;
+  const int batch = hb / heads, group = p.heads / p.kv_heads;
+  const int first_head = is_q ? hb % heads : (hb % heads) * group;
+  bool keeps_all = true;
+  for (int h = first_head; h < first_head + (is_q ? 1 : group); ++h)
+    keeps_all = keeps_all &&
+                window_keeps_all(alibi_slopes[(long long)batch * p.alibi_stride + h], p.seqlen_k);
+  if (keeps_all) { // uniform over the CTA
+    if (threadIdx.x == 0) alibi_norms[c] = __int_as_float(0x7f800000);
+    return;
+  }
   const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
   const int sub = lane / kLanesPerRow, col = (lane % kLanesPerRow) * 8;
   float best = 0.f;
