@@ -119,8 +119,9 @@ def _fused_cost(f, rows, causal, n, *, column, label, tag, call, peers_note, our
             caveat = (
                 " The window's saving depends on the data (standard normal inputs here): it "
                 "skips the key tiles whose every weight is exactly 0 by a bound from each "
-                "head's largest |q| and |k|, and inputs whose norms allow no skip pay its "
-                "norms pass on top of the per-score cost."
+                "head's largest |q| and |k|, read by a first pass (which leaves out the heads "
+                "whose slope alone keeps every key), and inputs whose norms allow no skip pay "
+                "that pass on top of the per-score cost."
             )
     f.add(
         f"{stem}-fused.{_tag(causal)}",
