@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The verification of one commit before issues are resolved, in three device
+# The verification of one commit before issues are resolved, in three (or four) device
 # calls back to back (each fits the 10-minute limit; sessions 13 and 14 ran
 # them as inline commands, this script only names them):
 #   A: racecheck, synccheck and initcheck on the small GPU tests
 #      (bench/sanitize.sh), memcheck on the small GPU tests in 4 shards, then
 #      `bench hopper` alone on the card;
-#   B: every GPU test in 8 shards, the device-wide ones alone after them, and
-#      `bench variants` (bench/gpu_run.sh).
+#   B: every GPU test in 8 shards, the device-wide ones alone after them
+#      (bench/gpu_run.sh); `B 1` and `B 2` split them over two calls;
+#   C: `bench variants` and the diag scripts named after it.
 # Carry the prebuilt archive (bash bench/prebuild_archive.sh; carry
 # [".archive.tgz"]) and pass the commit: the tree travels without .git.
-#   ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B|C ["script.py args" ...]
+#   ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B [1|2]|C ["script.py args" ...]
 # Results and logs under $OUT (at most 8 files come back: logs are archived).
 set -uo pipefail
 OUT=${OUT:-$(pwd)/out}
@@ -41,6 +42,13 @@ A)
   [ "$sanitize" -eq 0 ] && [ "$memcheck" -eq 0 ] && [ "$bench" -eq 0 ]
   ;;
 B)
+  # `B` alone took 579 s of the 600 s limit at f7b4c79 (session 23): `B 1`
+  # then `B 2` split the tests over two calls (16 shards, 8 at a time), the
+  # device-wide ones in B 1.
+  if [ -n "${2:-}" ]; then
+    export SHARD_PART="$(($2 - 1))/2"
+    [ "$2" = 2 ] && export SKIP_EXCLUSIVE=1
+  fi
   SHARDS=8 SKIP_MEMCHECK=1 SKIP_BENCH=1 bash bench/gpu_run.sh
   ;;
 C)
@@ -56,7 +64,7 @@ C)
   [ "$bench" -eq 0 ]
   ;;
 *)
-  echo "usage: ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B|C [diag ...]" >&2
+  echo "usage: ATTENTION_PROTO_GIT_REVISION=<rev> bash bench/final_run.sh A|B [1|2]|C [diag ...]" >&2
   exit 2
   ;;
 esac

@@ -5,7 +5,8 @@
 # as they are; `python -m attention_proto.findings derive` then derives findings.
 #   bash bench/gpu_run.sh [bench suites...]     (default suites: foundation)
 # Env: ATTENTION_PROTO_GIT_REVISION (the tree travels without .git), TESTS,
-# RACECHECK_TESTS, BENCH_ARGS, SKIP_TESTS=1, SKIP_BENCH=1, SKIP_MEMCHECK=1, SHARDS=N.
+# RACECHECK_TESTS, BENCH_ARGS, SKIP_TESTS=1, SKIP_BENCH=1, SKIP_MEMCHECK=1, SHARDS=N,
+# SHARD_PART=k/p (bench/pytest_shards.sh), SKIP_EXCLUSIVE=1.
 set -uo pipefail
 OUT=${OUT:-$(pwd)/out}
 mkdir -p "$OUT"
@@ -58,11 +59,14 @@ if [ "${SHARDS:-1}" -gt 1 ]; then
     python3 -m pytest -m "gpu and not exclusive_gpu" -q --maxfail=15 --durations=15 -p no:cacheprovider
   # Tests that read the whole device's state run after the shards, alone
   # (pytest's 5, none selected in TESTS, is said, not hidden).
+  # SKIP_EXCLUSIVE=1: another call of the same split runs them (final_run.sh B 2).
+  if [ -z "${SKIP_EXCLUSIVE:-}" ]; then
   step tests_exclusive python3 -m pytest ${TESTS:-tests} -m "gpu and exclusive_gpu" -q -p no:cacheprovider
   tail -3 "$OUT/tests_exclusive.log"
   if [ "${STATUS[tests_exclusive]%% *}" = "rc=5" ]; then
     echo "[tests_exclusive] none selected in ${TESTS:-tests}"
     STATUS[tests_exclusive]="rc=0 (none selected) ${STATUS[tests_exclusive]#* }"
+  fi
   fi
 else
   step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 --durations=15 -p no:cacheprovider

@@ -6,14 +6,18 @@
 # the wall time of a 10-minute device call. Each shard's output goes to
 # <prefix>-<i>.log, its last lines printed here; the exit status is the first
 # failing one's.
+# SHARD_PART=k/p (default 0/1) runs part k of p: the N processes take shards
+# k*N .. k*N+N-1 of N*p, so p calls (bench/final_run.sh B 1, B 2) share the tests.
 #   bash bench/pytest_shards.sh N PREFIX "FILES" command...   (files appended)
 set -uo pipefail
 n=$1 prefix=$2 files=$3
 shift 3
+part=${SHARD_PART:-0/1}
+k=${part%/*} p=${part#*/}
 pids=()
 for ((i = 0; i < n; i++)); do
   # shellcheck disable=SC2086  # FILES is a space-separated list
-  ATTENTION_PROTO_TEST_SHARD="$i/$n" "$@" $files >"$prefix-$i.log" 2>&1 &
+  ATTENTION_PROTO_TEST_SHARD="$((k * n + i))/$((n * p))" "$@" $files >"$prefix-$i.log" 2>&1 &
   pids+=($!)
 done
 # A shard with no test (pytest's 5: more shards than selected tests) is fine
