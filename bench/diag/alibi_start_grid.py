@@ -46,7 +46,7 @@ def main():
         )
         return
     import torch
-    from grid_rows import case_row
+    from grid_rows import case_inputs, case_row
 
     from attention_proto.bench.callpath import _in_turn
     from attention_proto.bench.common import write_diagnostic
@@ -55,11 +55,8 @@ def main():
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
     rows = []
     for d, n, causal in WIDE if "--wide" in sys.argv else CASES:
-        h, b = 32, 16384 // n
-        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
-        q, k, v = (
-            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
-        )
+        q, k, v = case_inputs(torch, d, n, causal)
+        b, h = q.shape[:2]
         preps, labels = {}, {}
         for name, cfg, alibi in kernels(d, n, causal):
             extra = {"alibi_slopes": "default"} if alibi else {}

@@ -76,7 +76,7 @@ def main():
     from attention_proto.ops import flash
 
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    from grid_rows import case_row
+    from grid_rows import case_inputs, case_row
 
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 1.0
@@ -91,16 +91,10 @@ def main():
                 plan = replace(window, alibi_window=False)
                 if plan.step < 4:
                     continue
-                h, b = 32, 16384 // n
-                g = torch.Generator(device="cuda").manual_seed(n + d + causal)
-                q, k, v = (
-                    torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
-                    for _ in "qkv"
-                )
-                q, k = q * scale, k * scale
+                q, k, v = case_inputs(torch, d, n, causal, scale)
                 fns = _calls(ap, q, k, v, causal, plan)
                 same = torch.equal(fns["alibi"](), fns["window"]())
-                slopes = ap.reference.alibi_slopes(h)
+                slopes = ap.reference.alibi_slopes(q.shape[1])
                 kept = kept_fraction(q, k, slopes, causal, plan)
                 labels = {"plain": flash.hopper_config(d, causal, n).label()}
                 labels |= {"alibi": plan.label(), "window": window.label()}

@@ -31,18 +31,13 @@ def main():
     from attention_proto.ops import flash, flash_hopper
 
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    from grid_rows import case_row
+    from grid_rows import case_inputs, case_row
 
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 1.0
     rows = []
     for d, causal, n in CASES:
-        h, b = 32, 16384 // n
-        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
-        q, k, v = (
-            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
-        )
-        q, k = q * scale, k * scale
+        q, k, v = case_inputs(torch, d, n, causal, scale)
         window_cfg = flash.hopper_config(d, causal, n, True)
         plain = flash_hopper.Prepared(
             q, k, v, causal=causal, config=flash.hopper_config(d, causal, n)

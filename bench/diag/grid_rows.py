@@ -6,6 +6,21 @@ from __future__ import annotations
 
 import statistics
 
+# bench variants' shapes: H = 32 heads, B * N = 16K tokens.
+HEADS, TOKENS = 32, 16384
+
+
+def case_inputs(torch, d, n, causal, scale=1.0):
+    """One case's q, k, v as every grid draws them: [16K / n, 32, n, d] bf16,
+    standard normal from a generator seeded by the case (the same tensors in
+    each script and run), q and k times `scale`."""
+    g = torch.Generator(device="cuda").manual_seed(n + d + causal)
+    q, k, v = (
+        torch.randn(TOKENS // n, HEADS, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
+        for _ in "qkv"
+    )
+    return (q * scale, k * scale, v) if scale != 1 else (q, k, v)
+
 
 def case_row(d, n, causal, names, times, labels, flops=None, **fields) -> dict:
     """`times[i]`: kernel names[i]'s seconds per call, one entry a round or

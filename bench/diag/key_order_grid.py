@@ -62,7 +62,7 @@ def main():
         )
         return
     import torch
-    from grid_rows import case_row
+    from grid_rows import case_inputs, case_row
 
     from attention_proto.bench.callpath import interleaved
     from attention_proto.bench.common import write_diagnostic
@@ -85,11 +85,7 @@ def main():
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     rows = []
     for d, n, causal in CASES:
-        h, b = 32, 16384 // n
-        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
-        q, k, v = (
-            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
-        )
+        q, k, v = case_inputs(torch, d, n, causal)
         preps, labels = {}, {}
         for name, cfg, alibi, extra in kernels(d, n, causal):
             kw = {"alibi_slopes": "default"} if alibi else {}

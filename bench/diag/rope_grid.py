@@ -32,17 +32,17 @@ def main():
     from attention_proto.bench.common import write_diagnostic
     from attention_proto.ops import flash, flash_hopper
 
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from grid_rows import case_inputs
+
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 6
     only = int(sys.argv[sys.argv.index("--head-dim") + 1]) if "--head-dim" in sys.argv else None
     rows = []
     for d, n, causal in CASES:
         if only is not None and d != only:
             continue
-        h, b = 32, 16384 // n
-        g = torch.Generator(device="cuda").manual_seed(n + d + causal)
-        q, k, v = (
-            torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g) for _ in "qkv"
-        )
+        q, k, v = case_inputs(torch, d, n, causal)
+        b, h = q.shape[:2]
         cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(n, d))
         rk = ap.rope(k, cos, sin)
         rq = ap.rope(q, cos, sin)

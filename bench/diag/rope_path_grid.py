@@ -47,7 +47,7 @@ def main():
     from attention_proto.ops import flash
 
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    from grid_rows import case_row
+    from grid_rows import case_inputs, case_row
 
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     cos, sin = (torch.from_numpy(x).cuda() for x in ap.rope_tables(max(LENGTHS), 128))
@@ -57,12 +57,7 @@ def main():
     for d in (128, 64):
         for causal in (False, True):
             for n in LENGTHS:
-                h, b = 32, 16384 // n
-                g = torch.Generator(device="cuda").manual_seed(n + d + causal)
-                q, k, v = (
-                    torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
-                    for _ in "qkv"
-                )
+                q, k, v = case_inputs(torch, d, n, causal)
                 fns = _calls(ap, q, k, v, causal, tables[d], alibi=d == 128)
                 err = (fns["fused"]().float() - fns["passes"]().float()).abs().max().item()
                 labels = {
