@@ -718,6 +718,13 @@ __device__ __forceinline__ int key_tile(const WorkItem &w, int n) {
 #endif
 }
 
+// A head's ALiBi slope as the caller gave it: alibi_slopes[batch *
+// alibi_stride + head] (alibi_stride 0 shares one row over the batch).
+__device__ __forceinline__ float
+head_slope(const AttentionParams &p, const float *__restrict__ alibi_slopes, int batch, int head) {
+  return alibi_slopes[(long long)batch * p.alibi_stride + head];
+}
+
 #if ALIBI_WINDOW
 // The item's key tiles cut to the ones that can hold a nonzero weight. Row i
 // (key position P = i + diag) has its nearest key j* = clamp(P, 0, seqlen_k -
@@ -737,7 +744,7 @@ __device__ __forceinline__ WorkItem alibi_window(WorkItem w, const AttentionPara
                                                  const float *__restrict__ slopes,
                                                  const float *__restrict__ norms) {
   if (w.n_end == 0) return w;
-  const float slope = slopes[(long long)w.batch * p.alibi_stride + w.head];
+  const float slope = head_slope(p, slopes, w.batch, w.head);
   const float qmax = norms[w.batch * p.heads + w.head];
   const float kmax = norms[p.batch * p.heads + w.batch * p.kv_heads + w.kv_head];
   const float reach = (2.f * p.scale * qmax * kmax + kWindowExponentFloor) / slope;
@@ -806,8 +813,7 @@ extern "C" __global__ void __launch_bounds__(256) flash_attention_wgmma_norms(
   const int first_head = is_q ? hb % heads : (hb % heads) * group;
   bool keeps_all = true;
   for (int h = first_head; h < first_head + (is_q ? 1 : group); ++h)
-    keeps_all = keeps_all &&
-                window_keeps_all(alibi_slopes[(long long)batch * p.alibi_stride + h], p.seqlen_k);
+    keeps_all = keeps_all && window_keeps_all(head_slope(p, alibi_slopes, batch, h), p.seqlen_k);
   if (keeps_all) { // uniform over the CTA
     if (threadIdx.x == 0) alibi_norms[c] = __int_as_float(0x7f800000);
     return;
@@ -862,7 +868,7 @@ extern "C" __global__ void __launch_bounds__(256) flash_attention_wgmma_norms(
 __device__ __forceinline__ float item_alibi_slope(const AttentionParams &p, const WorkItem &w,
                                                   const float *__restrict__ alibi_slopes) {
 #if ALIBI
-  return -alibi_slopes[(long long)w.batch * p.alibi_stride + w.head] / p.scale;
+  return -head_slope(p, alibi_slopes, w.batch, w.head) / p.scale;
 #else
   return 0.f;
 #endif
