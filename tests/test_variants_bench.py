@@ -223,3 +223,30 @@ def test_counts_include_the_wgmma_plans_alibi_kernels_and_their_norms_kernels(tm
     records = {r["id"].split("@")[0]: r for r in derive_runs([load_run(path, tmp_path, {})])}
     content = records["variants.constants"]["content"]
     assert "on the wgmma plan ALiBi adds 26 kernels beside its 14" in content
+
+
+def test_the_rope_goal_finding_says_where_the_k_pass_alone_misses_it(tmp_path):
+    # Since session 24 the rows time rope(k) alone against the plain call.
+    results = _results()
+    fused = {(2048, False): 10.0, (2048, True): 14.0, (8192, False): 2.5, (8192, True): 4.0}
+    k_pass = {(2048, False): 7.0, (2048, True): 9.5, (8192, False): 1.9, (8192, True): 2.9}
+    for r in results["rows"]:
+        key = (r["n"], r["causal"])
+        r.update(rope_fused_pct=fused[key], rope_k_pct=k_pass[key], rope_k_cv=0.02)
+        r.update(rope_k_ms=k_pass[key] / 100, rope_in_kernel_pct=3.5, base_kernel_ms=0.9)
+        r.update(rope_kernel_ms=0.93, base_kernel_cv=0.01, rope_kernel_cv=0.01)
+    path = tmp_path / "2026-11-29-h200-variants.json"
+    path.write_text(json.dumps(results))
+    records = {r["id"].split("@")[0]: r for r in derive_runs([load_run(path, tmp_path, {})])}
+    goal = records["variants.rope-goal"]
+    findings.validate(goal)
+    assert goal["evidence"]["value"] == 1.9  # the k pass's smallest share
+    text = goal["content"]
+    assert "N=2048 full: fused +10.0%, rope(k) alone 7.0% of the call (70 us)" in text
+    assert "is met at N=8192 full and missed at N=2048 full, N=2048 causal, N=8192 causal" in text
+    # 8K causal misses the goal, but its k pass alone (2.9 %) does not reach it.
+    assert "At N=2048 full, N=2048 causal the pass over k alone costs at least the goal" in text
+    # Files without rope(k) alone derive no goal finding.
+    path.write_text(json.dumps(_results()))
+    records = {r["id"].split("@")[0] for r in derive_runs([load_run(path, tmp_path, {})])}
+    assert "variants.rope-goal" not in records

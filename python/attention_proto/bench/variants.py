@@ -32,6 +32,8 @@ call by call. Alternating, both run at the same clock (A/A within 0.1 %).
   them) against the dispatched plain kernel: the fused rotation's own cost,
   and where the two dispatches differ in grid (8K: the plain call persistent,
   RoPE one CTA per block) that difference too; rope_kernel names the kernel.
+  And rope(k) alone against each row's plain call (rope_k_pct, both masks):
+  the pass the fused call runs before its kernel, the other part of its cost.
 - ALiBi fused: flash_attention(..., alibi_slopes="default") against base; the
   peers' own cost of the same bias: SDPA with an additive [1, H, N, N] bias
   tensor against SDPA without one (its default backend each time), and
@@ -210,6 +212,13 @@ def _rows(torch, ap, cycles):
             ) = times
             row["rope_in_kernel_pct"] = pcts[1]
             del plain, fused
+            # The fused call's other part alone: rope(k), the standalone pass
+            # over k, against this row's plain call (both masks: the pass
+            # costs the same, the call it is added to does not).
+            ((_, (row["rope_k_ms"], row["rope_k_cv"])), pcts) = _paired(
+                [call, lambda k=k: ap.rope(k, cos, sin)], cycles
+            )
+            row["rope_k_pct"] = 100 + pcts[1]
             if not causal:  # RoPE does not depend on the mask: once per N
                 # Each pass in turn with the plain call: its time as % of it.
                 (
@@ -344,7 +353,7 @@ def run(args) -> list[dict]:
     write_json(args, result)
     cols = ["n", "causal", "base_ms", "alibi_pct", "rope_pct", "rope_fused_pct"]
     cols += ["base_mma_sync_ms", "alibi_mma_sync_pct", "rope_fused_mma_sync_pct"]
-    cols += ["rope_in_kernel_pct"]
+    cols += ["rope_in_kernel_pct", "rope_k_pct"]
     cols += ["sdpa_bias_pct", "flex_alibi_pct"]
     print(table(rows, cols))
     print(table(gqa, ["n", "causal", "group", "gqa_ms", "expanded_ms", "gqa_pct"]))

@@ -347,6 +347,9 @@ def variants(doc: Doc, plots: str) -> None:
                 "the standalone pass on q and k in every measured case.",
                 "",
             )
+        goal = doc.get("variants.rope-goal")
+        if goal:  # runs since session 24: the goal, with each part timed alone
+            doc.add(f"**Fused RoPE's goal** {doc.cite(goal)}: {goal['content']}", "")
         if not rope_fused:
             doc.add("Not yet measured: RoPE fused into the kernel's Q/K loads.", "")
         return
