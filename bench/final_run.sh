@@ -57,9 +57,12 @@ C)
   shift
   for job in "$@"; do
     # shellcheck disable=SC2086  # the job's arguments split on purpose
-    timeout 300 python3 bench/diag/$job >"$OUT/${job%%.py*}.log" 2>&1
-    echo "[${job%%.py*}] rc=$?"
-    tail -12 "$OUT/${job%%.py*}.log"
+    # One log per job, named by its whole command line (two runs of one
+    # script with other arguments kept only the last log in session 23).
+    log="$OUT/$(printf '%s' "$job" | tr -c 'A-Za-z0-9_.-' '_').log"
+    timeout 300 python3 bench/diag/$job >"$log" 2>&1
+    echo "[$job] rc=$?"
+    tail -12 "$log"
   done
   [ "$bench" -eq 0 ]
   ;;
