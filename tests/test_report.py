@@ -38,6 +38,7 @@ def test_report_answers_the_six_questions_with_findings(tmp_path, records):
     assert "**DSL (Proto 5)**: the Triton twin" in md
     assert "Every prototype has at least 2 findings" in md
     assert "RoPE fused into flash_attention: its cost" in md  # Proto 7 measured
+    assert "**Fused RoPE's goal** [variants.rope-goal@" in md  # since session 24's run
     assert "344 TFLOP/s" in md  # the D=128 best tile, from its finding
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", md):
         assert image.startswith("plots/")
