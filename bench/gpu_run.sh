@@ -61,12 +61,12 @@ if [ "${SHARDS:-1}" -gt 1 ]; then
   # (pytest's 5, none selected in TESTS, is said, not hidden).
   # SKIP_EXCLUSIVE=1: another call of the same split runs them (final_run.sh B 2).
   if [ -z "${SKIP_EXCLUSIVE:-}" ]; then
-  step tests_exclusive python3 -m pytest ${TESTS:-tests} -m "gpu and exclusive_gpu" -q -p no:cacheprovider
-  tail -3 "$OUT/tests_exclusive.log"
-  if [ "${STATUS[tests_exclusive]%% *}" = "rc=5" ]; then
-    echo "[tests_exclusive] none selected in ${TESTS:-tests}"
-    STATUS[tests_exclusive]="rc=0 (none selected) ${STATUS[tests_exclusive]#* }"
-  fi
+    step tests_exclusive python3 -m pytest ${TESTS:-tests} -m "gpu and exclusive_gpu" -q -p no:cacheprovider
+    tail -3 "$OUT/tests_exclusive.log"
+    if [ "${STATUS[tests_exclusive]%% *}" = "rc=5" ]; then
+      echo "[tests_exclusive] none selected in ${TESTS:-tests}"
+      STATUS[tests_exclusive]="rc=0 (none selected) ${STATUS[tests_exclusive]#* }"
+    fi
   fi
 else
   step tests python3 -m pytest ${TESTS:-tests} -m gpu -q --maxfail=15 --durations=15 -p no:cacheprovider

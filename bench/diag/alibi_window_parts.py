@@ -39,16 +39,11 @@ def main():
     for d, causal, n in CASES:
         q, k, v = case_inputs(torch, d, n, causal, scale)
         window_cfg = flash.hopper_config(d, causal, n, True)
-        plain = flash_hopper.Prepared(
-            q, k, v, causal=causal, config=flash.hopper_config(d, causal, n)
-        )
+        plain_cfg = flash.hopper_config(d, causal, n)
+        alibi_cfg = replace(window_cfg, alibi_window=False)
+        plain = flash_hopper.Prepared(q, k, v, causal=causal, config=plain_cfg)
         alibi = flash_hopper.Prepared(
-            q,
-            k,
-            v,
-            causal=causal,
-            config=replace(window_cfg, alibi_window=False),
-            alibi_slopes="default",
+            q, k, v, causal=causal, config=alibi_cfg, alibi_slopes="default"
         )
         window = flash_hopper.Prepared(
             q, k, v, causal=causal, config=window_cfg, alibi_slopes="default"
@@ -68,11 +63,8 @@ def main():
         torch.cuda.synchronize()
         names = list(fns)
         times = interleaved(torch, [fns[x] for x in names], cycles=cycles)
-        labels = {
-            x: (window_cfg.label() if x.startswith("window") or x == "norms" else "") for x in names
-        }
-        labels["plain"] = flash.hopper_config(d, causal, n).label()
-        labels["alibi"] = replace(window_cfg, alibi_window=False).label()
+        labels = {"plain": plain_cfg.label(), "alibi": alibi_cfg.label()}
+        labels |= dict.fromkeys(("window", "window_attention", "norms"), window_cfg.label())
         rows.append(case_row(d, n, causal, names, times, labels, cycles=cycles, input_scale=scale))
         del q, k, v, plain, alibi, window, fns, norms, attention
     name = "alibi_window_parts" + ("" if scale == 1 else f"_scale{scale:g}")
